@@ -1,0 +1,55 @@
+"""Builds a Partnerflow engine: database, catalog, forms and clock, from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from .catalog import Catalog
+from .clock import SystemClock
+from .config import Settings
+from .db import make_engine, make_session_factory
+from .forms import FormRegistry
+from .uow import UnitOfWork
+
+
+class EngineUnitOfWork(UnitOfWork):
+    """A unit of work that also carries what the use cases need besides the database."""
+
+    def __init__(self, partnerflow: Partnerflow, write: bool = True):
+        super().__init__(partnerflow.sessions, write=write)
+        self.settings = partnerflow.settings
+        self.catalog = partnerflow.catalog
+        self.forms = partnerflow.forms
+        self.clock = partnerflow.clock
+
+
+class Partnerflow:
+    """Everything the engine's use cases run against; made by a factory, never at import."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None):
+        self.settings = settings
+        self.db = make_engine(settings.database_url, echo=settings.sql_echo)
+        self.sessions = make_session_factory(self.db)
+        self.catalog = Catalog()
+        self.forms = FormRegistry(settings.forms_dir)
+        self.clock = clock or SystemClock()
+
+    def uow(self) -> EngineUnitOfWork:
+        return EngineUnitOfWork(self)
+
+    def read(self) -> Session:
+        """A session for queries: `with pf.read() as session: ...`."""
+        return self.sessions()
+
+    def method_files(self) -> list[tuple[str, bytes]]:
+        """The BPMN and DMN files shipped in bpmn/, as deployed by `make run`."""
+        folder = Path(self.settings.bpmn_dir)
+        paths = sorted(folder.glob("*.bpmn")) + sorted(folder.glob("*.dmn"))
+        return [(p.name, p.read_bytes()) for p in paths]
+
+    def dispose(self) -> None:
+        self.db.dispose()

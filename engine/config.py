@@ -1,0 +1,64 @@
+"""One typed settings object, read from the environment; tests pass their own."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_bpmn_dir() -> Path:
+    import partnerflow.bpmn as bpmn_pkg
+
+    return Path(bpmn_pkg.__file__).resolve().parent
+
+
+def _default_forms_dir() -> Path:
+    import partnerflow.forms as forms_pkg
+
+    return Path(forms_pkg.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine needs to know about its surroundings."""
+
+    database_url: str = "sqlite:///instance/partnerflow.db"
+    bpmn_dir: Path = field(default_factory=_default_bpmn_dir)
+    forms_dir: Path = field(default_factory=_default_forms_dir)
+    # Wall-clock budget for the engine steps that one request runs (scripts, gateways, DMN).
+    step_time_limit_s: float = 5.0
+    # SpiffWorkflow's task iterators stop at depth 1000; refuse to go near it.
+    max_task_depth: int = 800
+    max_upload_bytes: int = 5 * 1024 * 1024
+    secret_key: str = "dev-only-change-me"
+    sql_echo: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Build settings from PARTNERFLOW_* variables, then apply explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        if "PARTNERFLOW_DATABASE_URL" in env:
+            values["database_url"] = env["PARTNERFLOW_DATABASE_URL"]
+        if "PARTNERFLOW_BPMN_DIR" in env:
+            values["bpmn_dir"] = Path(env["PARTNERFLOW_BPMN_DIR"])
+        if "PARTNERFLOW_FORMS_DIR" in env:
+            values["forms_dir"] = Path(env["PARTNERFLOW_FORMS_DIR"])
+        if "PARTNERFLOW_STEP_TIME_LIMIT" in env:
+            values["step_time_limit_s"] = float(env["PARTNERFLOW_STEP_TIME_LIMIT"])
+        if "PARTNERFLOW_MAX_TASK_DEPTH" in env:
+            values["max_task_depth"] = int(env["PARTNERFLOW_MAX_TASK_DEPTH"])
+        if "PARTNERFLOW_MAX_UPLOAD_BYTES" in env:
+            values["max_upload_bytes"] = int(env["PARTNERFLOW_MAX_UPLOAD_BYTES"])
+        if "PARTNERFLOW_SECRET_KEY" in env:
+            values["secret_key"] = env["PARTNERFLOW_SECRET_KEY"]
+        if env.get("PARTNERFLOW_SQL_ECHO") in ("1", "true", "yes"):
+            values["sql_echo"] = True
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)

@@ -1,0 +1,428 @@
+"""Deploying BPMN/DMN: refuse anything unsafe or broken, then version what changed.
+
+SpiffWorkflow finds a broken condition, a missing form or an unknown decision only
+when an instance reaches it. Everything that can be checked before is checked here,
+and every problem names the file, the element and what to change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit, spiff
+from .errors import DeploymentRejected, Problem, ScriptError
+from .forms import FormRegistry
+from .models import ProcessVersion
+from .roles import ROLES, role_for_lane
+from .xmlsafe import UnsafeXml, document_kind, parse_xml
+
+B = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+VARIABLE = re.compile(r"^\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,80}$")
+ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+BARE_ISO = re.compile(r"^(R\d*/)?P[0-9YMWDTHS.]+$|^\d{4}-\d{2}-\d{2}")
+FLOW_NODES = {"startEvent", "endEvent", "task", "userTask", "scriptTask", "serviceTask",
+              "businessRuleTask", "manualTask", "sendTask", "receiveTask", "callActivity",
+              "subProcess", "transaction", "exclusiveGateway", "parallelGateway",
+              "inclusiveGateway", "eventBasedGateway", "intermediateCatchEvent",
+              "intermediateThrowEvent", "boundaryEvent", "complexGateway", "adHocSubProcess"}
+
+
+@dataclass
+class Document:
+    filename: str
+    content: bytes
+    root: etree._Element
+    kind: str  # bpmn | dmn
+
+
+@dataclass
+class DeployedItem:
+    process_key: str
+    kind: str
+    version: int
+    version_id: int
+    created: bool
+    filename: str
+
+
+@dataclass
+class DeployResult:
+    items: list[DeployedItem] = field(default_factory=list)
+
+    @property
+    def created(self) -> list[DeployedItem]:
+        return [i for i in self.items if i.created]
+
+
+def _sha(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _local(el) -> str:
+    return etree.QName(el).localname
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def read_documents(files: list[tuple[str, bytes]], max_bytes: int) -> tuple[list[Document], list[Problem]]:
+    documents, problems = [], []
+    for filename, content in files:
+        try:
+            root = parse_xml(content, filename, max_bytes=max_bytes)
+        except UnsafeXml as exc:
+            problems.append(exc.problem)
+            continue
+        kind = document_kind(root)
+        if kind is None:
+            problems.append(Problem(filename, "not a BPMN 2.0 or DMN document (its root must be "
+                                    "<definitions> in the BPMN or DMN namespace)"))
+            continue
+        found = spiff.xsd_problems(root, kind, filename)
+        problems.extend(found)
+        documents.append(Document(filename, content, root, kind))
+    return documents, problems
+
+
+# ---------------------------------------------------------------- linting
+
+
+def _check_expression(problems, doc, element_id, text, what, script=False):
+    if text is None or not text.strip():
+        problems.append(Problem(doc.filename, f"the {what} is empty", element_id=element_id,
+                                hint=f"write the {what} as a Python expression"))
+        return
+    try:
+        (spiff.compile_script if script else spiff.compile_expression)(text.strip())
+    except ScriptError as exc:
+        problems.append(Problem(doc.filename, f"the {what} `{text.strip()}` is refused: {exc}",
+                                element_id=element_id,
+                                hint="fix the Python syntax; imports and names starting with _ are "
+                                     "not allowed"))
+    except SyntaxError as exc:
+        problems.append(Problem(doc.filename, f"the {what} `{text.strip()}` is not valid: {exc}",
+                                element_id=element_id))
+
+
+def _lint_timer(problems, doc, event):
+    for timer in event.iter(f"{B}timerEventDefinition"):
+        for kind in ("timeDate", "timeDuration", "timeCycle"):
+            expr = timer.find(f"{B}{kind}")
+            if expr is None:
+                continue
+            text = (expr.text or "").strip()
+            if BARE_ISO.match(text):
+                problems.append(Problem(
+                    doc.filename, f"the timer expression {text} is not quoted",
+                    element_id=event.get("id"),
+                    hint=f'timer expressions are Python: write "{text}" with quotes, or a '
+                         "variable that holds a date"))
+                continue
+            _check_expression(problems, doc, event.get("id"), text, "timer expression")
+
+
+def _lint_user_task(problems, doc, task, forms: FormRegistry):
+    tid = task.get("id")
+    form_key = task.get(f"{CAMUNDA}formKey")
+    has_fields = task.find(f".//{CAMUNDA}formField") is not None
+    if form_key is not None and not has_fields:
+        if not forms.exists(form_key):
+            problems.append(Problem(doc.filename, f"the form key '{form_key}' has no form",
+                                    element_id=tid,
+                                    hint=f"create forms/{form_key}.json or choose one of: "
+                                         + ", ".join(forms.keys()[:12])))
+        else:
+            problems.extend(Problem(p.file, p.message, element_id=tid) for p in forms.problems(form_key))
+    for group in filter(None, (g.strip() for g in (task.get(f"{CAMUNDA}candidateGroups") or "").split(","))):
+        if group not in ROLES:
+            problems.append(Problem(doc.filename, f"candidate group '{group}' is not a role",
+                                    element_id=tid, hint="use one of: " + ", ".join(ROLES)))
+    assignee = task.get(f"{CAMUNDA}assignee")
+    if assignee and not (VARIABLE.match(assignee) or USERNAME.match(assignee)):
+        problems.append(Problem(doc.filename, f"the assignee '{assignee}' is neither a user name "
+                                "nor ${variable}", element_id=tid,
+                                hint="write a user name, or ${delegate} to use a variable"))
+    due = task.get(f"{CAMUNDA}dueDate")
+    if due and not (VARIABLE.match(due) or ISO_DURATION.match(due) or _is_iso_date(due)):
+        problems.append(Problem(doc.filename, f"the due date '{due}' is not understood",
+                                element_id=tid,
+                                hint="write an ISO duration (P5D), an ISO date (2026-12-31) or "
+                                     "${variable}"))
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _lint_flows(problems, doc, container):
+    nodes = {el.get("id") for el in container if _local(el) in FLOW_NODES}
+    for flow in container.iterfind(f"{B}sequenceFlow"):
+        fid = flow.get("id")
+        for end in ("sourceRef", "targetRef"):
+            ref = flow.get(end)
+            if not ref:
+                problems.append(Problem(doc.filename, f"the sequence flow has no {end}",
+                                        element_id=fid, hint="connect both ends of the flow"))
+            elif ref not in nodes:
+                problems.append(Problem(
+                    doc.filename, f"the sequence flow's {end} '{ref}' is not an element of this "
+                    "process", element_id=fid,
+                    hint="reconnect the flow to an element inside the same process or subprocess"))
+        condition = flow.find(f"{B}conditionExpression")
+        if condition is not None:
+            _check_expression(problems, doc, fid, condition.text, "condition")
+    for sub in container:
+        if _local(sub) in ("subProcess", "transaction", "adHocSubProcess"):
+            _lint_flows(problems, doc, sub)
+
+
+def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
+              known_decisions: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    root = doc.root
+    for process in root.iterfind(f"{B}process"):
+        _lint_flows(problems, doc, process)
+        for lane in process.iter(f"{B}lane"):
+            if role_for_lane(lane.get("name")) is None:
+                problems.append(Problem(doc.filename, f"the lane '{lane.get('name') or ''}' is not "
+                                        "a role", element_id=lane.get("id"),
+                                        hint="name the lane after a role: " + ", ".join(ROLES.values())))
+        for script in process.iter(f"{B}scriptTask"):
+            body = script.find(f"{B}script")
+            _check_expression(problems, doc, script.get("id"), body.text if body is not None else None,
+                              "script", script=True)
+        for event_tag in ("startEvent", "intermediateCatchEvent", "boundaryEvent"):
+            for event in process.iter(f"{B}{event_tag}"):
+                _lint_timer(problems, doc, event)
+        for task in process.iter(f"{B}userTask"):
+            _lint_user_task(problems, doc, task, forms)
+        for start in process.iter(f"{B}startEvent"):
+            key = start.get(f"{CAMUNDA}formKey")
+            if key and not forms.exists(key):
+                problems.append(Problem(doc.filename, f"the start form key '{key}' has no form",
+                                        element_id=start.get("id"),
+                                        hint=f"create forms/{key}.json"))
+        for call in process.iter(f"{B}callActivity"):
+            target = call.get("calledElement")
+            if not target:
+                problems.append(Problem(doc.filename, "the call activity names no process",
+                                        element_id=call.get("id"),
+                                        hint="set 'Called element' to a process id"))
+            elif target not in known_processes:
+                problems.append(Problem(doc.filename, f"the called process '{target}' is not "
+                                        "deployed", element_id=call.get("id"),
+                                        hint="deploy its file in the same upload, or fix the id"))
+        for rule in process.iter(f"{B}businessRuleTask"):
+            ref = rule.get(f"{CAMUNDA}decisionRef")
+            if not ref:
+                problems.append(Problem(doc.filename, "the business rule task names no decision",
+                                        element_id=rule.get("id"),
+                                        hint="set camunda:decisionRef to a DMN decision id"))
+            elif ref not in known_decisions:
+                problems.append(Problem(doc.filename, f"the decision '{ref}' is not deployed",
+                                        element_id=rule.get("id"),
+                                        hint="deploy its DMN file in the same upload, or fix the id"))
+    return problems
+
+
+def lint_dmn(doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    ns = etree.QName(doc.root).namespace
+    d = "{%s}" % ns
+    for table in doc.root.iter(f"{d}decisionTable"):
+        policy = (table.get("hitPolicy") or "UNIQUE").upper()
+        if policy not in ("UNIQUE", "FIRST", "PRIORITY", "COLLECT"):
+            problems.append(Problem(doc.filename, f"hit policy {policy} is not supported",
+                                    element_id=table.get("id"),
+                                    hint="use UNIQUE, FIRST, PRIORITY or COLLECT"))
+        for expr in table.iter(f"{d}inputExpression"):
+            text = expr.find(f"{d}text")
+            _check_expression(problems, doc, expr.get("id"), text.text if text is not None else None,
+                              "input expression")
+        for entry in table.iter(f"{d}inputEntry"):
+            text = (entry.findtext(f"{d}text") or "").strip()
+            if text in ("", "-"):
+                continue
+            _check_cell(problems, doc, entry.get("id"), text)
+        for entry in table.iter(f"{d}outputEntry"):
+            text = (entry.findtext(f"{d}text") or "").strip()
+            if text:
+                _check_expression(problems, doc, entry.get("id"), text, "output cell")
+    return problems
+
+
+def _check_cell(problems, doc, element_id, text):
+    candidate = re.sub(r"\?", "dmn_input", text)
+    for attempt in (candidate, f"dmn_input {candidate}"):
+        try:
+            spiff.compile_expression(attempt)
+            return
+        except (ScriptError, SyntaxError):
+            continue
+    _check_expression(problems, doc, element_id, text, "decision table cell")
+
+
+# ---------------------------------------------------------------- versioning
+
+
+def _deployed_latest(session: Session) -> dict[str, ProcessVersion]:
+    latest = (select(ProcessVersion.process_key, func.max(ProcessVersion.version).label("v"))
+              .group_by(ProcessVersion.process_key).subquery())
+    rows = session.scalars(select(ProcessVersion).join(
+        latest, (ProcessVersion.process_key == latest.c.process_key)
+        & (ProcessVersion.version == latest.c.v)))
+    return {row.process_key: row for row in rows}
+
+
+@dataclass
+class _Item:
+    key: str
+    kind: str
+    name: str | None
+    doc: Document
+    deps: set[str]
+    start_message: str | None = None
+
+
+def _items(documents: list[Document]) -> tuple[dict[str, _Item], list[Problem]]:
+    items: dict[str, _Item] = {}
+    problems = []
+    for doc in documents:
+        if doc.kind == "bpmn":
+            found = {k: _Item(k, "bpmn", i.name, doc, i.calls | i.decisions, i.start_message)
+                     for k, i in spiff.read_processes(doc.root, doc.filename).items()}
+        else:
+            found = {k: _Item(k, "dmn", n, doc, set()) for k, n in spiff.read_decisions(doc.root).items()}
+        for key, item in found.items():
+            if key in items:
+                problems.append(Problem(doc.filename, f"'{key}' is also defined in "
+                                        f"{items[key].doc.filename}", element_id=key,
+                                        hint="give each process and decision a unique id"))
+            items[key] = item
+    return items, problems
+
+
+def _order(items: dict[str, _Item]) -> tuple[list[str], list[Problem]]:
+    order, state, problems = [], {}, []
+
+    def visit(key, path):
+        if state.get(key) == "done" or key not in items:
+            return
+        if state.get(key) == "visiting":
+            problems.append(Problem(items[key].doc.filename, "processes call each other in a "
+                                    "cycle: " + " -> ".join([*path, key]), element_id=key,
+                                    hint="break the cycle; model repetition with a loop instead"))
+            return
+        state[key] = "visiting"
+        for dep in sorted(items[key].deps):
+            visit(dep, [*path, key])
+        state[key] = "done"
+        order.append(key)
+
+    for key in sorted(items):
+        visit(key, [])
+    return order, problems
+
+
+def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | None,
+           at: datetime, forms: FormRegistry, max_bytes: int) -> DeployResult:
+    """Validate every file, then record a new version of each process that changed."""
+    documents, problems = read_documents(files, max_bytes)
+    if not files:
+        problems.append(Problem("(upload)", "no file to deploy"))
+    items, item_problems = _items(documents)
+    problems.extend(item_problems)
+    deployed = _deployed_latest(session)
+    known_processes = {k for k, i in items.items() if i.kind == "bpmn"} | {
+        k for k, v in deployed.items() if v.kind == "bpmn"}
+    known_decisions = {k for k, i in items.items() if i.kind == "dmn"} | {
+        k for k, v in deployed.items() if v.kind == "dmn"}
+    for doc in documents:
+        problems.extend(lint_bpmn(doc, forms, known_processes, known_decisions)
+                        if doc.kind == "bpmn" else lint_dmn(doc))
+    order, cycle_problems = _order(items)
+    problems.extend(cycle_problems)
+    if problems:
+        raise DeploymentRejected(problems)
+
+    # Let SpiffWorkflow build every process before anything is written.
+    sources = {doc.filename: doc for doc in documents}
+    for key in order:
+        item = items[key]
+        if item.kind != "bpmn":
+            continue
+        docs = _documents_for(key, items, deployed)
+        try:
+            spiff.compile_process(key, docs)
+        except spiff.ParserErrors as exc:
+            problems.append(spiff.translate_parser_error(exc, item.doc.filename))
+    if problems:
+        raise DeploymentRejected(problems)
+    del sources
+
+    result = DeployResult()
+    hashes: dict[str, str] = {k: v.content_hash for k, v in deployed.items()}
+    version_ids: dict[str, int] = {k: v.id for k, v in deployed.items()}
+    for key in order:
+        item = items[key]
+        source_hash = _sha(item.doc.content)
+        dep_hashes = "".join(f"{d}={hashes[d]};" for d in sorted(item.deps))
+        content_hash = _sha(f"{item.kind}:{key}:{source_hash}:{dep_hashes}")
+        existing = session.scalar(select(ProcessVersion).where(
+            ProcessVersion.process_key == key, ProcessVersion.content_hash == content_hash))
+        if existing is not None:
+            hashes[key], version_ids[key] = content_hash, existing.id
+            result.items.append(DeployedItem(key, item.kind, existing.version, existing.id, False,
+                                             item.doc.filename))
+            continue
+        number = (session.scalar(select(func.max(ProcessVersion.version)).where(
+            ProcessVersion.process_key == key)) or 0) + 1
+        version = ProcessVersion(
+            process_key=key, kind=item.kind, name=item.name, version=number,
+            filename=item.doc.filename, source=item.doc.content.decode("utf-8"),
+            source_hash=source_hash, content_hash=content_hash,
+            dependencies={d: version_ids[d] for d in sorted(item.deps)},
+            start_message=item.start_message, deployed_by=actor, deployed_at=at)
+        session.add(version)
+        session.flush()
+        hashes[key], version_ids[key] = content_hash, version.id
+        result.items.append(DeployedItem(key, item.kind, number, version.id, True, item.doc.filename))
+        audit.append(session, type="version_deployed", actor=actor, at=at, payload={
+            "process_key": key, "kind": item.kind, "version": number,
+            "content_hash": content_hash, "filename": item.doc.filename,
+            "dependencies": version.dependencies})
+    return result
+
+
+def _documents_for(key: str, items: dict[str, _Item], deployed: dict[str, ProcessVersion]):
+    """The parsed documents a process needs: its own file and those of what it calls."""
+    seen_files: dict[str, etree._Element] = {}
+    stack, visited = [key], set()
+    while stack:
+        current = stack.pop()
+        if current in visited:
+            continue
+        visited.add(current)
+        if current in items:
+            item = items[current]
+            seen_files.setdefault(item.doc.filename, item.doc.root)
+            stack.extend(item.deps)
+        elif current in deployed:
+            version = deployed[current]
+            seen_files.setdefault(f"{version.filename}#v{version.version}",
+                                  parse_xml(version.source.encode(), version.filename))
+            stack.extend(version.dependencies)
+    return list(seen_files.items())

@@ -1,0 +1,83 @@
+"""Domain errors. They say what went wrong, where, and how to fix it; HTTP lives in web."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class PartnerflowError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class NotFound(PartnerflowError):
+    """A partnership, instance, task, user or version that does not exist."""
+
+
+class Forbidden(PartnerflowError):
+    """The actor may not do this."""
+
+
+class Conflict(PartnerflowError):
+    """The thing changed under the actor's feet (completed by someone else, stale version)."""
+
+
+class InvalidInput(PartnerflowError):
+    """Input that cannot be accepted, with every problem named."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class FormValidationError(InvalidInput):
+    """Submitted form data that does not satisfy the form's schema or rules."""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a deployed file, located precisely."""
+
+    file: str
+    message: str
+    element_id: str | None = None
+    hint: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.element_id:
+            where += f" [{self.element_id}]"
+        if self.line:
+            where += f" (line {self.line})"
+        text = f"{where}: {self.message}"
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "element_id": self.element_id,
+            "line": self.line,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class DeploymentRejected(PartnerflowError):
+    """A deployment failed validation; nothing was deployed."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"deployment rejected: {len(self.problems)} problem(s)"
+        return head + "".join(f"\n  - {p}" for p in self.problems)
+
+
+class ScriptError(PartnerflowError):
+    """A script, condition, timer or DMN cell failed or was refused by the sandbox."""
+
+
+class InstanceError(PartnerflowError):
+    """An instance stopped on an error; it keeps its state and can be retried."""

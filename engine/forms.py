@@ -1,0 +1,253 @@
+"""Form definitions (JSON Schema 2020-12 with x- hints) and server-side validation in French."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from .errors import FormValidationError, Problem
+
+FORM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,119}$")
+ROOT = "_form"
+
+
+@dataclass(frozen=True)
+class FormDefinition:
+    key: str
+    schema: dict
+
+    @property
+    def title(self) -> str:
+        return self.schema.get("title", self.key)
+
+    @property
+    def instructions(self) -> str | None:
+        return self.schema.get("x-instructions") or self.schema.get("description")
+
+    def ordered_fields(self) -> list[tuple[str, dict]]:
+        props = self.schema.get("properties", {})
+        return sorted(props.items(), key=lambda kv: (kv[1].get("x-order", 1000), list(props).index(kv[0])))
+
+
+class FormRegistry:
+    """Loads `forms/<key>.json` on demand and validates submissions against them."""
+
+    def __init__(self, forms_dir: Path):
+        self.forms_dir = Path(forms_dir)
+        self._cache: dict[str, tuple[float, FormDefinition]] = {}
+
+    def exists(self, key: str) -> bool:
+        return bool(FORM_KEY.match(key)) and (self.forms_dir / f"{key}.json").is_file()
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in self.forms_dir.glob("*.json"))
+
+    def get(self, key: str) -> FormDefinition:
+        if not FORM_KEY.match(key or ""):
+            raise FormValidationError(f"'{key}' is not a valid form key")
+        path = self.forms_dir / f"{key}.json"
+        if not path.is_file():
+            raise FormValidationError(f"no form '{key}' in {self.forms_dir}")
+        mtime = path.stat().st_mtime
+        cached = self._cache.get(key)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        definition = FormDefinition(key, load_schema(path))
+        self._cache[key] = (mtime, definition)
+        return definition
+
+    def problems(self, key: str) -> list[Problem]:
+        """What is wrong with a form file, for deploy-time checks."""
+        path = self.forms_dir / f"{key}.json"
+        try:
+            load_schema(path)
+        except FormValidationError as exc:
+            return [Problem(f"forms/{key}.json", str(exc))]
+        return []
+
+    def validate(self, key: str, data: dict) -> dict:
+        """Return the cleaned data or raise FormValidationError with every field error."""
+        return validate_against(self.get(key).schema, data)
+
+
+def load_schema(path: Path) -> dict:
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FormValidationError(f"{path.name}: not readable JSON ({exc})") from None
+    return check_schema(schema, path.name)
+
+
+def check_schema(schema: dict, name: str) -> dict:
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise FormValidationError(f"{name}: a form is a JSON Schema with \"type\": \"object\"")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise FormValidationError(f"{name}: invalid JSON Schema: {exc.message}") from None
+    return schema
+
+
+def schema_from_form_fields(fields: list[dict]) -> dict:
+    """A JSON Schema for the simple `camunda:formData` fields declared in a diagram."""
+    types = {"long": "integer", "boolean": "boolean", "string": "string", "date": "string",
+             "enum": "string"}
+    props: dict = {}
+    required = []
+    for f in fields:
+        prop: dict = {"type": types.get(f["type"], "string"), "title": f.get("label") or f["id"]}
+        if f["type"] == "date":
+            prop["format"] = "date"
+        if f.get("options"):
+            prop["oneOf"] = [{"const": o["id"], "title": o["name"]} for o in f["options"]]
+        if f.get("required"):
+            required.append(f["id"])
+        props[f["id"]] = prop
+    return {"type": "object", "properties": props, "required": required}
+
+
+# ---------------------------------------------------------------- validation
+
+_FORMAT_CHECKER = FormatChecker()
+
+
+def _path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = re.search(r"'([^']+)' is a required property", error.message)
+        if missing:
+            parts.append(missing.group(1))
+    return ".".join(parts) or ROOT
+
+
+def _french(error, schema: dict) -> str:
+    v, value = error.validator, error.validator_value
+    if v == "required":
+        return "Ce champ est obligatoire."
+    if v == "type":
+        names = {"string": "un texte", "number": "un nombre", "integer": "un nombre entier",
+                 "boolean": "oui ou non", "array": "une liste", "object": "un ensemble de champs"}
+        expected = value if isinstance(value, str) else value[0]
+        return f"Valeur attendue : {names.get(expected, expected)}."
+    if v == "minLength":
+        return "Ce champ est obligatoire." if value == 1 else f"Au moins {value} caractères."
+    if v == "maxLength":
+        return f"Au plus {value} caractères."
+    if v == "minimum":
+        return f"La valeur doit être supérieure ou égale à {value}."
+    if v == "exclusiveMinimum":
+        return f"La valeur doit être strictement supérieure à {value}."
+    if v == "maximum":
+        return f"La valeur doit être inférieure ou égale à {value}."
+    if v in ("enum", "oneOf", "const"):
+        return "Choisissez une des valeurs proposées."
+    if v == "format":
+        return {"date": "Date attendue au format AAAA-MM-JJ.",
+                "email": "Adresse électronique invalide.",
+                "date-time": "Date et heure attendues."}.get(value, f"Format {value} attendu.")
+    if v == "pattern":
+        return error.schema.get("x-pattern-message") or "Le format de cette valeur est incorrect."
+    if v == "minItems":
+        return f"Ajoutez au moins {value} ligne(s)." if value > 1 else "Ajoutez au moins une ligne."
+    if v == "maxItems":
+        return f"Au plus {value} lignes."
+    if v == "additionalProperties":
+        return "Champ inconnu : " + ", ".join(re.findall(r"'([^']+)'", error.message))
+    return "Valeur invalide."
+
+
+def _coerce(schema: dict, data):
+    """Turn the strings an HTML form sends into the types the schema asks for."""
+    if not isinstance(schema, dict):
+        return data
+    kind = schema.get("type")
+    if kind == "object" and isinstance(data, dict):
+        props = schema.get("properties", {})
+        out = {}
+        for key, value in data.items():
+            out[key] = _coerce(props.get(key, {}), value)
+        return out
+    if kind == "array" and isinstance(data, list):
+        return [_coerce(schema.get("items", {}), item) for item in data]
+    if isinstance(data, str):
+        text = data.strip()
+        if kind in ("number", "integer"):
+            if text == "":
+                return None
+            try:
+                number = float(text.replace(" ", "").replace("\u202f", "").replace(",", "."))
+            except ValueError:
+                return data
+            return int(number) if kind == "integer" and number.is_integer() else number
+        if kind == "boolean":
+            return text.lower() in ("true", "on", "1", "oui", "yes")
+        return text
+    return data
+
+
+def _drop_empty(schema: dict, data):
+    """Empty optional strings are absent values, not answers."""
+    if isinstance(data, dict):
+        props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        return {k: _drop_empty(props.get(k, {}), v) for k, v in data.items()
+                if not (v is None or (isinstance(v, str) and v == ""))}
+    if isinstance(data, list):
+        return [_drop_empty(schema.get("items", {}), item) for item in data]
+    return data
+
+
+def validate_against(schema: dict, data: dict) -> dict:
+    """Validate and clean form data; every error is reported, in French, by field path."""
+    if not isinstance(data, dict):
+        raise FormValidationError("Les données du formulaire doivent être un objet JSON.",
+                                  {ROOT: ["Les données du formulaire doivent être un objet."]})
+    cleaned = _drop_empty(schema, _coerce(schema, data))
+    errors: dict[str, list[str]] = {}
+    validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    for error in sorted(validator.iter_errors(cleaned), key=lambda e: list(e.absolute_path)):
+        if error.validator == "oneOf" and error.context:
+            # oneOf of consts: one clear message, not one per alternative
+            pass
+        errors.setdefault(_path(error), []).append(_french(error, schema))
+    for path, message in _rule_errors(schema.get("x-rules", []), cleaned):
+        errors.setdefault(path, []).append(message)
+    if errors:
+        raise FormValidationError("Le formulaire contient des erreurs.", errors)
+    return cleaned
+
+
+def _as_date(value):
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _rule_errors(rules: list[dict], data: dict):
+    for rule in rules:
+        scopes: list[tuple[str, dict]] = [("", data)]
+        if rule.get("in"):
+            rows = data.get(rule["in"]) or []
+            scopes = [(f"{rule['in']}.{i}.", row) for i, row in enumerate(rows)
+                      if isinstance(row, dict)]
+        for prefix, scope in scopes:
+            if rule.get("rule") == "after":
+                later, earlier = _as_date(scope.get(rule["field"])), _as_date(scope.get(rule["other"]))
+                if later and earlier and later < earlier:
+                    yield (prefix + rule["field"],
+                           rule.get("message") or "Cette date doit suivre la précédente.")
+            elif rule.get("rule") == "required_if":
+                if scope.get(rule["other"]) == rule.get("equals") and scope.get(rule["field"]) in (
+                        None, "", []):
+                    yield prefix + rule["field"], rule.get("message") or "Ce champ est obligatoire."
+            elif rule.get("rule") == "true":
+                if scope.get(rule["field"]) is not True:
+                    yield prefix + rule["field"], rule.get("message") or "Cette case doit être cochée."

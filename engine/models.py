@@ -1,0 +1,253 @@
+"""The records the engine keeps, as SQLAlchemy 2.0 typed mappings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite integer primary keys must be INTEGER to autoincrement; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict: JsonType}
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(60), default="association")
+    siret: Mapped[str | None] = mapped_column(String(14))
+    finess: Mapped[str | None] = mapped_column(String(9))
+    address: Mapped[str | None] = mapped_column(Text)
+    is_own: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    roles: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def role_keys(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Partnership(Base):
+    __tablename__ = "partnership"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20), default="partnership")
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    stage: Mapped[str] = mapped_column(String(40), default="idea")
+    formalisation_level: Mapped[str | None] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+
+
+class PartnershipMember(Base):
+    """A user attached to a partnership: partner representatives see only these."""
+
+    __tablename__ = "partnership_member"
+
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), default="partner")
+
+
+class PartnershipOrganisation(Base):
+    __tablename__ = "partnership_organisation"
+
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), primary_key=True)
+
+
+class ProcessVersion(Base):
+    """One deployed version of a process or decision; its source is stored once."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version"),
+        UniqueConstraint("process_key", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(120), index=True)
+    kind: Mapped[str] = mapped_column(String(4))  # bpmn | dmn
+    name: Mapped[str | None] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # process keys this version calls, pinned to version ids: {"stage_idea": 12, ...}
+    dependencies: Mapped[dict] = mapped_column(default=dict)
+    start_message: Mapped[str | None] = mapped_column(String(200))
+    deployed_by: Mapped[str | None] = mapped_column(String(80))
+    deployed_at: Mapped[datetime]
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_instance_next_timer", "status", "next_timer_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    process_key: Mapped[str] = mapped_column(String(120))
+    label: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    # the workflow's own state, without its tasks and without its spec
+    workflow_state: Mapped[dict] = mapped_column(default=dict)
+    next_timer_at: Mapped[datetime | None]
+    # message names this instance's catch events wait for (routing without a restore)
+    waiting_messages: Mapped[list] = mapped_column(JsonType, default=list)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_element: Mapped[str | None] = mapped_column(String(200))
+    started_by: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class WorkflowTask(Base):
+    """One SpiffWorkflow task of an instance, stored as its own row."""
+
+    __tablename__ = "workflow_task"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    task_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # "" for the top workflow, else the id of the task that owns the subprocess
+    subprocess_uuid: Mapped[str] = mapped_column(String(36), default="")
+    state: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class HumanTask(Base):
+    """The inbox projection: one row per user task, written with the workflow state."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_assignee_state", "assignee", "state"),
+        Index("ix_human_task_role_state", "role", "state"),
+        Index("ix_human_task_instance", "instance_id", "task_uuid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    task_uuid: Mapped[str] = mapped_column(String(36))
+    process_key: Mapped[str] = mapped_column(String(120))
+    element_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    stage: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(40))
+    candidate_groups: Mapped[str | None] = mapped_column(String(300))
+    assignee: Mapped[str | None] = mapped_column(String(80))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    form_key: Mapped[str | None] = mapped_column(String(120))
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    completed_by: Mapped[str | None] = mapped_column(String(80))
+    completed_at: Mapped[datetime | None]
+    draft: Mapped[dict | None] = mapped_column(nullable=True)
+    # the task's data when it became ready, so a form page needs no workflow restore
+    context: Mapped[dict] = mapped_column(default=dict)
+    # a schema built from camunda:formData fields when the diagram declares the form inline
+    inline_schema: Mapped[dict | None] = mapped_column(nullable=True)
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+class AuditChainHead(Base):
+    """The last event of each audit chain: a deleted tail shows as a mismatch here."""
+
+    __tablename__ = "audit_chain_head"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+
+
+class AuditEvent(Base):
+    """Append-only; each event carries the hash of the one before it in its chain."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_partnership", "partnership_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(60), index=True)
+    actor: Mapped[str | None] = mapped_column(String(80))
+    occurred_at: Mapped[datetime]
+    partnership_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    task_uuid: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Document(Base):
+    """A file in a partnership's document base, addressed by its SHA-256."""
+
+    __tablename__ = "document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partnership_id: Mapped[int | None] = mapped_column(ForeignKey("partnership.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]

@@ -1,0 +1,21 @@
+"""The one adapter around SpiffWorkflow: nothing else in Partnerflow imports it."""
+
+from .model import (
+    CompiledProcess,
+    ParserErrors,
+    UserTaskMeta,
+    compile_process,
+    read_decisions,
+    read_processes,
+    translate_parser_error,
+    xsd_problems,
+)
+from .runtime import Changes, StepEvent, ThrownMessage, UserTaskView, WorkflowRun
+from .sandbox import StepTimeout, compile_expression, compile_script
+
+__all__ = [
+    "Changes", "CompiledProcess", "ParserErrors", "StepEvent", "StepTimeout", "ThrownMessage",
+    "UserTaskMeta", "UserTaskView", "WorkflowRun", "compile_expression", "compile_process",
+    "compile_script", "read_decisions", "read_processes", "translate_parser_error",
+    "xsd_problems",
+]

@@ -1,0 +1,400 @@
+"""Reading deployed BPMN/DMN into SpiffWorkflow specs, plus what SpiffWorkflow ignores.
+
+SpiffWorkflow's CamundaParser reads form keys and decision refs but not
+`camunda:assignee`, `camunda:candidateGroups` or `camunda:dueDate`; those, the lanes
+and the French names are read here from the same hardened lxml tree into plain
+`UserTaskMeta` records that the rest of the engine uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.specs.event_definitions import (
+    MessageEventDefinition as CamundaMessageEventDefinition,
+)
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from ..errors import Problem
+from ..roles import stage_for_process
+
+NS = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "camunda": "http://camunda.org/schema/1.0/bpmn",
+    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+}
+CAMUNDA = "{%s}" % NS["camunda"]
+SPIFF_DIR = Path(__import__("SpiffWorkflow").__file__).resolve().parent
+BPMN_XSD = SPIFF_DIR / "bpmn" / "parser" / "schema" / "BPMN20.xsd"
+DMN_XSD = {
+    "https://www.omg.org/spec/DMN/20191111/MODEL/": SPIFF_DIR / "dmn/parser/schema/DMN13.xsd",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/": SPIFF_DIR / "dmn/parser/schema/DMN12.xsd",
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd": SPIFF_DIR / "dmn/parser/schema/DMN.xsd",
+}
+
+
+@dataclass(frozen=True)
+class UserTaskMeta:
+    """What the inbox needs to know about a user task, read from the diagram."""
+
+    element_id: str
+    process_key: str
+    title: str
+    lane: str | None
+    form_key: str | None
+    has_form_fields: bool
+    candidate_groups: tuple[str, ...]
+    assignee: str | None
+    due_date: str | None
+    stage: str | None
+    form_fields: tuple = ()
+
+
+@dataclass
+class ModelInfo:
+    """A process's structure as read from its file: user tasks, calls, start form."""
+
+    process_key: str
+    name: str | None
+    filename: str
+    calls: set[str] = field(default_factory=set)
+    decisions: set[str] = field(default_factory=set)
+    start_form_key: str | None = None
+    start_message: str | None = None
+    stage: str | None = None
+    user_tasks: dict[str, UserTaskMeta] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- XSD validation
+
+_validators: dict[str, BpmnValidator] = {}
+
+
+def _validator(xsd: Path) -> BpmnValidator:
+    key = str(xsd)
+    if key not in _validators:
+        _validators[key] = BpmnValidator(xsd_path=key)
+    return _validators[key]
+
+
+def xsd_problems(root: etree._Element, kind: str, filename: str) -> list[Problem]:
+    """Validate against the BPMN 2.0 or DMN schema; every problem located by line."""
+    if kind == "bpmn":
+        xsd = BPMN_XSD
+    else:
+        xsd = DMN_XSD[etree.QName(root).namespace]
+    validator = _validator(xsd).validator
+    # BpmnValidator.preprocess rewrites a bpmn.io quirk in place; work on a copy.
+    doc = etree.fromstring(etree.tostring(root))
+    _validator(xsd).preprocess(doc)
+    if validator.validate(doc):
+        return []
+    problems = []
+    for err in list(validator.error_log)[:20]:
+        message = re.sub(r"\{[^}]+\}", "", err.message)
+        problems.append(Problem(filename, f"does not follow the {kind.upper()} schema: {message}",
+                                line=err.line,
+                                hint="save the file again from a BPMN/DMN modeller"))
+    return problems
+
+
+# ---------------------------------------------------------------- structure
+
+
+def _process_property(process: etree._Element, name: str) -> str | None:
+    for prop in process.iterfind("bpmn:extensionElements/camunda:properties/camunda:property", NS):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
+
+
+def _lanes(process: etree._Element) -> dict[str, str]:
+    """Element id -> lane name, for lanes at any nesting depth."""
+    lanes: dict[str, str] = {}
+    for lane in process.iterfind(".//bpmn:lane", NS):
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            if ref.text:
+                lanes[ref.text.strip()] = lane.get("name") or lane.get("id")
+    return lanes
+
+
+def _enclosing_lane(element: etree._Element, lanes: dict[str, str]) -> str | None:
+    node = element
+    while node is not None:
+        if node.get("id") in lanes:
+            return lanes[node.get("id")]
+        node = node.getparent()
+    return None
+
+
+def _spec_name_of(element: etree._Element) -> str:
+    """The SpiffWorkflow spec an element lives in: its process or embedded subprocess."""
+    node = element.getparent()
+    while node is not None:
+        tag = etree.QName(node).localname
+        if tag in ("process", "subProcess", "transaction", "adHocSubProcess"):
+            return node.get("id")
+        node = node.getparent()
+    return ""
+
+
+def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
+    """Every process of a BPMN document with its calls, decisions and user tasks."""
+    infos: dict[str, ModelInfo] = {}
+    messages = {m.get("id"): m.get("name") for m in root.iterfind(".//bpmn:message", NS)}
+    for process in root.iterfind("bpmn:process", NS):
+        key = process.get("id")
+        info = ModelInfo(key, process.get("name"), filename)
+        info.stage = stage_for_process(key, _process_property(process, "stage"))
+        lanes = _lanes(process)
+        for call in process.iterfind(".//bpmn:callActivity", NS):
+            if call.get("calledElement"):
+                info.calls.add(call.get("calledElement"))
+        for rule in process.iterfind(".//bpmn:businessRuleTask", NS):
+            if rule.get(f"{CAMUNDA}decisionRef"):
+                info.decisions.add(rule.get(f"{CAMUNDA}decisionRef"))
+        for start in process.iterfind("bpmn:startEvent", NS):
+            if start.get(f"{CAMUNDA}formKey"):
+                info.start_form_key = start.get(f"{CAMUNDA}formKey")
+            msg = start.find("bpmn:messageEventDefinition", NS)
+            if msg is not None:
+                info.start_message = messages.get(msg.get("messageRef")) or start.get("name")
+        for task in process.iterfind(".//bpmn:userTask", NS):
+            groups = task.get(f"{CAMUNDA}candidateGroups") or ""
+            element_id = task.get("id")
+            info.user_tasks[element_id] = UserTaskMeta(
+                element_id=element_id,
+                process_key=_spec_name_of(task) or key,
+                title=(task.get("name") or element_id).strip(),
+                lane=_enclosing_lane(task, lanes),
+                form_key=task.get(f"{CAMUNDA}formKey"),
+                has_form_fields=task.find(".//camunda:formData/camunda:formField", NS) is not None,
+                candidate_groups=tuple(g.strip() for g in groups.split(",") if g.strip()),
+                assignee=task.get(f"{CAMUNDA}assignee"),
+                due_date=task.get(f"{CAMUNDA}dueDate"),
+                stage=info.stage,
+                form_fields=_form_fields(task),
+            )
+        infos[key] = info
+    return infos
+
+
+def _form_fields(task: etree._Element) -> tuple:
+    fields = []
+    for field_el in task.iterfind(".//camunda:formData/camunda:formField", NS):
+        required = any(c.get("name") == "required"
+                       for c in field_el.iterfind("camunda:validation/camunda:constraint", NS))
+        options = [{"id": v.get("id"), "name": v.get("name") or v.get("id")}
+                   for v in field_el.iterfind("camunda:value", NS)]
+        fields.append({"id": field_el.get("id"), "type": field_el.get("type") or "string",
+                       "label": field_el.get("label"), "required": required,
+                       "options": options})
+    return tuple(fields)
+
+
+def read_decisions(root: etree._Element) -> dict[str, str | None]:
+    """Decision id -> name, for a DMN document."""
+    ns = etree.QName(root).namespace
+    return {d.get("id"): d.get("name") for d in root.iterfind(f"{{{ns}}}decision")}
+
+
+# ---------------------------------------------------------------- DMN hit policies
+
+
+class PartnerflowDMNEngine(DMNEngine):
+    """Adds the FIRST, PRIORITY and COLLECT-with-aggregation hit policies.
+
+    SpiffWorkflow 3.2 knows UNIQUE and COLLECT only. PRIORITY follows the DMN standard:
+    among matching rules, the output listed first in the output's `outputValues` wins,
+    which is exactly "the highest formalisation level triggered".
+    """
+
+    def __init__(self, decision_table, priorities: dict[str, list[str]], aggregation: str | None):
+        super().__init__(decision_table)
+        self.priorities = priorities
+        self.aggregation = aggregation
+
+    def decide(self, task):
+        if self.decision_table.hit_policy == "FIRST":
+            for rule in self.decision_table.rules:
+                if self._DMNEngine__check_rule(rule, task):
+                    return [rule]
+            return []
+        return super().decide(task)
+
+    def result(self, task):
+        policy = self.decision_table.hit_policy
+        if policy == "PRIORITY":
+            return self._priority_result(task)
+        result = super().result(task)
+        if policy == "COLLECT" and self.aggregation:
+            return {key: _aggregate(self.aggregation, values) for key, values in result.items()}
+        return result
+
+    def _priority_result(self, task):
+        outputs = [rule.output_as_dict(task) for rule in self.decide(task)]
+        if not outputs:
+            return {}
+
+        def rank(output: dict) -> tuple:
+            ranks = []
+            for name, order in self.priorities.items():
+                value = output.get(name)
+                ranks.append(order.index(value) if value in order else len(order))
+            return tuple(ranks)
+
+        return min(outputs, key=rank)
+
+
+def _aggregate(aggregation: str, values: list):
+    numbers = [v for v in values if v is not None]
+    if aggregation == "COUNT":
+        return len(numbers)
+    if not numbers:
+        return None
+    return {"MAX": max, "MIN": min, "SUM": sum}[aggregation](numbers)
+
+
+def _output_priorities(decision_el: etree._Element) -> dict[str, list[str]]:
+    ns = etree.QName(decision_el).namespace
+    priorities = {}
+    for output in decision_el.iterfind(f".//{{{ns}}}output"):
+        text = output.find(f"{{{ns}}}outputValues/{{{ns}}}text")
+        if text is not None and text.text:
+            values = [v.strip().strip('"').strip("'") for v in text.text.split(",")]
+            priorities[output.get("name")] = [v for v in values if v]
+    return priorities
+
+
+class PartnerflowParser(CamundaParser):
+    """CamundaParser with the richer DMN hit policies and message payload defaults."""
+
+    def get_engine(self, decision_ref, node):
+        engine = super().get_engine(decision_ref, node)
+        decision_el = self._decision_elements.get(decision_ref)
+        table_el = None
+        if decision_el is not None:
+            ns = etree.QName(decision_el).namespace
+            table_el = decision_el.find(f"{{{ns}}}decisionTable")
+        aggregation = table_el.get("aggregation") if table_el is not None else None
+        priorities = _output_priorities(decision_el) if decision_el is not None else {}
+        return PartnerflowDMNEngine(engine.decision_table, priorities, aggregation)
+
+    def add_dmn_xml(self, node, filename=None):
+        if not hasattr(self, "_decision_elements"):
+            self._decision_elements = {}
+        ns = etree.QName(node).namespace
+        for decision in node.iterfind(f"{{{ns}}}decision"):
+            self._decision_elements[decision.get("id")] = decision
+        super().add_dmn_xml(node, filename)
+
+
+class DataMessageEventDefinition(CamundaMessageEventDefinition):
+    """A message whose payload is the thrower's task data unless an expression says else."""
+
+    def throw(self, my_task):
+        from copy import deepcopy
+
+        from SpiffWorkflow.bpmn import BpmnEvent
+
+        if self.expression:
+            result = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        else:
+            result = deepcopy(my_task.data)
+        event = BpmnEvent(self, payload={"payload": result, "result_var": self.result_var})
+        my_task.workflow.top_workflow.catch(event)
+
+    def update_task_data(self, my_task):
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload, result_var = event_data.get("payload"), event_data.get("result_var")
+        if result_var:
+            my_task.data[result_var] = payload
+        elif isinstance(payload, dict):
+            my_task.data.update(payload)
+
+
+def _upgrade_message_definitions(specs) -> None:
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if type(definition) is CamundaMessageEventDefinition:
+                definition.__class__ = DataMessageEventDefinition
+            for inner in getattr(definition, "event_definitions", []) or []:
+                if type(inner) is CamundaMessageEventDefinition:
+                    inner.__class__ = DataMessageEventDefinition
+
+
+# ---------------------------------------------------------------- compiled models
+
+
+@dataclass
+class CompiledProcess:
+    """A process version ready to run: its specs and the metadata of its user tasks."""
+
+    process_key: str
+    spec: object
+    subprocess_specs: dict
+    user_tasks: dict[tuple[str, str], UserTaskMeta]
+    start_form_key: str | None
+    stage: str | None
+
+    def user_task_meta(self, spec_name: str, element_id: str) -> UserTaskMeta | None:
+        meta = self.user_tasks.get((spec_name, element_id))
+        if meta is None:
+            for (_spec, elem), candidate in self.user_tasks.items():
+                if elem == element_id:
+                    return candidate
+        return meta
+
+
+def compile_process(process_key: str, documents: list[tuple[str, etree._Element]]) -> CompiledProcess:
+    """Parse the given documents and build the runnable spec of one process."""
+    parser = PartnerflowParser()
+    user_tasks: dict[tuple[str, str], UserTaskMeta] = {}
+    start_form_key = None
+    stage = None
+    for filename, root in documents:
+        if etree.QName(root).localname == "definitions" and etree.QName(root).namespace == NS["bpmn"]:
+            parser.add_bpmn_xml(root, filename=filename)
+            for key, info in read_processes(root, filename).items():
+                for meta in info.user_tasks.values():
+                    user_tasks[(meta.process_key, meta.element_id)] = meta
+                if key == process_key:
+                    start_form_key = info.start_form_key
+                    stage = info.stage
+        else:
+            parser.add_dmn_xml(root, filename=filename)
+    spec = parser.get_spec(process_key)
+    subprocess_specs = parser.get_subprocess_specs(process_key)
+    _upgrade_message_definitions([spec, *subprocess_specs.values()])
+    return CompiledProcess(process_key, spec, subprocess_specs, user_tasks, start_form_key, stage)
+
+
+_TARGET_REF = re.compile(r"perhaps a form has the same ID\? \((?P<ref>[^)]*)\)")
+
+
+def translate_parser_error(exc: Exception, default_file: str) -> Problem:
+    """Turn SpiffWorkflow's parser messages into ones that say what to fix."""
+    message = str(exc).split("\n")[0]
+    element_id = getattr(exc, "id", None) or None
+    file = getattr(exc, "file_name", None) or default_file
+    line = getattr(exc, "line_number", None) or None
+    match = _TARGET_REF.search(message)
+    if match:
+        return Problem(file, f"a sequence flow points to '{match['ref']}', which does not exist "
+                       "in this process", element_id=element_id, line=line,
+                       hint="reconnect the flow's end to an element of the same process")
+    if "No decision found for id" in message or "Unable to locate" in message:
+        return Problem(file, message, element_id=element_id, line=line,
+                       hint="deploy the DMN or BPMN file that defines it in the same upload")
+    return Problem(file, message, element_id=element_id, line=line)
+
+
+ParserErrors = (ValidationException, SpiffWorkflowException, KeyError, AttributeError, ValueError)

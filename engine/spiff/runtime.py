@@ -1,0 +1,421 @@
+"""Running one workflow: create, restore from rows, step, and report what changed.
+
+The spec is never serialised with an instance: a version's spec is parsed once and
+cached. An instance is stored as its workflow-level state plus one row per task, and
+a step writes only the rows whose serialised form changed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from ..errors import InstanceError, ScriptError
+from .clock import using_clock
+from .model import CompiledProcess, DataMessageEventDefinition
+from .sandbox import RestrictedScriptEngine
+
+_CONFIG = dict(CAMUNDA_CONFIG)
+_CONFIG[DataMessageEventDefinition] = MessageEventDefinitionConverter
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
+_REGISTRY = SERIALIZER.registry
+_WORKFLOW_CONVERTER = _REGISTRY.convert_from_dict["BpmnWorkflow"].args[0].__self__
+_ENCODER = SERIALIZER._encoder_cls
+
+ACTIVE_STATES = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+STATE_NAMES = {TaskState.COMPLETED: "completed", TaskState.CANCELLED: "cancelled",
+               TaskState.ERROR: "error", TaskState.READY: "ready", TaskState.WAITING: "waiting",
+               TaskState.STARTED: "started"}
+
+
+@dataclass(frozen=True)
+class UserTaskView:
+    """A ready user task, in the engine's own terms."""
+
+    uuid: str
+    element_id: str
+    spec_name: str
+    state: str
+    data: dict
+    created_ts: float
+
+
+@dataclass
+class TaskRow:
+    uuid: str
+    subprocess_uuid: str
+    state: int
+    body: str
+
+
+@dataclass
+class Changes:
+    upserts: list[TaskRow] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    workflow_state: dict = field(default_factory=dict)
+
+
+@dataclass
+class ThrownMessage:
+    name: str
+    payload: object
+
+
+@dataclass
+class StepEvent:
+    """Something an engine step did that belongs in the audit log."""
+
+    type: str
+    element_id: str
+    spec_name: str
+    title: str | None
+    details: dict
+
+
+def _dumps(obj) -> str:
+    _REGISTRY._encoder_mode = True
+    try:
+        return json.dumps(_REGISTRY.convert(obj), cls=_ENCODER, separators=(",", ":"),
+                          sort_keys=True)
+    finally:
+        _REGISTRY._encoder_mode = False
+
+
+class WorkflowRun:
+    """One workflow in memory, with what is needed to persist only its changes."""
+
+    def __init__(self, compiled: CompiledProcess, workflow: BpmnWorkflow,
+                 stored: dict[str, str], clock: Callable[[], datetime],
+                 time_limit_s: float, max_depth: int):
+        self.compiled = compiled
+        self.workflow = workflow
+        self._stored = stored  # task uuid -> body as stored
+        self._clock = clock
+        self._time_limit_s = time_limit_s
+        self._max_depth = max_depth
+        self.events: list[StepEvent] = []
+        self.messages: list[ThrownMessage] = []
+        # Tasks whose state changed after this moment are re-serialised; see changes().
+        self._loaded_at = time.time() - 0.001
+
+    # ------------------------------------------------------------ creation
+
+    @classmethod
+    def start(cls, compiled: CompiledProcess, data: dict, *, clock, time_limit_s: float,
+              max_depth: int) -> WorkflowRun:
+        workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs,
+                                script_engine=RestrictedScriptEngine(time_limit_s))
+        workflow.data.update(deepcopy(data))
+        start = workflow.task_tree
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(deepcopy(data))
+        start.data.update(deepcopy(data))
+        return cls(compiled, workflow, {}, clock, time_limit_s, max_depth)
+
+    @classmethod
+    def restore(cls, compiled: CompiledProcess, state: dict, rows: list[tuple[str, str, str]],
+                *, clock, time_limit_s: float, max_depth: int) -> WorkflowRun:
+        """Rebuild a workflow from its state and task rows (uuid, subprocess uuid, body)."""
+        by_workflow: dict[str, dict] = {}
+        stored = {}
+        for uuid, sub_uuid, body in rows:
+            by_workflow.setdefault(sub_uuid, {})[uuid] = json.loads(body)
+            stored[uuid] = body
+        dct = deepcopy(state)
+        dct["tasks"] = by_workflow.get("", {})
+        for sub_uuid, sub in dct.get("subprocesses", {}).items():
+            sub["tasks"] = by_workflow.get(sub_uuid, {})
+        workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, deserializing=True)
+        conv = _WORKFLOW_CONVERTER
+        workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        conv.set_default_attributes(workflow, dct)
+        conv.subprocesses_from_dict(dct.get("subprocesses", {}), workflow)
+        workflow.bpmn_events = _REGISTRY.restore(dct.get("bpmn_events", []))
+        # The script engine is not part of the serialisation: re-attach the sandbox.
+        workflow.script_engine = RestrictedScriptEngine(time_limit_s)
+        return cls(compiled, workflow, stored, clock, time_limit_s, max_depth)
+
+    # ------------------------------------------------------------ running
+
+    def run_engine_steps(self) -> None:
+        """Run gateways, scripts, rules and due timers until only waits remain."""
+        deadline = time.monotonic() + self._time_limit_s
+
+        def will_run(task):
+            if time.monotonic() > deadline:
+                raise ScriptError(
+                    f"engine steps ran longer than {self._time_limit_s:g} s; stopped before "
+                    f"'{task.task_spec.bpmn_id or task.task_spec.name}'")
+            if task.depth > self._max_depth:
+                raise InstanceError(
+                    f"the instance has looped {task.depth} levels deep at "
+                    f"'{task.task_spec.bpmn_id}'; SpiffWorkflow stops silently near 1000. "
+                    "Model long repetition as a new instance per round (rolling periods) "
+                    "or a multi-instance activity")
+
+        def did_run(task):
+            self._record_step(task)
+
+        with using_clock(self._clock):
+            self.workflow.refresh_timers()
+            self.workflow.do_engine_steps(will_complete_task=will_run, did_complete_task=did_run)
+        self._collect_messages()
+        self._check_consistency()
+
+    def _record_step(self, task) -> None:
+        spec = task.task_spec
+        kind = type(spec).__name__
+        bpmn_id = getattr(spec, "bpmn_id", None)
+        if bpmn_id is None:
+            return
+        details: dict = {}
+        if "Gateway" in kind:
+            taken = [c.task_spec.bpmn_id or c.task_spec.name for c in task.children
+                     if c.state & (TaskState.READY | TaskState.FUTURE | TaskState.COMPLETED
+                                   | TaskState.WAITING | TaskState.LIKELY)]
+            details = {"outgoing": _flows_taken(task), "next": taken}
+            self.events.append(StepEvent("gateway_taken", bpmn_id, task.workflow.spec.name,
+                                         spec.bpmn_name, details))
+        elif "BusinessRule" in kind:
+            table = spec.dmnEngine.decision_table
+            inputs = {}
+            for entry in table.inputs:
+                try:
+                    inputs[entry.expression] = task.workflow.script_engine.evaluate(
+                        task, entry.expression)
+                except Exception:  # noqa: BLE001 - the audit shows what it can
+                    inputs[entry.expression] = None
+            outputs = {o.name: task.data.get(o.name) for o in table.outputs}
+            self.events.append(StepEvent("decision_evaluated", bpmn_id, task.workflow.spec.name,
+                                         spec.bpmn_name, {"decision": table.name or table.id,
+                                                          "inputs": inputs, "outputs": outputs}))
+        elif isinstance(getattr(spec, "event_definition", None), TimerEventDefinition):
+            self.events.append(StepEvent("timer_fired", bpmn_id, task.workflow.spec.name,
+                                         spec.bpmn_name,
+                                         {"due": task._get_internal_data("event_value")}))
+        elif kind == "ScriptTask":
+            self.events.append(StepEvent("script_ran", bpmn_id, task.workflow.spec.name,
+                                         spec.bpmn_name, {}))
+
+    def _collect_messages(self) -> None:
+        for event in self.workflow.get_events():
+            definition = event.event_definition
+            if type(definition).__name__.endswith("MessageEventDefinition"):
+                payload = event.payload
+                if isinstance(payload, dict) and "payload" in payload:
+                    payload = payload["payload"]
+                self.messages.append(ThrownMessage(definition.name, payload))
+
+    def _check_consistency(self) -> None:
+        """Detect the silent stall: a 'completed' workflow that still has live tasks."""
+        if not self.workflow.is_completed():
+            return
+        live = [t for t in self._all_tasks() if t.state & ACTIVE_STATES]
+        if live:
+            names = ", ".join(sorted({t.task_spec.bpmn_id or t.task_spec.name for t in live}))
+            raise InstanceError(
+                f"SpiffWorkflow reports the instance completed while tasks are still active "
+                f"({names}); it has probably looped beyond its depth limit")
+
+    def _all_tasks(self):
+        yield from self.workflow.tasks.values()
+        for sub in self.workflow.subprocesses.values():
+            yield from sub.tasks.values()
+
+    def catch_message(self, name: str, payload) -> bool:
+        """Deliver a message to a waiting catch event; False when nothing waits for it."""
+        for task in self.waiting_message_tasks():
+            definition = task.task_spec.event_definition
+            if definition.name == name:
+                from SpiffWorkflow.bpmn import BpmnEvent
+
+                event = BpmnEvent(definition, payload={"payload": payload, "result_var": None})
+                self.workflow.catch(event)
+                return True
+        return False
+
+    def waiting_message_tasks(self):
+        for task in self._all_tasks():
+            if task.state == TaskState.WAITING and isinstance(task.task_spec, CatchingEvent):
+                definition = task.task_spec.event_definition
+                if type(definition).__name__.endswith("MessageEventDefinition"):
+                    yield task
+
+    def waiting_message_names(self) -> list[str]:
+        return sorted({t.task_spec.event_definition.name for t in self.waiting_message_tasks()})
+
+    def reset_errors(self) -> None:
+        """Put the tasks that failed back to READY so the next engine steps retry them."""
+        for task in self._all_tasks():
+            if task.state == TaskState.ERROR:
+                task._set_state(TaskState.READY)
+
+    # ------------------------------------------------------------ user tasks
+
+    def ready_user_tasks(self) -> list[UserTaskView]:
+        views = []
+        for task in self._all_tasks():
+            if task.state == TaskState.READY and task.task_spec.manual:
+                views.append(self._view(task))
+        return views
+
+    def _view(self, task) -> UserTaskView:
+        return UserTaskView(
+            uuid=str(task.id),
+            element_id=task.task_spec.bpmn_id or task.task_spec.name,
+            spec_name=task.workflow.spec.name,
+            state=STATE_NAMES.get(task.state, TaskState.get_name(task.state).lower()),
+            data=task.data,
+            created_ts=task.last_state_change,
+        )
+
+    def get_task(self, uuid: str):
+        task = self.workflow.get_task_from_id(UUID(uuid))
+        if task is None:
+            raise InstanceError(f"task {uuid} is not part of this instance")
+        return task
+
+    def complete_user_task(self, uuid: str, data: dict) -> None:
+        task = self.get_task(uuid)
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            raise InstanceError(
+                f"task '{task.task_spec.bpmn_id}' is {TaskState.get_name(task.state)}, not ready")
+        task.data.update(deepcopy(data))
+        with using_clock(self._clock):
+            task.run()
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def data(self) -> dict:
+        return self.workflow.data
+
+    def is_completed(self) -> bool:
+        return self.workflow.is_completed()
+
+    def last_data(self) -> dict:
+        """The data of the most recently completed task (the instance's outcome)."""
+        last = self.workflow.last_task
+        return dict(last.data) if last is not None else dict(self.workflow.data)
+
+    def next_timer_due(self) -> datetime | None:
+        due = []
+        for task in self._all_tasks():
+            spec = task.task_spec
+            if task.state == TaskState.WAITING and isinstance(
+                    getattr(spec, "event_definition", None), TimerEventDefinition):
+                value = task._get_internal_data("event_value")
+                if isinstance(value, dict):
+                    value = value.get("next")
+                if isinstance(value, str):
+                    try:
+                        due.append(TimerEventDefinition.get_datetime(value))
+                    except ValueError:
+                        continue
+        return min(due) if due else None
+
+    def max_depth(self) -> int:
+        return max((t.depth for t in self._all_tasks()), default=0)
+
+    def changes(self, full: bool = False) -> Changes:
+        """The task rows to write and delete, and the workflow-level state.
+
+        Only tasks that can have changed are serialised: those whose state changed since
+        the restore, those still live (a waiting timer keeps its due time in internal
+        data), new ones, and the parents of new or removed ones (their child lists
+        changed). `full=True` serialises everything, which tests use to prove the
+        shortcut loses nothing.
+        """
+        changes = Changes()
+        present: dict[str, tuple[str, object]] = {}
+        for sub_uuid, wf in self._workflows():
+            for task in wf.tasks.values():
+                present[str(task.id)] = (sub_uuid, task)
+        removed = [uuid for uuid in self._stored if uuid not in present]
+        candidates: dict[str, tuple[str, object]] = {}
+        for uuid, (sub_uuid, task) in present.items():
+            if (full or uuid not in self._stored or task.last_state_change >= self._loaded_at
+                    or task.state & ACTIVE_STATES):
+                candidates[uuid] = (sub_uuid, task)
+                if uuid not in self._stored and task.parent is not None:
+                    parent_id = str(task.parent.id)
+                    candidates[parent_id] = present[parent_id]
+        for uuid in removed:
+            parent_id = json.loads(self._stored[uuid]).get("parent")
+            if parent_id in present:
+                candidates[parent_id] = present[parent_id]
+        for uuid, (sub_uuid, task) in candidates.items():
+            body = _dumps(task)
+            if self._stored.get(uuid) != body:
+                changes.upserts.append(TaskRow(uuid, sub_uuid, task.state, body))
+                self._stored[uuid] = body
+        for uuid in removed:
+            changes.deletes.append(uuid)
+            del self._stored[uuid]
+        self._loaded_at = time.time() - 0.001
+        changes.workflow_state = self.workflow_state()
+        return changes
+
+    def _workflows(self):
+        yield "", self.workflow
+        for sub_uuid, sub in self.workflow.subprocesses.items():
+            yield str(sub_uuid), sub
+
+    def workflow_state(self) -> dict:
+        wf = self.workflow
+        top = _workflow_level(wf)
+        top["bpmn_events"] = json.loads(_dumps(wf.bpmn_events))
+        top["subprocesses"] = {}
+        for sub_uuid, sub in wf.subprocesses.items():
+            level = _workflow_level(sub)
+            level["parent_task_id"] = str(sub.parent_task_id)
+            level["spec"] = sub.spec.name
+            level["typename"] = _REGISTRY.typenames[type(sub)]
+            top["subprocesses"][str(sub_uuid)] = level
+        return top
+
+    def full_serialization(self) -> str:
+        """SpiffWorkflow's own JSON of the whole instance, spec included (for comparison)."""
+        return SERIALIZER.serialize_json(self.workflow)
+
+
+def _workflow_level(wf) -> dict:
+    return {
+        "data": json.loads(_dumps(_REGISTRY.clean(wf.data))),
+        "correlations": wf.correlations,
+        "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
+        "success": wf.success,
+        "completed": wf.completed,
+        "root": str(wf.task_tree.id),
+    }
+
+
+def _flows_taken(task) -> list[str]:
+    spec = task.task_spec
+    names = []
+    outputs = {c.task_spec.name for c in task.children if c.state & (
+        TaskState.READY | TaskState.FUTURE | TaskState.COMPLETED | TaskState.WAITING)}
+    for condition in getattr(spec, "cond_task_specs", []) or []:
+        target = condition.get("task_spec") if isinstance(condition, dict) else None
+        if target in outputs:
+            names.append(f"{condition.get('condition')} -> {target}")
+    return names or sorted(outputs)
+
+
+SpiffError = SpiffWorkflowException
+UTC = timezone.utc
