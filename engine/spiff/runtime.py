@@ -136,9 +136,9 @@ class WorkflowRun:
             by_workflow.setdefault(sub_uuid, {})[uuid] = json.loads(body)
             stored[uuid] = body
         dct = deepcopy(state)
-        dct["tasks"] = by_workflow.get("", {})
+        dct["tasks"] = _parents_first(by_workflow.get("", {}), dct["root"])
         for sub_uuid, sub in dct.get("subprocesses", {}).items():
-            sub["tasks"] = by_workflow.get(sub_uuid, {})
+            sub["tasks"] = _parents_first(by_workflow.get(sub_uuid, {}), sub["root"])
         workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, deserializing=True)
         conv = _WORKFLOW_CONVERTER
         workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
@@ -392,6 +392,26 @@ class WorkflowRun:
     def full_serialization(self) -> str:
         """SpiffWorkflow's own JSON of the whole instance, spec included (for comparison)."""
         return SERIALIZER.serialize_json(self.workflow)
+
+
+def _parents_first(tasks: dict[str, dict], root: str) -> dict[str, dict]:
+    """Order task dicts so a parent comes before its children.
+
+    A task's data is stored as a delta against its parent's, and SpiffWorkflow resolves
+    the parent while restoring, so the parent must already be there.
+    """
+    ordered: dict[str, dict] = {}
+    queue = [root]
+    while queue:
+        uuid = queue.pop()
+        body = tasks.get(uuid)
+        if body is None or uuid in ordered:
+            continue
+        ordered[uuid] = body
+        queue.extend(reversed(body.get("children", [])))
+    for uuid, body in tasks.items():  # unreachable leftovers keep their place at the end
+        ordered.setdefault(uuid, body)
+    return ordered
 
 
 def _workflow_level(wf) -> dict:

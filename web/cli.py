@@ -1,0 +1,218 @@
+"""The `partnerflow` command: database, deployment, partnerships, tasks, audit, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from partnerflow.engine import audit, deployment, queries, services
+from partnerflow.engine.clock import as_utc
+from partnerflow.engine.config import Settings
+from partnerflow.engine.errors import DeploymentRejected, FormValidationError, PartnerflowError
+
+
+def _app(*_args, **_kwargs):
+    from partnerflow.web import create_app
+
+    return create_app(Settings.from_env())
+
+
+def _pf():
+    return current_app.extensions["partnerflow"]
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+class _Errors(click.Group):
+    """Turn domain errors into a one-line reason and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FormValidationError as exc:
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+            _fail(f"{exc} {detail}")
+        except DeploymentRejected as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        except PartnerflowError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=FlaskGroup, create_app=_app, add_default_commands=True,
+             help="Partnerflow: the partnership method run as BPMN processes.")
+def main() -> None:
+    pass
+
+
+@main.group(cls=_Errors)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations up to the latest schema."""
+    from partnerflow.engine.migrate import upgrade
+
+    upgrade(_pf().settings.database_url)
+    click.echo("database is at the latest schema")
+
+
+@main.command(cls=click.Command)
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--actor", default="admin", show_default=True, help="who deploys")
+def deploy(files: tuple[Path, ...], actor: str) -> None:
+    """Validate BPMN/DMN FILES and deploy what changed (default: the shipped method)."""
+    pf = _pf()
+    payload = [(f.name, f.read_bytes()) for f in files] if files else pf.method_files()
+    try:
+        with pf.uow() as uow:
+            result = deployment.deploy(uow.session, payload, actor=actor, at=uow.clock(),
+                                       forms=pf.forms, max_bytes=pf.settings.max_upload_bytes)
+            uow.commit()
+    except DeploymentRejected as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    for item in result.items:
+        state = "new version" if item.created else "unchanged"
+        click.echo(f"{item.process_key:30} v{item.version:<4} {state}")
+
+
+@main.command()
+@click.option("--process", "process_key", default=None, help="only this process")
+def versions(process_key: str | None) -> None:
+    """List deployed versions with their running instances."""
+    with _pf().read() as session:
+        for version, running in queries.versions(session, process_key):
+            click.echo(f"{version.process_key:30} v{version.version:<4} {version.kind:4} "
+                       f"{as_utc(version.deployed_at):%Y-%m-%d %H:%M} {version.deployed_by or '-':10} "
+                       f"{version.content_hash[:12]} running={running}")
+
+
+@main.group(cls=_Errors)
+def partnership() -> None:
+    """Partnerships."""
+
+
+@partnership.command("create")
+@click.option("--title", required=True)
+@click.option("--kind", default="partnership", type=click.Choice(services.PARTNERSHIP_KINDS))
+@click.option("--actor", required=True, help="user name of who creates it")
+def partnership_create(title: str, kind: str, actor: str) -> None:
+    """Register a partnership."""
+    with _pf().uow() as uow:
+        click.echo(services.create_partnership(uow, title=title, kind=kind, actor=actor))
+
+
+@main.command(cls=click.Command)
+@click.argument("partnership_id", type=int)
+@click.option("--process", "process_key", default="partnership_cycle", show_default=True)
+@click.option("--actor", required=True)
+@click.option("--data", default="{}", help="start data as JSON (the start form)")
+def start(partnership_id: int, process_key: str, actor: str, data: str) -> None:
+    """Start a process instance for a partnership."""
+    _guard(lambda uow: click.echo(services.start_instance(
+        uow, partnership_id=partnership_id, process_key=process_key, actor=actor,
+        data=_json(data))))
+
+
+@main.command()
+@click.option("--user", "username", required=True)
+def tasks(username: str) -> None:
+    """List the open tasks a user can take."""
+    pf = _pf()
+    with pf.read() as session:
+        for row in queries.inbox(session, username, pf.clock()):
+            due = f"{as_utc(row.due_at):%Y-%m-%d}" if row.due_at else "-"
+            click.echo(f"{row.id:6} {row.partnership_title[:30]:30} {row.stage or '-':14} "
+                       f"{row.role or '-':12} {due:10} {row.title}")
+
+
+@main.command(cls=click.Command)
+@click.argument("task_id", type=int)
+@click.option("--user", "username", required=True)
+@click.option("--data", default="{}", help="the form data as JSON")
+def complete(task_id: int, username: str, data: str) -> None:
+    """Complete a task with form data."""
+    def run(uow):
+        result = services.complete_task(uow, task_id=task_id, actor=username, data=_json(data))
+        click.echo(f"task {task_id} completed; instance {result.instance_id} is "
+                   f"{result.instance_status}; next tasks: {result.next_tasks or '-'}")
+        if result.error:
+            click.echo(f"the process stopped on an error: {result.error}", err=True)
+    _guard(run)
+
+
+@main.group(name="audit", cls=_Errors)
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@click.option("--partnership", "partnership_id", type=int, default=None)
+def audit_verify(partnership_id: int | None) -> None:
+    """Check every hash chain; report the first altered, inserted or deleted event."""
+    with _pf().read() as session:
+        breaks = audit.verify(session, partnership_id)
+    if breaks:
+        for item in breaks:
+            click.echo(f"BROKEN {item}", err=True)
+        sys.exit(1)
+    click.echo("audit chain intact")
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo organisation, users and partnerships (idempotent)."""
+    from partnerflow.engine.demo import load_demo
+
+    summary = load_demo(_pf())
+    click.echo(summary)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="fire what is due now and exit")
+@click.option("--interval", default=10.0, show_default=True, help="seconds between rounds")
+def worker(once: bool, interval: float) -> None:
+    """Fire due timers (boundary reminders, evaluation dates)."""
+    import time
+
+    pf = _pf()
+    while True:
+        with pf.uow() as uow:
+            fired = services.fire_due_timers(uow)
+        if fired:
+            click.echo(f"ran {fired} instance(s) with due timers")
+        if once:
+            return
+        time.sleep(interval)
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        _fail(f"--data is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        _fail("--data must be a JSON object")
+    return value
+
+
+def _guard(fn) -> None:
+    try:
+        with _pf().uow() as uow:
+            fn(uow)
+    except FormValidationError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+        _fail(f"{exc} {detail}")
+    except PartnerflowError as exc:
+        _fail(str(exc))
