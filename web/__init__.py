@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, jsonify, render_template_string
 from sqlalchemy import text
 
@@ -26,7 +28,9 @@ HEALTH_PAGE = """<!doctype html>
 def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None = None) -> Flask:
     """Build the web application around a Partnerflow engine."""
     settings = settings or (partnerflow.settings if partnerflow else Settings.from_env())
-    app = Flask(__name__)
+    # partnerflow is a namespace package: tell Flask where this package and its instance live.
+    app = Flask(__name__, root_path=str(Path(__file__).resolve().parent),
+                instance_path=str(Path.cwd() / "instance"))
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     pf = partnerflow or Partnerflow(settings)
     app.extensions["partnerflow"] = pf

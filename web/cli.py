@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup
 
 from partnerflow.engine import audit, deployment, queries, services
 from partnerflow.engine.clock import as_utc
@@ -31,7 +31,7 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-class _Errors(click.Group):
+class _Errors(AppGroup):
     """Turn domain errors into a one-line reason and a non-zero exit."""
 
     def invoke(self, ctx):
