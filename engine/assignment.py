@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from .roles import role_for_lane
 
@@ -35,9 +35,9 @@ def parse_due(value, created: datetime) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime.combine(value, time(23, 59), timezone.utc)
+        return datetime.combine(value, time(23, 59), UTC)
     text = str(value).strip()
     match = DURATION.match(text)
     if match and text != "P":
@@ -50,7 +50,7 @@ def parse_due(value, created: datetime) -> datetime | None:
         return None
     if len(text) == 10:
         moment = datetime.combine(moment.date(), time(23, 59))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def assign(*, lane: str | None, candidate_groups: tuple[str, ...], assignee: str | None,

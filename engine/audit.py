@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ def event_fields(e: AuditEvent) -> dict:
 def _iso(moment: datetime) -> str:
     # SQLite hands back naive datetimes, PostgreSQL aware ones; the engine stores UTC only.
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(timespec="microseconds")
 
 
@@ -105,7 +105,17 @@ def verify_events(chain: str, events: list[AuditEvent], head: AuditChainHead | N
         if compute_hash(event_fields(e)) != e.hash:
             return ChainBreak(chain, e.seq, e.id, "content altered: its hash no longer matches")
         expected_prev, expected_seq = e.hash, e.seq + 1
-    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):
+    if head is not None and head.last_seq == expected_seq - 1 and head.last_hash != expected_prev:
+        last = events[-1] if events else None
+        return ChainBreak(chain, head.last_seq or None, last.id if last else None,
+                          "the last event does not match the chain head (altered and re-hashed, "
+                          "or replaced)")
+    if head is not None and head.last_seq < expected_seq - 1:
+        extra = next(e for e in events if e.seq == head.last_seq + 1)
+        return ChainBreak(chain, extra.seq, extra.id,
+                          f"the chain head ends at event #{head.last_seq}; later events were "
+                          "appended behind its back")
+    if head is not None and head.last_seq != expected_seq - 1:
         return ChainBreak(chain, expected_seq, None,
                           f"the chain should end at event #{head.last_seq}; events after "
                           f"#{expected_seq - 1} were deleted")

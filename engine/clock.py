@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SystemClock:
@@ -28,12 +28,12 @@ class ManualClock:
         return self.now
 
     def set(self, moment: datetime) -> None:
-        self.now = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        self.now = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
     """Normalise a datetime read back from the database (SQLite drops the offset)."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(
-        timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(
+        UTC)

@@ -181,7 +181,8 @@ def _coerce(schema: dict, data):
             if text == "":
                 return None
             try:
-                number = float(text.replace(" ", "").replace("\u202f", "").replace(",", "."))
+                # French grouping: "1 234,50" with a space, a no-break or a narrow no-break space
+                number = float(re.sub(r"\s", "", text).replace(",", "."))
             except ValueError:
                 return data
             return int(number) if kind == "integer" and number.is_integer() else number

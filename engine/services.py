@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -293,7 +292,8 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             stage=(meta.stage if meta else None) or run.compiled.stage, role=who.role,
             candidate_groups=",".join(who.candidate_groups) or None, assignee=who.assignee,
             form_key=meta.form_key if meta and not meta.form_fields else None,
-            inline_schema=schema_from_form_fields(list(meta.form_fields)) if meta and meta.form_fields else None,
+            inline_schema=(schema_from_form_fields(list(meta.form_fields))
+                           if meta and meta.form_fields else None),
             due_at=who.due_at, created_at=now, state="open", context=_json_safe(data))
         session.add(row)
         if row.stage and partnership.status == "active":

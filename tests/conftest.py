@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-
 from partnerflow.engine import accounts, deployment
 from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.clock import ManualClock
 from partnerflow.engine.config import Settings
 from partnerflow.engine.migrate import upgrade
 from partnerflow.engine.models import Base
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -71,7 +70,7 @@ def _wipe(pf: Partnerflow) -> None:
 
 @pytest.fixture
 def clock():
-    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture

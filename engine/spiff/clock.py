@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer_module
 
@@ -27,7 +27,7 @@ class _ClockDatetime(datetime):
         if clock is None:
             return datetime.now(tz)
         value = clock()
-        return value.astimezone(tz) if tz else value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(tz) if tz else value.astimezone(UTC).replace(tzinfo=None)
 
 
 _timer_module.datetime = _ClockDatetime

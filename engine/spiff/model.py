@@ -30,7 +30,7 @@ NS = {
     "camunda": "http://camunda.org/schema/1.0/bpmn",
     "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
 }
-CAMUNDA = "{%s}" % NS["camunda"]
+CAMUNDA = f"{{{NS['camunda']}}}"
 SPIFF_DIR = Path(__import__("SpiffWorkflow").__file__).resolve().parent
 BPMN_XSD = SPIFF_DIR / "bpmn" / "parser" / "schema" / "BPMN20.xsd"
 DMN_XSD = {
@@ -86,10 +86,7 @@ def _validator(xsd: Path) -> BpmnValidator:
 
 def xsd_problems(root: etree._Element, kind: str, filename: str) -> list[Problem]:
     """Validate against the BPMN 2.0 or DMN schema; every problem located by line."""
-    if kind == "bpmn":
-        xsd = BPMN_XSD
-    else:
-        xsd = DMN_XSD[etree.QName(root).namespace]
+    xsd = BPMN_XSD if kind == "bpmn" else DMN_XSD[etree.QName(root).namespace]
     validator = _validator(xsd).validator
     # BpmnValidator.preprocess rewrites a bpmn.io quirk in place; work on a copy.
     doc = etree.fromstring(etree.tostring(root))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -438,4 +438,4 @@ def _flows_taken(task) -> list[str]:
 
 
 SpiffError = SpiffWorkflowException
-UTC = timezone.utc
+UTC = UTC

@@ -12,6 +12,7 @@ deadline on every sandboxed evaluation, so `while True: pass` stops with a clear
 
 from __future__ import annotations
 
+import ast
 import copy
 import datetime as _dt
 import math
@@ -105,6 +106,11 @@ def compile_script(script: str):
     result = compile_restricted_exec(script)
     if result.errors:
         raise ScriptError("; ".join(result.errors))
+    # RestrictedPython compiles `import x` (it fails only when run); refuse it at deploy time.
+    imports = [node for node in ast.walk(ast.parse(script))
+               if isinstance(node, ast.Import | ast.ImportFrom)]
+    if imports:
+        raise ScriptError(f"Line {imports[0].lineno}: importing modules is not allowed in a script")
     return result.code
 
 

@@ -1,0 +1,70 @@
+"""The demo organisation: an association running an EHPAD and an IME, its people, its
+partners, and partnerships at several stages of the method. Loading twice changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from . import accounts, deployment, services
+from .models import Partnership, ProcessVersion, User
+
+DEMO_PASSWORD = "demo"
+
+ORGANISATIONS = [
+    # name, kind, own, siret, finess
+    ("Association Les Tilleuls (EHPAD et IME)", "association", True, "77567227200017", "750000123"),
+    ("Centre hospitalier de Montreuil", "hospital", False, "26930001100012", "930110051"),
+    ("Mairie de Bagnolet", "town_hall", False, "21930006000017", None),
+    ("Lycée professionnel Jean Jaurès", "school", False, "19930123400015", None),
+]
+
+USERS = [
+    # username, full name, roles, organisation index
+    ("claire.martin", "Claire Martin", ["direction"], 0),
+    ("karim.benali", "Karim Benali", ["professional"], 0),
+    ("sophie.durand", "Sophie Durand", ["professional"], 0),
+    ("paul.lefevre", "Paul Lefèvre", ["partner"], 1),
+    ("anne.roux", "Anne Roux", ["board"], 0),
+    ("lucas.moreau", "Lucas Moreau", ["steering"], 0),
+    ("ines.garcia", "Inès Garcia", ["designer", "admin"], 0),
+    ("marc.petit", "Marc Petit", ["auditor"], 0),
+]
+
+
+def demo_accounts() -> list[tuple[str, str, list[str]]]:
+    """The demo logins, for the login page when the demo is loaded."""
+    return [(u, name, roles) for u, name, roles, _ in USERS]
+
+
+def load_demo(pf) -> str:
+    """Create what is missing of the demo; report what exists."""
+    with pf.uow() as uow:
+        session = uow.session
+        orgs = [accounts.ensure_organisation(session, name=n, kind=k, is_own=own, siret=s, finess=f)
+                for n, k, own, s, f in ORGANISATIONS]
+        uow.commit()
+        org_ids = [o.id for o in orgs]
+    for username, full_name, roles, org in USERS:
+        with pf.uow() as uow:
+            if uow.session.scalar(select(User).where(User.username == username)) is None:
+                accounts.create_user(uow, username=username, full_name=full_name, roles=roles,
+                                     actor="demo", password=DEMO_PASSWORD,
+                                     organisation_id=org_ids[org])
+    with pf.uow() as uow:
+        if not uow.session.scalar(select(func.count()).select_from(ProcessVersion)):
+            deployment.deploy(uow.session, pf.method_files(), actor="ines.garcia",
+                              at=uow.clock(), forms=pf.forms,
+                              max_bytes=pf.settings.max_upload_bytes)
+            uow.commit()
+    with pf.read() as session:
+        existing = session.scalar(select(func.count()).select_from(Partnership))
+    if not existing:
+        from .demo_walk import walk_demo_partnerships
+
+        walk_demo_partnerships(pf, org_ids)
+    with pf.read() as session:
+        partnerships = session.scalar(select(func.count()).select_from(Partnership))
+        users = session.scalar(select(func.count()).select_from(User))
+    _ = services
+    return (f"demo ready: {len(org_ids)} organisations, {users} users, {partnerships} "
+            f"partnerships (password for every demo account: '{DEMO_PASSWORD}')")
