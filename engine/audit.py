@@ -105,6 +105,8 @@ def verify_events(chain: str, events: list[AuditEvent], head: AuditChainHead | N
         if compute_hash(event_fields(e)) != e.hash:
             return ChainBreak(chain, e.seq, e.id, "content altered: its hash no longer matches")
         expected_prev, expected_seq = e.hash, e.seq + 1
+    if head is None and events:
+        return ChainBreak(chain, None, None, "the chain head is missing (deleted)")
     if head is not None and head.last_seq == expected_seq - 1 and head.last_hash != expected_prev:
         last = events[-1] if events else None
         return ChainBreak(chain, head.last_seq or None, last.id if last else None,

@@ -127,7 +127,8 @@ def start_instance(uow, *, partnership_id: int, process_key: str, actor: str,
 
 
 def _start(uow, partnership: Partnership, version: ProcessVersion, compiled, data: dict,
-           actor: str | None, parent_id: int | None = None, hops: int = 0) -> ProcessInstance:
+           actor: str | None, parent_id: int | None = None, hops: int = 0,
+           message: spiff.ThrownMessage | None = None) -> ProcessInstance:
     session, now = uow.session, uow.clock()
     instance = ProcessInstance(partnership_id=partnership.id, version_id=version.id,
                                process_key=version.process_key, status="running",
@@ -141,6 +142,11 @@ def _start(uow, partnership: Partnership, version: ProcessVersion, compiled, dat
                  payload={"process_key": version.process_key, "version": version.version,
                           "data": data, "parent_instance_id": parent_id})
     run = spiff.WorkflowRun.start(compiled, data, **_run_options(uow))
+    if message is not None:
+        # a message start event waits once the start is reached; hand it the message
+        run.run_engine_steps()
+        if not run.catch_message(message.name, data):
+            raise InstanceError(f"'{version.process_key}' does not start on message '{message.name}'")
     _advance(uow, instance, run, actor, hops=hops)
     return instance
 
@@ -369,7 +375,8 @@ def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, a
     audit.append(session, type="message_delivered", actor=actor, at=now,
                  partnership_id=sender.partnership_id, instance_id=sender.id,
                  payload={"message": message.name, "starts": version.process_key})
-    _start(uow, partnership, version, compiled, data, actor, parent_id=sender.id, hops=hops)
+    _start(uow, partnership, version, compiled, data, actor, parent_id=sender.id, hops=hops,
+           message=message)
 
 
 # ---------------------------------------------------------------- tasks
