@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
 from partnerflow.engine import accounts, deployment
 from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.clock import ManualClock
 from partnerflow.engine.config import Settings
 from partnerflow.engine.migrate import upgrade
 from partnerflow.engine.models import Base
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

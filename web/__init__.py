@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template_string
+from sqlalchemy import text
+
 from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.config import Settings
-from sqlalchemy import text
 
 HEALTH_PAGE = """<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Partnerflow</title>

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup
+
 from partnerflow.engine import audit, deployment, queries, services
 from partnerflow.engine.clock import as_utc
 from partnerflow.engine.config import Settings

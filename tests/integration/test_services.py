@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
+
 from partnerflow.engine import audit, queries, services
 from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError
 from partnerflow.engine.models import AuditEvent, HumanTask, ProcessInstance, WorkflowTask
-from sqlalchemy import func, select
-
 from tests.conftest import FIXTURES, deploy, make_user
 
 
