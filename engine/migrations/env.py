@@ -1,6 +1,7 @@
 """Alembic environment: the engine's models are the target; the URL comes from the caller."""
 
 from alembic import context
+
 from partnerflow.engine.db import make_engine
 from partnerflow.engine.models import Base
 
