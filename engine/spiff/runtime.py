@@ -95,6 +95,20 @@ def _dumps(obj) -> str:
         _REGISTRY._encoder_mode = False
 
 
+def _task_body(task) -> str:
+    """A task's JSON; the delta's deletions come from a set, so sort them to keep the
+    body stable and avoid rewriting rows whose content did not change."""
+    _REGISTRY._encoder_mode = True
+    try:
+        dct = _REGISTRY.convert(task)
+    finally:
+        _REGISTRY._encoder_mode = False
+    delta = dct.get("delta")
+    if delta and delta.get("deletions"):
+        delta["deletions"] = sorted(delta["deletions"])
+    return json.dumps(dct, cls=_ENCODER, separators=(",", ":"), sort_keys=True)
+
+
 class WorkflowRun:
     """One workflow in memory, with what is needed to persist only its changes."""
 
@@ -360,7 +374,7 @@ class WorkflowRun:
             if parent_id in present:
                 candidates[parent_id] = present[parent_id]
         for uuid, (sub_uuid, task) in candidates.items():
-            body = _dumps(task)
+            body = _task_body(task)
             if self._stored.get(uuid) != body:
                 changes.upserts.append(TaskRow(uuid, sub_uuid, task.state, body))
                 self._stored[uuid] = body
