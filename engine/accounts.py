@@ -6,12 +6,13 @@ import base64
 import hashlib
 import hmac
 import os
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import audit
-from .errors import Conflict, InvalidInput
-from .models import Organisation, User, UserRole
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .models import LoginAttempt, Organisation, User, UserRole
 from .roles import ROLES
 
 _N, _R, _P = 2**14, 8, 1
@@ -63,3 +64,45 @@ def create_user(uow, *, username: str, full_name: str, roles: list[str], actor: 
                  payload={"username": username, "roles": sorted(set(roles))})
     uow.commit()
     return user.id
+
+
+MAX_FAILURES = 5
+THROTTLE_WINDOW = timedelta(minutes=15)
+
+
+class LoginThrottled(Forbidden):
+    """Too many failed logins for this account or address; wait before trying again."""
+
+
+def authenticate(uow, *, username: str, password: str, remote_addr: str | None) -> User | None:
+    """Check a password, refusing after repeated failures; every attempt is recorded."""
+    session, now = uow.session, uow.clock()
+    since = now - THROTTLE_WINDOW
+    failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.at >= since, LoginAttempt.success.is_(False),
+        (LoginAttempt.username == username) | (LoginAttempt.remote_addr == remote_addr)
+        if remote_addr else LoginAttempt.username == username)) or 0
+    if failures >= MAX_FAILURES:
+        raise LoginThrottled("too many failed attempts; try again in 15 minutes")
+    user = session.scalar(select(User).where(User.username == username))
+    ok = user is not None and user.active and check_password(user.password_hash, password)
+    session.add(LoginAttempt(username=username[:80], remote_addr=remote_addr, at=now, success=ok))
+    if ok:
+        audit.append(session, type="user_logged_in", actor=username, at=now,
+                     payload={"remote_addr": remote_addr})
+    uow.commit()
+    return user if ok else None
+
+
+def set_roles(uow, *, username: str, roles: list[str], actor: str) -> None:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise InvalidInput(f"unknown role(s): {', '.join(unknown)}")
+    session = uow.session
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user '{username}'")
+    user.roles = [UserRole(role=r) for r in sorted(set(roles))]
+    audit.append(session, type="user_roles_changed", actor=actor, at=uow.clock(),
+                 payload={"username": username, "roles": sorted(set(roles))})
+    uow.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from . import accounts, deployment, services
+from . import accounts, audit, deployment, queries
 from .models import Partnership, ProcessVersion, User
 
 DEMO_PASSWORD = "demo"
@@ -62,9 +62,13 @@ def load_demo(pf) -> str:
         from .demo_walk import walk_demo_partnerships
 
         walk_demo_partnerships(pf, org_ids)
+    with pf.uow() as uow:
+        if not queries.demo_loaded(uow.session):
+            audit.append(uow.session, type="demo_loaded", actor="demo", at=uow.clock(),
+                         payload={"accounts": [u for u, *_ in USERS]})
+            uow.commit()
     with pf.read() as session:
         partnerships = session.scalar(select(func.count()).select_from(Partnership))
         users = session.scalar(select(func.count()).select_from(User))
-    _ = services
     return (f"demo ready: {len(org_ids)} organisations, {users} users, {partnerships} "
             f"partnerships (password for every demo account: '{DEMO_PASSWORD}')")

@@ -196,6 +196,8 @@ class HumanTask(Base):
     draft: Mapped[dict | None] = mapped_column(nullable=True)
     # the task's data when it became ready, so a form page needs no workflow restore
     context: Mapped[dict] = mapped_column(default=dict)
+    # what the user submitted, for the partnership pages (action sheets, evaluations)
+    result: Mapped[dict | None] = mapped_column(nullable=True)
     # a schema built from camunda:formData fields when the diagram declares the form inline
     inline_schema: Mapped[dict | None] = mapped_column(nullable=True)
     row_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -251,3 +253,16 @@ class Document(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime]
+
+
+class LoginAttempt(Base):
+    """Failed and successful logins, for throttling across every web process."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_user_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime]
+    success: Mapped[bool] = mapped_column(Boolean)

@@ -9,9 +9,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import (
+    AuditEvent,
+    Document,
     HumanTask,
+    Organisation,
     Partnership,
     PartnershipMember,
+    PartnershipOrganisation,
     ProcessInstance,
     ProcessVersion,
     User,
@@ -25,8 +29,14 @@ class InboxFilter:
     stage: str | None = None
     role: str | None = None
     overdue_only: bool = False
+    sort: str = "due"  # due | created | partnership
     limit: int = 50
     offset: int = 0
+
+
+SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+         "created": (HumanTask.created_at, HumanTask.id),
+         "partnership": (Partnership.title, HumanTask.id)}
 
 
 def _visible_tasks(session: Session, username: str):
@@ -62,13 +72,23 @@ def inbox(session: Session, username: str, now: datetime, filters: InboxFilter =
         query = query.where(HumanTask.role == filters.role)
     if filters.overdue_only:
         query = query.where(HumanTask.due_at < now)
-    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
+    query = query.order_by(*SORTS.get(filters.sort, SORTS["due"]))
     return session.execute(query.limit(filters.limit).offset(filters.offset)).all()
 
 
-def inbox_count(session: Session, username: str) -> int:
-    return session.scalar(select(func.count()).select_from(HumanTask)
-                          .where(_visible_tasks(session, username))) or 0
+def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,
+                now: datetime | None = None) -> int:
+    query = select(func.count()).select_from(HumanTask).where(_visible_tasks(session, username))
+    if filters is not None:
+        if filters.partnership_id:
+            query = query.where(HumanTask.partnership_id == filters.partnership_id)
+        if filters.stage:
+            query = query.where(HumanTask.stage == filters.stage)
+        if filters.role:
+            query = query.where(HumanTask.role == filters.role)
+        if filters.overdue_only and now is not None:
+            query = query.where(HumanTask.due_at < now)
+    return session.scalar(query) or 0
 
 
 def tasks_of_partnership(session: Session, partnership_id: int, state: str | None = "open"):
@@ -97,3 +117,67 @@ def versions(session: Session, process_key: str | None = None):
     if process_key:
         query = query.where(ProcessVersion.process_key == process_key)
     return session.execute(query.order_by(ProcessVersion.process_key, ProcessVersion.version)).all()
+
+
+def user_by_id(session: Session, user_id: int) -> tuple[User, list[int]] | None:
+    """A user and the partnerships they are attached to."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    memberships = list(session.scalars(select(PartnershipMember.partnership_id).where(
+        PartnershipMember.user_id == user_id)))
+    return user, memberships
+
+
+def users(session: Session):
+    return session.scalars(select(User).order_by(User.username)).all()
+
+
+def active_usernames(session: Session, role: str | None = None) -> list[tuple[str, str]]:
+    query = select(User.username, User.full_name).where(User.active.is_(True))
+    if role:
+        query = query.join(UserRole, UserRole.user_id == User.id).where(UserRole.role == role)
+    return [tuple(r) for r in session.execute(query.order_by(User.full_name)).all()]
+
+
+def organisations(session: Session):
+    return session.scalars(select(Organisation).where(Organisation.archived.is_(False))
+                           .order_by(Organisation.name)).all()
+
+
+def demo_loaded(session: Session) -> bool:
+    return session.scalar(select(AuditEvent.id).where(AuditEvent.type == "demo_loaded").limit(1)) is not None
+
+
+def partnerships_for(session: Session, partnership_ids: list[int] | None = None):
+    """Partnerships with their open-task counts; restricted to `partnership_ids` when given."""
+    open_tasks = (select(HumanTask.partnership_id, func.count().label("open_tasks"))
+                  .where(HumanTask.state == "open").group_by(HumanTask.partnership_id).subquery())
+    query = (select(Partnership, func.coalesce(open_tasks.c.open_tasks, 0))
+             .outerjoin(open_tasks, open_tasks.c.partnership_id == Partnership.id))
+    if partnership_ids is not None:
+        query = query.where(Partnership.id.in_(partnership_ids))
+    return session.execute(query.order_by(Partnership.id.desc())).all()
+
+
+def partnership_people(session: Session, partnership_id: int):
+    rows = session.execute(select(User.username, User.full_name, PartnershipMember.role)
+                           .join(PartnershipMember, PartnershipMember.user_id == User.id)
+                           .where(PartnershipMember.partnership_id == partnership_id)).all()
+    actors = session.execute(select(HumanTask.completed_by, func.count()).where(
+        HumanTask.partnership_id == partnership_id, HumanTask.completed_by.is_not(None))
+        .group_by(HumanTask.completed_by)).all()
+    return rows, actors
+
+
+def partnership_organisations(session: Session, partnership_id: int):
+    return session.scalars(select(Organisation).join(
+        PartnershipOrganisation, PartnershipOrganisation.organisation_id == Organisation.id)
+        .where(PartnershipOrganisation.partnership_id == partnership_id)).all()
+
+
+def documents_of(session: Session, partnership_id: int):
+    return session.execute(select(Document.id, Document.filename, Document.sha256, Document.size,
+                                  Document.content_type, Document.uploaded_by, Document.created_at)
+                           .where(Document.partnership_id == partnership_id)
+                           .order_by(Document.id)).all()

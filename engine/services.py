@@ -259,7 +259,8 @@ def _failed_element(exc: Exception) -> str | None:
 
 def _error_message(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
-    notes = getattr(exc, "__notes__", None) or getattr(exc, "notes", None) or []
+    notes = [n for n in (getattr(exc, "__notes__", None) or getattr(exc, "notes", None) or [])
+             if str(n).strip() not in text]
     task = getattr(exc, "task", None)
     if task is not None:
         spec = task.task_spec
@@ -383,7 +384,9 @@ def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, a
 
 
 def _task_for_update(session: Session, task_id: int) -> HumanTask:
-    task = session.get(HumanTask, task_id)
+    # Lock the row: a second user completing the same task waits for the first to commit,
+    # then sees it completed and gets a clear conflict rather than a stale write.
+    task = session.get(HumanTask, task_id, with_for_update=True)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
     return task
@@ -429,6 +432,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     task.completed_by = actor
     task.completed_at = now
     task.draft = None
+    task.result = _json_safe(cleaned)
     audit.append(session, type="task_completed", actor=actor, at=now,
                  partnership_id=task.partnership_id, instance_id=instance.id,
                  task_uuid=task.task_uuid, element_id=task.element_id,
@@ -592,3 +596,17 @@ def fire_due_timers(uow, *, limit: int = 50) -> int:
         _advance(uow, instance, run, None)
     _commit(uow)
     return len(instances)
+
+
+def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
+    """The task if this user may work on it (open and theirs or their role's)."""
+    user = get_user(session, actor)
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if task.state == "open" and not can_act_on(session, user, task):
+        raise Forbidden(f"{actor} may not work on task {task_id}")
+    if task.state != "open" and not (user.role_keys & {"direction", "auditor", "admin"}
+                                     or task.completed_by == actor):
+        raise Forbidden(f"{actor} may not see task {task_id}")
+    return task

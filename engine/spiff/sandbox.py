@@ -36,6 +36,7 @@ from RestrictedPython.Guards import (
     guarded_unpack_sequence,
     safer_getattr,
 )
+from RestrictedPython.PrintCollector import PrintCollector
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from ..errors import ScriptError
@@ -86,6 +87,7 @@ def _make_globals() -> dict:
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": full_write_guard,
         "_inplacevar_": _inplacevar,
+        "_print_": PrintCollector,  # print() in a script is harmless and goes nowhere
         "math": math,
         **SAFE_MODULE_VALUES,
     }
@@ -149,6 +151,8 @@ class RestrictedEnvironment(TaskDataEnvironment):
         scope = copy.copy(self.globals)
         scope.update(external_context or {})
         scope.update(context)
+        # task data may not replace the guards (a submitted key named `_getattr_`)
+        scope.update({name: self.globals[name] for name in _GUARD_NAMES if name in self.globals})
         return _Deadline(self.time_limit_s).run(lambda: eval(code, scope))
 
     def execute(self, script, context, external_context=None):

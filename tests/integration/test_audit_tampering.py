@@ -1,0 +1,131 @@
+"""Tampering with the audit log directly in the database is found, event by event, and the
+`partnerflow audit verify` command reports it."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import delete, select, update
+
+from partnerflow.engine import audit, services
+from partnerflow.engine.models import AuditEvent, HumanTask
+from tests.conftest import FIXTURES, deploy, make_user
+
+EVENTS = AuditEvent.__table__
+
+
+@pytest.fixture
+def chain(fixture_pf):
+    """A partnership whose review ran to the end: its chain holds several events."""
+    pf = fixture_pf
+    deploy(pf, [FIXTURES / "review_loop.bpmn"])
+    make_user(pf, "claire", "direction")
+    with pf.uow() as uow:
+        pid = services.create_partnership(uow, title="Réseau santé", actor="claire")
+    with pf.uow() as uow:
+        iid = services.start_instance(uow, partnership_id=pid, process_key="review_loop",
+                                      actor="claire", data={"rounds": 0})
+    for decision in ("again", "done"):
+        with pf.read() as session:
+            task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == iid,
+                                                                HumanTask.state == "open"))
+        with pf.uow() as uow:
+            services.complete_task(uow, task_id=task_id, actor="claire",
+                                   data={"decision": decision, "comment": "relu"})
+    name = audit.chain_for(pid)
+    with pf.read() as session:
+        seqs = list(session.scalars(select(AuditEvent.seq).where(AuditEvent.chain == name)
+                                    .order_by(AuditEvent.seq)))
+    assert len(seqs) >= 8 and seqs == list(range(1, len(seqs) + 1))
+    return pf, name, len(seqs)
+
+
+def breaks(pf) -> list[audit.ChainBreak]:
+    with pf.read() as session:
+        return audit.verify(session)
+
+
+def tamper(pf, statement) -> None:
+    with pf.db.begin() as conn:
+        result = conn.execute(statement)
+        assert result.rowcount == 1
+
+
+def at(name: str, seq: int):
+    return (EVENTS.c.chain == name) & (EVENTS.c.seq == seq)
+
+
+def test_an_untouched_database_verifies(chain):
+    pf, _, _ = chain
+    assert breaks(pf) == []
+
+
+def test_an_updated_payload_is_named(chain):
+    pf, name, _ = chain
+    tamper(pf, update(EVENTS).where(at(name, 4)).values(payload={"title": "falsifié"}))
+    [found] = breaks(pf)
+    assert (found.chain, found.seq) == (name, 4)
+    assert "altered" in found.reason
+
+
+def test_a_deleted_middle_event_is_named(chain):
+    pf, name, count = chain
+    middle = count // 2
+    tamper(pf, delete(EVENTS).where(at(name, middle)))
+    [found] = breaks(pf)
+    assert (found.chain, found.seq) == (name, middle)
+    assert "missing" in found.reason
+
+
+def test_two_swapped_events_are_named_at_the_first(chain):
+    pf, name, _ = chain
+    tamper(pf, update(EVENTS).where(at(name, 3)).values(seq=-3))
+    tamper(pf, update(EVENTS).where(at(name, 5)).values(seq=3))
+    tamper(pf, update(EVENTS).where(at(name, -3)).values(seq=5))
+    [found] = breaks(pf)
+    assert (found.chain, found.seq) == (name, 3)
+
+
+def test_a_deleted_last_event_is_named_through_the_chain_head(chain):
+    pf, name, count = chain
+    tamper(pf, delete(EVENTS).where(at(name, count)))
+    [found] = breaks(pf)
+    assert (found.chain, found.seq) == (name, count)
+    assert "deleted" in found.reason
+
+
+def test_tampering_with_one_partnership_leaves_the_system_chain_intact(chain):
+    pf, name, _ = chain
+    tamper(pf, update(EVENTS).where(at(name, 2)).values(actor="mallory"))
+    assert [b.chain for b in breaks(pf)] == [name]
+    with pf.read() as session:
+        assert audit.verify(session, None) and all(
+            b.chain != audit.SYSTEM_CHAIN for b in audit.verify(session))
+
+
+@pytest.fixture
+def cli(chain, monkeypatch):
+    from partnerflow.web.cli import main
+
+    pf, _, _ = chain
+    monkeypatch.setenv("PARTNERFLOW_DATABASE_URL", pf.settings.database_url)
+    monkeypatch.setenv("PARTNERFLOW_FORMS_DIR", str(FIXTURES / "forms"))
+    monkeypatch.setenv("PARTNERFLOW_BPMN_DIR", str(FIXTURES))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_the_audit_verify_command_says_intact(cli):
+    result = cli("audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert "audit chain intact" in result.output
+    assert "BROKEN" not in result.output
+
+
+def test_the_audit_verify_command_exits_1_and_prints_broken(chain, cli):
+    pf, name, _ = chain
+    tamper(pf, update(EVENTS).where(at(name, 4)).values(payload={"title": "falsifié"}))
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    assert "BROKEN" in result.output
+    assert f"chain {name}, event #4" in result.output

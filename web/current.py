@@ -1,0 +1,55 @@
+"""Access to the engine and the signed-in user from views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import abort, current_app
+from flask_login import current_user
+
+from partnerflow.engine.bootstrap import Partnerflow
+
+
+def engine() -> Partnerflow:
+    return current_app.extensions["partnerflow"]
+
+
+@dataclass
+class WebUser:
+    """The signed-in user as the web layer sees it (Flask-Login's user object)."""
+
+    id: int
+    username: str
+    full_name: str
+    roles: frozenset[str]
+    partnership_ids: frozenset[int] = field(default_factory=frozenset)
+    organisation_id: int | None = None
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles & set(roles))
+
+    @property
+    def is_partner_only(self) -> bool:
+        return self.roles == {"partner"}
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles - {"partner", "auditor"})
+
+    def may_see_partnership(self, partnership_id: int) -> bool:
+        if self.is_partner_only:
+            return partnership_id in self.partnership_ids
+        return True
+
+
+def require_roles(*roles: str) -> WebUser:
+    user = current_user
+    if not user.is_authenticated or not user.has(*roles):
+        abort(403)
+    return user

@@ -1,0 +1,106 @@
+"""Error pages in French (HTML) or JSON, by what the client asks for; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from partnerflow.engine.errors import (
+    Conflict,
+    DeploymentRejected,
+    FormValidationError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.is_json or (best == "application/json" and
+                               request.accept_mimetypes[best] > request.accept_mimetypes["text/html"])
+
+
+def _titles() -> dict[int, str]:
+    return {400: _("Requête invalide"), 401: _("Connexion requise"), 403: _("Accès refusé"),
+            404: _("Page introuvable"), 405: _("Méthode non autorisée"), 409: _("Conflit"),
+            413: _("Fichier trop volumineux"), 422: _("Données invalides"),
+            500: _("Erreur interne")}
+
+
+def _default_messages() -> dict[int, str]:
+    return {400: _("La requête n'a pas pu être comprise."),
+            403: _("Vous n'avez pas accès à cette page ou à cette action."),
+            404: _("Cette page n'existe pas ou plus."),
+            405: _("Cette action n'est pas possible ainsi."),
+            409: _("L'élément a été modifié entre-temps."),
+            413: _("Le fichier dépasse la taille autorisée."),
+            500: _("Une erreur inattendue s'est produite. Elle a été enregistrée ; réessayez plus tard.")}
+
+
+def render_error(status: int, message: str | None = None, errors: dict | None = None):
+    title = _titles().get(status, _("Erreur"))
+    message = message or _default_messages().get(status, title)
+    if _wants_json():
+        body = {"error": title, "message": message, "status": status}
+        if errors:
+            body["errors"] = errors
+        return jsonify(body), status
+    return render_template("error.html", title=title, message=message), status
+
+
+def register(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_error(400, _("Le formulaire a expiré ou n'est pas authentique "
+                                   "(jeton CSRF manquant). Rechargez la page et recommencez."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        return render_error(exc.code or 500)
+
+    @app.errorhandler(NotFound)
+    def not_found(exc):
+        return render_error(404)
+
+    @app.errorhandler(Forbidden)
+    def forbidden(exc):
+        return render_error(403)
+
+    @app.errorhandler(Conflict)
+    def conflict(exc):
+        return render_error(409, _conflict_message(str(exc)))
+
+    @app.errorhandler(FormValidationError)
+    def invalid_form(exc):
+        return render_error(422, _("Le formulaire contient des erreurs."), exc.errors)
+
+    @app.errorhandler(DeploymentRejected)
+    def rejected(exc):
+        return render_error(422, str(exc), {"problems": [p.as_dict() for p in exc.problems]})
+
+    @app.errorhandler(InvalidInput)
+    def invalid(exc):
+        return render_error(400, str(exc), exc.errors)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return render_error(500)
+
+
+def _conflict_message(text: str) -> str:
+    if text.startswith("this task was already completed by") or text.startswith(
+            "this task was just completed by"):
+        who = text.split(" by ", 1)[1].split(" at ")[0]
+        return _("Cette tâche vient d'être terminée par %(who)s. Vos données n'ont pas été "
+                 "enregistrées.", who=who)
+    if "claimed by" in text:
+        return _("Cette tâche est déjà réservée par %(who)s.", who=text.rsplit(" ", 1)[-1])
+    return _("L'élément a été modifié par quelqu'un d'autre entre-temps. Rechargez la page.")

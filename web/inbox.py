@@ -1,0 +1,78 @@
+"""The inbox: my tasks and my roles' tasks, from the projection table only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from partnerflow.engine import queries, services
+from partnerflow.engine.roles import ROLES, STAGES
+
+from .current import engine
+
+bp = Blueprint("inbox", __name__)
+PAGE_SIZE = 25
+
+
+def _filters() -> queries.InboxFilter:
+    args = request.args
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    return queries.InboxFilter(
+        partnership_id=args.get("partnership", type=int),
+        stage=args.get("stage") if args.get("stage") in STAGES else None,
+        role=args.get("role") if args.get("role") in ROLES else None,
+        overdue_only=args.get("overdue") == "1",
+        sort=args.get("sort") if args.get("sort") in queries.SORTS else "due",
+        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+
+@bp.get("/")
+@login_required
+def index():
+    pf = engine()
+    filters = _filters()
+    now = pf.clock()
+    with pf.read() as db:
+        rows = queries.inbox(db, current_user.username, now, filters)
+        total = queries.inbox_count(db, current_user.username, filters, now)
+        partnerships = [(p.id, p.title) for p, _n in queries.partnerships_for(
+            db, sorted(current_user.partnership_ids) if current_user.is_partner_only else None)]
+        colleagues = (queries.active_usernames(db) if current_user.has("direction", "admin") else [])
+    page = filters.offset // PAGE_SIZE + 1
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
+                           filters=filters, now=now, stages=STAGES, roles=ROLES,
+                           partnerships=partnerships, colleagues=colleagues)
+
+
+def _act(fn, success: str):
+    pf = engine()
+    task_id = request.view_args["task_id"]
+    with pf.uow() as uow:
+        fn(uow, task_id)
+    flash(success, "success")
+    return redirect(request.form.get("next") or url_for("inbox.index"))
+
+
+@bp.post("/taches/<int:task_id>/prendre")
+@login_required
+def claim(task_id: int):
+    return _act(lambda uow, tid: services.claim_task(uow, task_id=tid, actor=current_user.username),
+                _("La tâche vous est réservée."))
+
+
+@bp.post("/taches/<int:task_id>/liberer")
+@login_required
+def unclaim(task_id: int):
+    return _act(lambda uow, tid: services.unclaim_task(uow, task_id=tid, actor=current_user.username),
+                _("La tâche est de nouveau proposée à tout le rôle."))
+
+
+@bp.post("/taches/<int:task_id>/reaffecter")
+@login_required
+def reassign(task_id: int):
+    to_user = request.form.get("to_user", "").strip()
+    return _act(lambda uow, tid: services.reassign_task(uow, task_id=tid, actor=current_user.username,
+                                                        to_user=to_user),
+                _("La tâche a été réaffectée à %(user)s.", user=to_user))

@@ -1,0 +1,37 @@
+"""Health, readiness and the language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, request, session, url_for
+from sqlalchemy import text
+
+from .current import engine
+from .formatting import LOCALES
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/health")
+def health():
+    pf = engine()
+    try:
+        with pf.read() as db:
+            count = lambda table, where="": db.execute(  # noqa: E731
+                text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
+            figures = {"db": pf.db.dialect.name, "versions": count("process_version"),
+                       "partnerships": count("partnership"),
+                       "open_tasks": count("human_task", "WHERE state = 'open'")}
+    except Exception as exc:  # noqa: BLE001 - health reports, it does not crash
+        return jsonify(status="error", error=str(exc).splitlines()[0]), 503
+    return jsonify(status="ok", **figures)
+
+
+@bp.post("/langue")
+def set_language():
+    lang = request.form.get("lang")
+    if lang in LOCALES:
+        session["lang"] = lang
+    target = request.form.get("next") or url_for("inbox.index")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("inbox.index")
+    return redirect(target)

@@ -1,0 +1,115 @@
+"""Partnerships: the list, one page per partnership, and proposing a new idea."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from partnerflow.engine import catalog, documents, queries, services
+from partnerflow.engine.errors import FormValidationError, NotFound
+
+from .current import engine
+from .webforms import build_fields, parse_submission
+
+bp = Blueprint("partnerships", __name__, url_prefix="/partenariats")
+MAIN_PROCESS = "partnership_cycle"
+
+
+def _visible_ids():
+    return sorted(current_user.partnership_ids) if current_user.is_partner_only else None
+
+
+def _check_visible(partnership_id: int) -> None:
+    if not current_user.may_see_partnership(partnership_id):
+        abort(403)
+
+
+@bp.get("/")
+@login_required
+def index():
+    with engine().read() as db:
+        rows = queries.partnerships_for(db, _visible_ids())
+    return render_template("partnerships.html", rows=rows)
+
+
+@bp.get("/<int:partnership_id>")
+@login_required
+def show(partnership_id: int):
+    _check_visible(partnership_id)
+    with engine().read() as db:
+        partnership = db.get(services.Partnership, partnership_id)
+        if partnership is None:
+            abort(404)
+        open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")
+        done = queries.tasks_of_partnership(db, partnership_id, "completed")
+        members, actors = queries.partnership_people(db, partnership_id)
+        organisations = queries.partnership_organisations(db, partnership_id)
+        docs = queries.documents_of(db, partnership_id)
+        instances = queries.instances_of(db, partnership_id)
+    sheets = [row for t in done if t.form_key == "action_sheets" and t.result
+              for row in t.result.get("action_sheets", [])]
+    evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
+                                                      "period_review")]
+    return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
+                           done=done, members=members, actors=actors, organisations=organisations,
+                           documents=docs, instances=instances, sheets=sheets,
+                           evaluations=evaluations)
+
+
+@bp.get("/<int:partnership_id>/documents/<sha256>")
+@login_required
+def document(partnership_id: int, sha256: str):
+    _check_visible(partnership_id)
+    with engine().read() as db:
+        doc = documents.fetch(db, partnership_id=partnership_id, sha256=sha256)
+    from .tasks import _send
+
+    return _send(doc)
+
+
+def _start_form(pf):
+    with pf.read() as db:
+        version = catalog.latest_version(db, MAIN_PROCESS)
+        compiled = pf.catalog.compiled(db, version.id)
+    if not compiled.start_form_key:
+        raise NotFound("the main process has no start form")
+    return pf.forms.get(compiled.start_form_key).schema
+
+
+@bp.route("/nouvelle-idee", methods=["GET", "POST"])
+@login_required
+def propose():
+    if not current_user.is_staff:
+        abort(403)
+    pf = engine()
+    schema = _start_form(pf)
+    values, errors = {}, None
+    if request.method == "POST":
+        values = parse_submission(schema, request.form)
+        title = str(values.get("idea_title") or values.get("title") or "").strip()
+        try:
+            cleaned = pf.forms.validate(_start_key(pf), values)
+            with pf.uow() as uow:
+                pid = services.create_partnership(uow, title=title or _("Idée sans titre"),
+                                                  actor=current_user.username)
+            with pf.uow() as uow:
+                services.start_instance(uow, partnership_id=pid, process_key=MAIN_PROCESS,
+                                        actor=current_user.username, data=cleaned)
+        except FormValidationError as exc:
+            errors = exc.errors
+        else:
+            flash(_("Votre idée est proposée. La direction va l'examiner."), "success")
+            return redirect(url_for("partnerships.show", partnership_id=pid))
+    with pf.read() as db:
+        from .tasks import _choices
+
+        fields = build_fields(schema, values, errors, choices=_choices(db))
+    return render_template("propose.html", schema=schema, fields=fields, errors=errors or {}), (
+        422 if errors else 200)
+
+
+def _start_key(pf) -> str:
+    with pf.read() as db:
+        version = catalog.latest_version(db, MAIN_PROCESS)
+        return pf.catalog.compiled(db, version.id).start_form_key

@@ -1,0 +1,133 @@
+"""Task forms: rendered from the form definition, validated by the engine."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from partnerflow.engine import documents, queries, services
+from partnerflow.engine.errors import FormValidationError, InvalidInput
+
+from .current import engine
+from .webforms import build_fields, parse_submission
+
+bp = Blueprint("tasks", __name__, url_prefix="/taches")
+
+
+def _schema(pf, task) -> dict:
+    if task.form_key:
+        return pf.forms.get(task.form_key).schema
+    return task.inline_schema or {"type": "object", "properties": {}}
+
+
+def _choices(db) -> dict:
+    users = {None: queries.active_usernames(db)}
+    for role in ("professional", "direction", "partner", "steering", "board"):
+        users[role] = queries.active_usernames(db, role) or users[None]
+    orgs = [(o.name, o.name) for o in queries.organisations(db)]
+    return {"user": users, "organisation": {None: orgs}}
+
+
+def _labels(pf) -> dict[str, str]:
+    labels = {}
+    for key in pf.forms.keys():
+        for prop, spec in pf.forms.get(key).schema.get("properties", {}).items():
+            labels.setdefault(prop, spec.get("title", prop))
+    return labels
+
+
+def _context_items(pf, context: dict) -> list[tuple[str, object]]:
+    """The earlier answers worth showing above the form (scalars, in a stable order)."""
+    labels = _labels(pf)
+    hidden = {"partnership_id", "initiator"}
+    items = []
+    for key, value in context.items():
+        if key in hidden or key.startswith("_") or isinstance(value, (dict, list)) or value in ("", None):
+            continue
+        if key in labels:
+            items.append((labels[key], value))
+    return items[:40]
+
+
+def _render(task, schema, values, errors=None, status=200):
+    pf = engine()
+    with pf.read() as db:
+        fields = build_fields(schema, values, errors, choices=_choices(db))
+        partnership = db.get(services.Partnership, task.partnership_id)
+    return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
+                           partnership=partnership, context=_context_items(pf, task.context or {}),
+                           root_errors=(errors or {}).get("_form", [])), status
+
+
+@bp.get("/<int:task_id>")
+@login_required
+def show(task_id: int):
+    pf = engine()
+    with pf.read() as db:
+        task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+    values = task.draft or {}
+    return _render(task, _schema(pf, task), values)
+
+
+@bp.post("/<int:task_id>")
+@login_required
+def submit(task_id: int):
+    pf = engine()
+    with pf.read() as db:
+        task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+    schema = _schema(pf, task)
+    upload_errors: dict[str, list[str]] = {}
+
+    def store_file(upload):
+        content = upload.read(pf.settings.max_upload_bytes + 1)
+        try:
+            with pf.uow() as uow:
+                digest = documents.store(uow, partnership_id=task.partnership_id,
+                                         filename=upload.filename, content=content,
+                                         actor=current_user.username,
+                                         max_bytes=pf.settings.max_upload_bytes)
+                uow.commit()
+        except InvalidInput as exc:
+            upload_errors[upload.name] = exc.errors.get("file", [str(exc)])
+            return None
+        return digest
+
+    data = parse_submission(schema, request.form, request.files, store_file)
+    if request.form.get("action") == "draft":
+        with pf.uow() as uow:
+            services.save_draft(uow, task_id=task_id, actor=current_user.username, data=data)
+        flash(_("Brouillon enregistré. Vous pourrez reprendre plus tard."), "success")
+        return redirect(url_for("tasks.show", task_id=task_id))
+    if upload_errors:
+        return _render(task, schema, data, upload_errors, 422)
+    expected = request.form.get("row_version", type=int)
+    try:
+        with pf.uow() as uow:
+            result = services.complete_task(uow, task_id=task_id, actor=current_user.username,
+                                            data=data, expected_version=expected)
+    except FormValidationError as exc:
+        return _render(task, schema, data, exc.errors, 422)
+    if result.error:
+        flash(_("Vos réponses sont enregistrées, mais le processus s'est arrêté sur une erreur ; "
+                "un administrateur est prévenu."), "warning")
+    else:
+        flash(_("« %(title)s » est terminée. Merci !", title=task.title), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.get("/<int:task_id>/document/<sha256>")
+@login_required
+def document(task_id: int, sha256: str):
+    pf = engine()
+    with pf.read() as db:
+        task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+        doc = documents.fetch(db, partnership_id=task.partnership_id, sha256=sha256)
+    return _send(doc)
+
+
+def _send(doc):
+    from io import BytesIO
+
+    return send_file(BytesIO(doc.content), mimetype=doc.content_type, as_attachment=True,
+                     download_name=doc.filename, max_age=0)

@@ -1,0 +1,142 @@
+"""JSON Schema form definitions rendered as HTML fields, and HTML submissions read back.
+
+Field names: `name` at the top level, `rows-0-name` inside repeatable rows, nested as
+deep as the schema goes. Boolean checkboxes send nothing when unticked, so every
+boolean field is read as present/absent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from werkzeug.datastructures import MultiDict
+
+WIDGETS = {"text", "textarea", "number", "euros", "date", "select", "radio", "checkboxes",
+           "checkbox", "user", "organisation", "rows", "file"}
+
+
+@dataclass
+class Field:
+    name: str
+    key: str
+    widget: str
+    label: str
+    help: str | None
+    required: bool
+    value: object
+    errors: list[str]
+    options: list[tuple[str, str]] = field(default_factory=list)
+    schema: dict = field(default_factory=dict)
+    rows: list[list[Field]] = field(default_factory=list)
+    template: list[Field] = field(default_factory=list)
+
+    @property
+    def input_id(self) -> str:
+        return "f-" + self.name.replace("_", "-")
+
+
+def widget_of(schema: dict) -> str:
+    declared = schema.get("x-widget")
+    if declared in WIDGETS:
+        return declared
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items", {})
+        return "rows" if items.get("type") == "object" else "checkboxes"
+    if schema.get("oneOf") or schema.get("enum"):
+        return "select"
+    if kind == "boolean":
+        return "checkbox"
+    if kind in ("number", "integer"):
+        return "number"
+    if schema.get("format") == "date":
+        return "date"
+    return "text"
+
+
+def options_of(schema: dict) -> list[tuple[str, str]]:
+    source = schema.get("items", schema) if schema.get("type") == "array" else schema
+    if source.get("oneOf"):
+        return [(str(o.get("const")), o.get("title") or str(o.get("const")))
+                for o in source["oneOf"] if "const" in o]
+    if source.get("enum"):
+        labels = source.get("x-enum-labels", {})
+        return [(str(v), labels.get(str(v), str(v))) for v in source["enum"]]
+    return []
+
+
+def ordered(schema: dict) -> list[tuple[str, dict]]:
+    props = schema.get("properties", {})
+    keys = list(props)
+    return sorted(props.items(), key=lambda kv: (kv[1].get("x-order", 10_000), keys.index(kv[0])))
+
+
+def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]] | None,
+                 prefix: str = "", error_prefix: str = "", choices: dict | None = None) -> list[Field]:
+    """The fields of an object schema with their current values and errors."""
+    values = values or {}
+    errors = errors or {}
+    choices = choices or {}
+    required = set(schema.get("required", []))
+    fields = []
+    for key, prop in ordered(schema):
+        name = f"{prefix}{key}"
+        err_key = f"{error_prefix}{key}"
+        widget = widget_of(prop)
+        options = options_of(prop)
+        if widget in ("user", "organisation"):
+            options = choices.get(widget, {}).get(prop.get("x-role"), choices.get(widget, {}).get(None, []))
+        f = Field(name=name, key=key, widget=widget, label=prop.get("title", key),
+                  help=prop.get("x-help") or prop.get("description"), required=key in required,
+                  value=values.get(key), errors=errors.get(err_key, []), options=options, schema=prop)
+        if widget == "rows":
+            item_schema = prop.get("items", {})
+            rows = values.get(key) if isinstance(values.get(key), list) else []
+            f.rows = [build_fields(item_schema, row if isinstance(row, dict) else {}, errors,
+                                   f"{name}-{i}-", f"{err_key}.{i}.", choices)
+                      for i, row in enumerate(rows)]
+            if not f.rows and f.required:
+                f.rows = [build_fields(item_schema, {}, errors, f"{name}-0-", f"{err_key}.0.", choices)]
+            f.template = build_fields(item_schema, {}, {}, f"{name}-__index__-", "", choices)
+            nested = [msg for path, msgs in errors.items() if path == err_key for msg in msgs]
+            f.errors = nested
+        fields.append(f)
+    return fields
+
+
+_INDEX = re.compile(r"^(\d+)-")
+
+
+def parse_submission(schema: dict, form: MultiDict, files=None, store_file=None,
+                     prefix: str = "") -> dict:
+    """Read an HTML submission back into the nested data the schema describes."""
+    data: dict = {}
+    for key, prop in ordered(schema):
+        name = f"{prefix}{key}"
+        widget = widget_of(prop)
+        if widget == "rows":
+            indexes = sorted({int(m.group(1)) for k in form.keys() if k.startswith(f"{name}-")
+                              for m in [_INDEX.match(k[len(name) + 1:])] if m})
+            rows = []
+            for i in indexes:
+                row = parse_submission(prop.get("items", {}), form, files, store_file, f"{name}-{i}-")
+                if any(v not in (None, "", [], False) for v in row.values()):
+                    rows.append(row)
+            data[key] = rows
+        elif widget == "checkboxes":
+            data[key] = form.getlist(name)
+        elif widget == "checkbox" or prop.get("type") == "boolean":
+            if name in form:
+                data[key] = form.get(name) in ("on", "true", "1", "oui")
+            elif f"{name}__present" in form:
+                data[key] = False
+        elif widget == "file":
+            upload = files.get(name) if files is not None else None
+            if upload is not None and upload.filename and store_file is not None:
+                data[key] = store_file(upload)
+            elif form.get(f"{name}__existing"):
+                data[key] = form.get(f"{name}__existing")
+        elif name in form:
+            data[key] = form.get(name)
+    return data
