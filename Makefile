@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 export PARTNERFLOW_DATABASE_URL ?= $(DATABASE_URL)
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean
+.PHONY: install run test test-sqlite test-postgres lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ lint: install
 	$(BIN)/ruff check engine web tests bench
 	$(BIN)/lint-imports
 
-test: install lint test-sqlite test-postgres
+test: install browser lint test-sqlite test-postgres
+
+# Browser tests drive Debian's chromium through Playwright (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium for the browser tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	  echo "chromium could not be installed; browser tests will be skipped"; }
 
 test-sqlite: install
 	$(BIN)/pytest -q -p no:cacheprovider

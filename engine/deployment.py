@@ -139,7 +139,7 @@ def _lint_user_task(problems, doc, task, forms: FormRegistry):
             problems.append(Problem(doc.filename, f"the form key '{form_key}' has no form",
                                     element_id=tid,
                                     hint=f"create forms/{form_key}.json or choose one of: "
-                                         + ", ".join(forms.keys()[:12])))
+                                         + ", ".join(forms.form_keys()[:12])))
         else:
             problems.extend(Problem(p.file, p.message, element_id=tid) for p in forms.problems(form_key))
     for group in filter(None, (g.strip() for g in (task.get(f"{CAMUNDA}candidateGroups") or "").split(","))):
@@ -189,59 +189,70 @@ def _lint_flows(problems, doc, container):
             _lint_flows(problems, doc, sub)
 
 
+def _lint_lanes_and_scripts(problems, doc, process) -> None:
+    for lane in process.iter(f"{B}lane"):
+        if role_for_lane(lane.get("name")) is None:
+            problems.append(Problem(doc.filename, f"the lane '{lane.get('name') or ''}' is not a role",
+                                    element_id=lane.get("id"),
+                                    hint="name the lane after a role: " + ", ".join(ROLES.values())))
+    for script in process.iter(f"{B}scriptTask"):
+        body = script.find(f"{B}script")
+        _check_expression(problems, doc, script.get("id"), body.text if body is not None else None,
+                          "script", script=True)
+
+
+def _lint_starts(problems, doc, process, forms: FormRegistry) -> None:
+    for start in process.iter(f"{B}startEvent"):
+        key = start.get(f"{CAMUNDA}formKey")
+        if key and not forms.exists(key):
+            problems.append(Problem(doc.filename, f"the start form key '{key}' has no form",
+                                    element_id=start.get("id"), hint=f"create forms/{key}.json"))
+
+
+def _lint_references(problems, doc, process, known_processes: set[str],
+                     known_decisions: set[str]) -> None:
+    """Call activities and business rule tasks must point at something deployed."""
+    checks = (
+        ("callActivity", lambda el: el.get("calledElement"), known_processes,
+         "the call activity names no process", "set 'Called element' to a process id",
+         "the called process '{}' is not deployed"),
+        ("businessRuleTask", lambda el: el.get(f"{CAMUNDA}decisionRef"), known_decisions,
+         "the business rule task names no decision", "set camunda:decisionRef to a DMN decision id",
+         "the decision '{}' is not deployed"),
+    )
+    for tag, target_of, known, missing, missing_hint, unknown in checks:
+        for element in process.iter(f"{B}{tag}"):
+            target = target_of(element)
+            if not target:
+                problems.append(Problem(doc.filename, missing, element_id=element.get("id"),
+                                        hint=missing_hint))
+            elif target not in known:
+                problems.append(Problem(doc.filename, unknown.format(target),
+                                        element_id=element.get("id"),
+                                        hint="deploy its file in the same upload, or fix the id"))
+
+
 def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
               known_decisions: set[str]) -> list[Problem]:
+    """Everything SpiffWorkflow would only find when an instance gets there."""
     problems: list[Problem] = []
-    root = doc.root
-    for process in root.iterfind(f"{B}process"):
+    for process in doc.root.iterfind(f"{B}process"):
         _lint_flows(problems, doc, process)
-        for lane in process.iter(f"{B}lane"):
-            if role_for_lane(lane.get("name")) is None:
-                problems.append(Problem(doc.filename, f"the lane '{lane.get('name') or ''}' is not "
-                                        "a role", element_id=lane.get("id"),
-                                        hint="name the lane after a role: " + ", ".join(ROLES.values())))
-        for script in process.iter(f"{B}scriptTask"):
-            body = script.find(f"{B}script")
-            _check_expression(problems, doc, script.get("id"), body.text if body is not None else None,
-                              "script", script=True)
+        _lint_lanes_and_scripts(problems, doc, process)
         for event_tag in ("startEvent", "intermediateCatchEvent", "boundaryEvent"):
             for event in process.iter(f"{B}{event_tag}"):
                 _lint_timer(problems, doc, event)
         for task in process.iter(f"{B}userTask"):
             _lint_user_task(problems, doc, task, forms)
-        for start in process.iter(f"{B}startEvent"):
-            key = start.get(f"{CAMUNDA}formKey")
-            if key and not forms.exists(key):
-                problems.append(Problem(doc.filename, f"the start form key '{key}' has no form",
-                                        element_id=start.get("id"),
-                                        hint=f"create forms/{key}.json"))
-        for call in process.iter(f"{B}callActivity"):
-            target = call.get("calledElement")
-            if not target:
-                problems.append(Problem(doc.filename, "the call activity names no process",
-                                        element_id=call.get("id"),
-                                        hint="set 'Called element' to a process id"))
-            elif target not in known_processes:
-                problems.append(Problem(doc.filename, f"the called process '{target}' is not "
-                                        "deployed", element_id=call.get("id"),
-                                        hint="deploy its file in the same upload, or fix the id"))
-        for rule in process.iter(f"{B}businessRuleTask"):
-            ref = rule.get(f"{CAMUNDA}decisionRef")
-            if not ref:
-                problems.append(Problem(doc.filename, "the business rule task names no decision",
-                                        element_id=rule.get("id"),
-                                        hint="set camunda:decisionRef to a DMN decision id"))
-            elif ref not in known_decisions:
-                problems.append(Problem(doc.filename, f"the decision '{ref}' is not deployed",
-                                        element_id=rule.get("id"),
-                                        hint="deploy its DMN file in the same upload, or fix the id"))
+        _lint_starts(problems, doc, process, forms)
+        _lint_references(problems, doc, process, known_processes, known_decisions)
     return problems
 
 
 def lint_dmn(doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     ns = etree.QName(doc.root).namespace
-    d = "{%s}" % ns
+    d = f"{{{ns}}}"
     for table in doc.root.iter(f"{d}decisionTable"):
         policy = (table.get("hitPolicy") or "UNIQUE").upper()
         if policy not in ("UNIQUE", "FIRST", "PRIORITY", "COLLECT"):

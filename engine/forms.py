@@ -45,7 +45,7 @@ class FormRegistry:
     def exists(self, key: str) -> bool:
         return bool(FORM_KEY.match(key)) and (self.forms_dir / f"{key}.json").is_file()
 
-    def keys(self) -> list[str]:
+    def form_keys(self) -> list[str]:
         return sorted(p.stem for p in self.forms_dir.glob("*.json"))
 
     def get(self, key: str) -> FormDefinition:
@@ -126,40 +126,44 @@ def _path(error) -> str:
     return ".".join(parts) or ROOT
 
 
+_TYPE_NAMES = {"string": "un texte", "number": "un nombre", "integer": "un nombre entier",
+               "boolean": "oui ou non", "array": "une liste", "object": "un ensemble de champs"}
+_FORMATS = {"date": "Date attendue au format AAAA-MM-JJ.", "email": "Adresse électronique invalide.",
+            "date-time": "Date et heure attendues."}
+
+
+def _type_message(value) -> str:
+    expected = value if isinstance(value, str) else value[0]
+    return f"Valeur attendue : {_TYPE_NAMES.get(expected, expected)}."
+
+
+def _const_message(value) -> str:
+    return "Cette case doit être cochée." if value is True else "Choisissez une des valeurs proposées."
+
+
+_MESSAGES = {
+    "required": lambda v, e: "Ce champ est obligatoire.",
+    "type": lambda v, e: _type_message(v),
+    "minLength": lambda v, e: "Ce champ est obligatoire." if v == 1 else f"Au moins {v} caractères.",
+    "maxLength": lambda v, e: f"Au plus {v} caractères.",
+    "minimum": lambda v, e: f"La valeur doit être supérieure ou égale à {v}.",
+    "exclusiveMinimum": lambda v, e: f"La valeur doit être strictement supérieure à {v}.",
+    "maximum": lambda v, e: f"La valeur doit être inférieure ou égale à {v}.",
+    "enum": lambda v, e: "Choisissez une des valeurs proposées.",
+    "oneOf": lambda v, e: "Choisissez une des valeurs proposées.",
+    "const": lambda v, e: _const_message(v),
+    "format": lambda v, e: _FORMATS.get(v, f"Format {v} attendu."),
+    "pattern": lambda v, e: e.schema.get("x-pattern-message") or "Le format de cette valeur est incorrect.",
+    "minItems": lambda v, e: f"Ajoutez au moins {v} ligne(s)." if v > 1 else "Ajoutez au moins une ligne.",
+    "maxItems": lambda v, e: f"Au plus {v} lignes.",
+    "additionalProperties": lambda v, e: "Champ inconnu : " + ", ".join(re.findall(r"'([^']+)'", e.message)),
+}
+
+
 def _french(error, schema: dict) -> str:
-    v, value = error.validator, error.validator_value
-    if v == "required":
-        return "Ce champ est obligatoire."
-    if v == "type":
-        names = {"string": "un texte", "number": "un nombre", "integer": "un nombre entier",
-                 "boolean": "oui ou non", "array": "une liste", "object": "un ensemble de champs"}
-        expected = value if isinstance(value, str) else value[0]
-        return f"Valeur attendue : {names.get(expected, expected)}."
-    if v == "minLength":
-        return "Ce champ est obligatoire." if value == 1 else f"Au moins {value} caractères."
-    if v == "maxLength":
-        return f"Au plus {value} caractères."
-    if v == "minimum":
-        return f"La valeur doit être supérieure ou égale à {value}."
-    if v == "exclusiveMinimum":
-        return f"La valeur doit être strictement supérieure à {value}."
-    if v == "maximum":
-        return f"La valeur doit être inférieure ou égale à {value}."
-    if v in ("enum", "oneOf", "const"):
-        return "Choisissez une des valeurs proposées."
-    if v == "format":
-        return {"date": "Date attendue au format AAAA-MM-JJ.",
-                "email": "Adresse électronique invalide.",
-                "date-time": "Date et heure attendues."}.get(value, f"Format {value} attendu.")
-    if v == "pattern":
-        return error.schema.get("x-pattern-message") or "Le format de cette valeur est incorrect."
-    if v == "minItems":
-        return f"Ajoutez au moins {value} ligne(s)." if value > 1 else "Ajoutez au moins une ligne."
-    if v == "maxItems":
-        return f"Au plus {value} lignes."
-    if v == "additionalProperties":
-        return "Champ inconnu : " + ", ".join(re.findall(r"'([^']+)'", error.message))
-    return "Valeur invalide."
+    """The French message for one JSON Schema error."""
+    message = _MESSAGES.get(error.validator)
+    return message(error.validator_value, error) if message else "Valeur invalide."
 
 
 def _coerce(schema: dict, data):
@@ -249,6 +253,5 @@ def _rule_errors(rules: list[dict], data: dict):
                 if scope.get(rule["other"]) == rule.get("equals") and scope.get(rule["field"]) in (
                         None, "", []):
                     yield prefix + rule["field"], rule.get("message") or "Ce champ est obligatoire."
-            elif rule.get("rule") == "true":
-                if scope.get(rule["field"]) is not True:
-                    yield prefix + rule["field"], rule.get("message") or "Cette case doit être cochée."
+            elif rule.get("rule") == "true" and scope.get(rule["field"]) is not True:
+                yield prefix + rule["field"], rule.get("message") or "Cette case doit être cochée."

@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 from partnerflow.engine.errors import (
     Conflict,
     DeploymentRejected,
-    FormValidationError,
     Forbidden,
+    FormValidationError,
     InvalidInput,
     NotFound,
 )

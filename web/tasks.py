@@ -31,7 +31,7 @@ def _choices(db) -> dict:
 
 def _labels(pf) -> dict[str, str]:
     labels = {}
-    for key in pf.forms.keys():
+    for key in pf.forms.form_keys():
         for prop, spec in pf.forms.get(key).schema.get("properties", {}).items():
             labels.setdefault(prop, spec.get("title", prop))
     return labels

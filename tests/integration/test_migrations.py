@@ -1,0 +1,16 @@
+"""The Alembic migrations build exactly the schema the models describe."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from partnerflow.engine.migrate import current
+from partnerflow.engine.models import Base
+
+
+def test_the_migrated_database_matches_the_models(pf, database_url):
+    with pf.db.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert differences == []
+    assert current(database_url) is not None
