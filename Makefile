@@ -8,7 +8,8 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 export PARTNERFLOW_DATABASE_URL ?= $(DATABASE_URL)
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean browser
+
+.PHONY: assets install run test test-sqlite test-postgres lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+# Front-end bundles (bpmn-js, dmn-js): rebuilt when the lockfile, sources or build script change.
+ASSETS_STAMP := web/static/dist/.stamp
+ASSETS_INPUTS := web/assets/package-lock.json web/assets/build.mjs $(wildcard web/assets/src/*.js)
+
+$(ASSETS_STAMP): $(ASSETS_INPUTS)
+	cd web/assets && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+
+assets: $(ASSETS_STAMP)
+
+install: $(STAMP) $(ASSETS_STAMP)
 
 run: install
 	$(BIN)/partnerflow db upgrade
@@ -47,6 +57,15 @@ test-postgres: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Extract the French msgids (web/, templates, forms/*.json), merge them into each catalog, compile.
+# New strings arrive untranslated: translate them in web/translations/<lang>/LC_MESSAGES/messages.po
+# (tests/unit/test_translations.py fails until they are), then run `make translations` again.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --sort-by-file --no-wrap -c TRANSLATORS: \
+		--project Partnerflow --copyright-holder "Partnerflow" -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel compile -d web/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

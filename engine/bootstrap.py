@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,10 @@ from .clock import SystemClock
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .forms import FormRegistry
+from .queries import saved_forms
 from .uow import UnitOfWork
+
+SAVED_FORMS_TTL_S = 5.0
 
 
 class EngineUnitOfWork(UnitOfWork):
@@ -35,8 +39,23 @@ class Partnerflow:
         self.db = make_engine(settings.database_url, echo=settings.sql_echo)
         self.sessions = make_session_factory(self.db)
         self.catalog = Catalog()
-        self.forms = FormRegistry(settings.forms_dir)
+        self.forms = FormRegistry(settings.forms_dir, saved=self._saved_forms)
+        self._saved_forms_cache: tuple[float, dict[str, dict]] = (0.0, {})
         self.clock = clock or SystemClock()
+
+    def _saved_forms(self) -> dict[str, dict]:
+        """The newest browser-saved version of each form, cached for a few seconds so that
+        every web process sees a save quickly without a query per field."""
+        loaded_at, forms = self._saved_forms_cache
+        if time.monotonic() - loaded_at < SAVED_FORMS_TTL_S:
+            return forms
+        with self.read() as session:
+            forms = saved_forms(session)
+        self._saved_forms_cache = (time.monotonic(), forms)
+        return forms
+
+    def forget_saved_forms(self) -> None:
+        self._saved_forms_cache = (0.0, {})
 
     def uow(self) -> EngineUnitOfWork:
         return EngineUnitOfWork(self)

@@ -364,13 +364,16 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
     for doc in documents:
         problems.extend(lint_bpmn(doc, forms, known_processes, known_decisions)
                         if doc.kind == "bpmn" else lint_dmn(doc))
+    if problems:
+        raise DeploymentRejected(problems)
+    # Processes already deployed that call what changes get a version pinned to the new one.
+    items.update(_dependents(items, deployed, max_bytes))
     order, cycle_problems = _order(items)
     problems.extend(cycle_problems)
     if problems:
         raise DeploymentRejected(problems)
 
     # Let SpiffWorkflow build every process before anything is written.
-    sources = {doc.filename: doc for doc in documents}
     for key in order:
         item = items[key]
         if item.kind != "bpmn":
@@ -382,7 +385,6 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
             problems.append(spiff.translate_parser_error(exc, item.doc.filename))
     if problems:
         raise DeploymentRejected(problems)
-    del sources
 
     result = DeployResult()
     hashes: dict[str, str] = {k: v.content_hash for k, v in deployed.items()}
@@ -416,6 +418,28 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
             "content_hash": content_hash, "filename": item.doc.filename,
             "dependencies": version.dependencies})
     return result
+
+
+def _dependents(items: dict[str, _Item], deployed: dict[str, ProcessVersion],
+                max_bytes: int) -> dict[str, _Item]:
+    """Deployed processes that call, directly or not, something in this deployment."""
+    extra: dict[str, _Item] = {}
+    changed = set(items)
+    grew = True
+    while grew:
+        grew = False
+        for key, version in deployed.items():
+            if key in items or key in extra or version.kind != "bpmn":
+                continue
+            if set(version.dependencies) & changed:
+                content = version.source.encode("utf-8")
+                root = parse_xml(content, version.filename, max_bytes=max_bytes)
+                doc = Document(version.filename, content, root, "bpmn")
+                extra[key] = _Item(key, "bpmn", version.name, doc, set(version.dependencies),
+                                   version.start_message)
+                changed.add(key)
+                grew = True
+    return extra
 
 
 def _documents_for(key: str, items: dict[str, _Item], deployed: dict[str, ProcessVersion]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -36,21 +37,30 @@ class FormDefinition:
 
 
 class FormRegistry:
-    """Loads `forms/<key>.json` on demand and validates submissions against them."""
+    """Form definitions by key: the newest one saved from the browser, else forms/<key>.json."""
 
-    def __init__(self, forms_dir: Path):
+    def __init__(self, forms_dir: Path, saved: Callable[[], dict[str, dict]] | None = None):
         self.forms_dir = Path(forms_dir)
-        self._cache: dict[str, tuple[float, FormDefinition]] = {}
+        self._saved = saved or (lambda: {})
+        self._cache: dict[str, tuple[object, FormDefinition]] = {}
 
     def exists(self, key: str) -> bool:
-        return bool(FORM_KEY.match(key)) and (self.forms_dir / f"{key}.json").is_file()
+        return bool(FORM_KEY.match(key or "")) and (
+            key in self._saved() or (self.forms_dir / f"{key}.json").is_file())
 
     def form_keys(self) -> list[str]:
-        return sorted(p.stem for p in self.forms_dir.glob("*.json"))
+        return sorted({p.stem for p in self.forms_dir.glob("*.json")} | set(self._saved()))
+
+    def file_schema(self, key: str) -> dict | None:
+        path = self.forms_dir / f"{key}.json"
+        return load_schema(path) if FORM_KEY.match(key or "") and path.is_file() else None
 
     def get(self, key: str) -> FormDefinition:
         if not FORM_KEY.match(key or ""):
             raise FormValidationError(f"'{key}' is not a valid form key")
+        saved = self._saved().get(key)
+        if saved is not None:
+            return FormDefinition(key, saved)
         path = self.forms_dir / f"{key}.json"
         if not path.is_file():
             raise FormValidationError(f"no form '{key}' in {self.forms_dir}")
@@ -63,10 +73,9 @@ class FormRegistry:
         return definition
 
     def problems(self, key: str) -> list[Problem]:
-        """What is wrong with a form file, for deploy-time checks."""
-        path = self.forms_dir / f"{key}.json"
+        """What is wrong with a form, for deploy-time checks."""
         try:
-            load_schema(path)
+            self.get(key)
         except FormValidationError as exc:
             return [Problem(f"forms/{key}.json", str(exc))]
         return []

@@ -266,3 +266,31 @@ class LoginAttempt(Base):
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
     success: Mapped[bool] = mapped_column(Boolean)
+
+
+class FormVersion(Base):
+    """A form definition saved from the browser; the newest one wins over forms/<key>.json."""
+
+    __tablename__ = "form_version"
+    __table_args__ = (UniqueConstraint("form_key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_key: Mapped[str] = mapped_column(String(120), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    schema: Mapped[dict] = mapped_column()
+    content_hash: Mapped[str] = mapped_column(String(64))
+    saved_by: Mapped[str | None] = mapped_column(String(80))
+    saved_at: Mapped[datetime]
+
+
+class ProcessDraft(Base):
+    """Work in progress on a diagram, saved from the modeller; never executed."""
+
+    __tablename__ = "process_draft"
+
+    process_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(4))
+    filename: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(Text)
+    saved_by: Mapped[str | None] = mapped_column(String(80))
+    saved_at: Mapped[datetime]

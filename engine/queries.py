@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from .models import (
     AuditEvent,
     Document,
+    FormVersion,
     HumanTask,
     Organisation,
     Partnership,
@@ -181,3 +182,12 @@ def documents_of(session: Session, partnership_id: int):
                                   Document.content_type, Document.uploaded_by, Document.created_at)
                            .where(Document.partnership_id == partnership_id)
                            .order_by(Document.id)).all()
+
+
+def saved_forms(session: Session) -> dict[str, dict]:
+    """The newest saved schema of every form edited in the browser."""
+    newest = (select(FormVersion.form_key, func.max(FormVersion.version).label("v"))
+              .group_by(FormVersion.form_key).subquery())
+    rows = session.execute(select(FormVersion.form_key, FormVersion.schema).join(
+        newest, (FormVersion.form_key == newest.c.form_key) & (FormVersion.version == newest.c.v)))
+    return {key: schema for key, schema in rows}

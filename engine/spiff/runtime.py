@@ -18,6 +18,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
@@ -279,6 +280,38 @@ class WorkflowRun:
             if task.state == TaskState.ERROR:
                 task._set_state(TaskState.READY)
 
+    def force_full_write(self) -> None:
+        """Serialise every task at the next save (after a migration changed their specs)."""
+        self._stored = {uuid: "" for uuid in self._stored}
+
+    def migrate_to(self, compiled: CompiledProcess) -> list[str]:
+        """Move this workflow onto another version's spec when it is safe to.
+
+        Returns the reasons it is not safe (nothing is changed then), or [] once migrated.
+        Tasks are aligned by BPMN id; a task whose element no longer exists, or a called
+        process that is gone, makes the migration unsafe.
+        """
+        top_diff, sub_diffs = diff_workflow(_REGISTRY, self.workflow, compiled.spec,
+                                            compiled.subprocess_specs)
+        reasons = [f"'{t.task_spec.bpmn_id or t.task_spec.name}' no longer exists in the new version"
+                   for t in top_diff.removed]
+        for sub_id, diff in sub_diffs.items():
+            sub = self.workflow.subprocesses[sub_id]
+            if diff is None:
+                reasons.append(f"the called process '{sub.spec.name}' is missing from the new version")
+            else:
+                reasons.extend(f"'{t.task_spec.bpmn_id or t.task_spec.name}' no longer exists in "
+                               f"'{sub.spec.name}'" for t in diff.removed)
+        if reasons:
+            return sorted(set(reasons))
+        migrate_workflow(top_diff, self.workflow, compiled.spec)
+        for sub_id, diff in sub_diffs.items():
+            sub = self.workflow.subprocesses[sub_id]
+            migrate_workflow(diff, sub, compiled.subprocess_specs[sub.spec.name])
+        self.workflow.subprocess_specs = compiled.subprocess_specs
+        self.compiled = compiled
+        return []
+
     # ------------------------------------------------------------ user tasks
 
     def ready_user_tasks(self) -> list[UserTaskView]:
@@ -370,7 +403,8 @@ class WorkflowRun:
                     parent_id = str(task.parent.id)
                     candidates[parent_id] = present[parent_id]
         for uuid in removed:
-            parent_id = json.loads(self._stored[uuid]).get("parent")
+            stored = self._stored[uuid]
+            parent_id = json.loads(stored).get("parent") if stored else None
             if parent_id in present:
                 candidates[parent_id] = present[parent_id]
         for uuid, (sub_uuid, task) in candidates.items():
