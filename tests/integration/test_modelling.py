@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from partnerflow.engine import modelling, queries, services
-from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError
+from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput
 from partnerflow.engine.models import HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
 from tests.conftest import FIXTURES, deploy, make_user
 
@@ -68,7 +68,7 @@ def test_a_form_saved_in_the_browser_overrides_the_file_and_is_validated(designe
     with pytest.raises(FormValidationError) as error:
         pf.forms.validate("review", {"decision": "done"})
     assert "why" in error.value.errors
-    with pytest.raises(Exception), pf.uow() as uow:
+    with pytest.raises(InvalidInput), pf.uow() as uow:
         modelling.save_form(uow, form_key="review", schema={"type": "array"}, actor="ines")
 
 
