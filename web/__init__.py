@@ -46,9 +46,9 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     babel.init_app(app, locale_selector=formatting.select_locale)
     formatting.register(app)
 
-    from . import admin, auth, errors, inbox, main, partnerships, tasks
+    from . import admin, auth, errors, inbox, main, modeller, partnerships, tasks
 
-    for module in (main, auth, inbox, tasks, partnerships, admin):
+    for module in (main, auth, inbox, tasks, partnerships, admin, modeller):
         app.register_blueprint(module.bp)
     errors.register(app)
 

@@ -10,5 +10,5 @@ import 'dmn-js/dist/assets/dmn-js-literal-expression.css';
 import 'dmn-js/dist/assets/dmn-font/css/dmn-embedded.css';
 
 export function createDmnModeler(container) {
-  return new DmnModeler({ container, common: { keyboard: { bindTo: document } } });
+  return new DmnModeler({ container });
 }

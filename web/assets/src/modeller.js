@@ -16,7 +16,6 @@ import '@bpmn-io/properties-panel/dist/assets/properties-panel.css';
 export function createModeler(container, propertiesParent) {
   return new BpmnModeler({
     container,
-    keyboard: { bindTo: document },
     propertiesPanel: { parent: propertiesParent },
     additionalModules: [
       BpmnPropertiesPanelModule,

@@ -1,0 +1,217 @@
+"""The modeller: designers edit, validate, deploy and version the method in the browser."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from partnerflow.engine import modelling, queries
+from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
+from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
+
+from .current import engine, require_roles
+from .webforms import build_fields
+
+bp = Blueprint("modeller", __name__, url_prefix="/modeleur")
+# bpmn-js and dmn-js set inline style attributes on the SVG they draw; scripts stay 'self' only.
+MODELLER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+@bp.before_request
+@login_required
+def designers_only():
+    require_roles("designer", "admin")
+
+
+@bp.after_request
+def modeller_csp(response):
+    response.headers["Content-Security-Policy"] = MODELLER_CSP
+    return response
+
+
+def _version(db, key: str, number: int | None) -> ProcessVersion:
+    query = select(ProcessVersion).where(ProcessVersion.process_key == key)
+    query = query.where(ProcessVersion.version == number) if number else query.order_by(
+        ProcessVersion.version.desc())
+    version = db.scalar(query.limit(1))
+    if version is None:
+        abort(404)
+    return version
+
+
+@bp.get("/")
+def index():
+    with engine().read() as db:
+        rows = queries.versions(db)
+        drafts = {d.process_key: d for d in db.scalars(select(ProcessDraft))}
+    latest: dict[str, tuple] = {}
+    for version, running in rows:
+        total = latest.get(version.process_key, (None, 0, 0))
+        latest[version.process_key] = (version, total[1] + running, total[2] + 1)
+    return render_template("modeller_index.html", latest=latest, drafts=drafts,
+                           forms=engine().forms.form_keys())
+
+
+@bp.get("/<key>")
+def edit(key: str):
+    number = request.args.get("version", type=int)
+    with engine().read() as db:
+        version = _version(db, key, number)
+        draft = db.get(ProcessDraft, key)
+    use_draft = draft is not None and not number and request.args.get("draft") != "0"
+    source_url = url_for("modeller.source", key=key, version=version.version,
+                         draft=1 if use_draft else None)
+    return render_template("modeller_edit.html", version=version, draft=draft if use_draft else None,
+                           source_url=source_url)
+
+
+@bp.get("/<key>/source")
+def source(key: str):
+    with engine().read() as db:
+        if request.args.get("draft"):
+            draft = db.get(ProcessDraft, key)
+            if draft is not None:
+                return Response(draft.source, mimetype="application/xml")
+        version = _version(db, key, request.args.get("version", type=int))
+        return Response(version.source, mimetype="application/xml")
+
+
+def _posted_xml() -> bytes:
+    payload = request.get_json(silent=True) or {}
+    xml = payload.get("xml")
+    if not isinstance(xml, str) or not xml.strip():
+        raise InvalidInput("no diagram was sent", {"xml": [_("Aucun diagramme reçu.")]})
+    return xml.encode("utf-8")
+
+
+@bp.post("/<key>/brouillon")
+def save_draft(key: str):
+    with engine().read() as db:
+        version = _version(db, key, None)
+    with engine().uow() as uow:
+        modelling.save_draft(uow, process_key=key, filename=version.filename, xml=_posted_xml(),
+                             actor=current_user.username)
+    return jsonify(saved=True, message=_("Brouillon enregistré."))
+
+
+@bp.post("/<key>/deployer")
+def deploy(key: str):
+    with engine().read() as db:
+        version = _version(db, key, None)
+    try:
+        with engine().uow() as uow:
+            result = modelling.deploy_files(uow, files=[(version.filename, _posted_xml())],
+                                            actor=current_user.username)
+    except DeploymentRejected as exc:
+        return jsonify(deployed=False, message=_("Le déploiement est refusé ; rien n'a été déployé."),
+                       problems=[p.as_dict() for p in exc.problems]), 422
+    return jsonify(deployed=True, items=[
+        {"process_key": i.process_key, "version": i.version, "created": i.created} for i in result.items],
+        message=_("Déployé."))
+
+
+@bp.get("/<key>/versions")
+def versions(key: str):
+    with engine().read() as db:
+        rows = queries.versions(db, key)
+        if not rows:
+            abort(404)
+        instances = db.scalars(select(ProcessInstance).where(
+            ProcessInstance.process_key == key, ProcessInstance.status.in_(("running", "error")))
+            .order_by(ProcessInstance.id)).all()
+    return render_template("modeller_versions.html", key=key, rows=rows, instances=instances,
+                           latest=rows[-1][0])
+
+
+@bp.get("/<key>/versions/<int:number>")
+def view_version(key: str, number: int):
+    with engine().read() as db:
+        version = _version(db, key, number)
+    return render_template("modeller_view.html", version=version,
+                           source_url=url_for("modeller.source", key=key, version=number))
+
+
+@bp.get("/<key>/versions/<int:number>/telecharger")
+def download(key: str, number: int):
+    with engine().read() as db:
+        version = _version(db, key, number)
+    stem, _dot, ext = version.filename.rpartition(".")
+    name = f"{stem or key}-v{number}.{ext or version.kind}"
+    return Response(version.source, mimetype="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.post("/televerser")
+def upload():
+    files = [(f.filename, f.read(engine().settings.max_upload_bytes + 1))
+             for f in request.files.getlist("files") if f and f.filename]
+    try:
+        with engine().uow() as uow:
+            result = modelling.deploy_files(uow, files=files, actor=current_user.username)
+    except DeploymentRejected as exc:
+        return render_template("modeller_rejected.html", problems=exc.problems), 422
+    created = [f"{i.process_key} v{i.version}" for i in result.created]
+    flash(_("Déployé : %(items)s.", items=", ".join(created)) if created
+          else _("Rien de nouveau : ces fichiers sont identiques aux versions déployées."), "success")
+    return redirect(url_for("modeller.index"))
+
+
+@bp.post("/instances/<int:instance_id>/migrer")
+def migrate(instance_id: int):
+    key = request.form.get("process_key", "")
+    try:
+        with engine().uow() as uow:
+            number = modelling.migrate_instance(uow, instance_id=instance_id,
+                                                actor=current_user.username)
+    except Conflict as exc:
+        flash(_("Migration refusée : %(why)s", why=str(exc).removeprefix("migration refused: ")),
+              "warning")
+    else:
+        flash(_("L'instance %(id)s passe à la version %(n)s.", id=instance_id, n=number), "success")
+    return redirect(url_for("modeller.versions", key=key) if key else url_for("modeller.index"))
+
+
+@bp.get("/formulaires/<form_key>")
+def edit_form(form_key: str):
+    pf = engine()
+    if not pf.forms.exists(form_key):
+        abort(404)
+    import json
+
+    schema = pf.forms.get(form_key).schema
+    return render_template("modeller_form.html", form_key=form_key,
+                           schema_json=json.dumps(schema, ensure_ascii=False, indent=2))
+
+
+@bp.post("/formulaires/<form_key>")
+def save_form(form_key: str):
+    payload = request.get_json(silent=True) or {}
+    schema = payload.get("schema")
+    if not isinstance(schema, dict):
+        return jsonify(saved=False, errors={"schema": [_("Le JSON doit décrire un objet.")]}), 422
+    try:
+        with engine().uow() as uow:
+            number = modelling.save_form(uow, form_key=form_key, schema=schema,
+                                         actor=current_user.username)
+    except InvalidInput as exc:
+        return jsonify(saved=False, errors=exc.errors), 422
+    engine().forget_saved_forms()
+    return jsonify(saved=True, version=number, message=_("Formulaire enregistré (version %(n)s).", n=number))
+
+
+@bp.post("/formulaires/<form_key>/apercu")
+def preview_form(form_key: str):
+    payload = request.get_json(silent=True) or {}
+    schema = payload.get("schema")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return jsonify(html="", error=_("Le JSON doit décrire un objet (\"type\": \"object\").")), 422
+    try:
+        fields = build_fields(schema, {}, {})
+    except (AttributeError, TypeError, ValueError) as exc:
+        return jsonify(html="", error=str(exc)), 422
+    html = render_template("_preview.html", schema=schema, fields=fields)
+    return jsonify(html=html)
