@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from .models import AuditChainHead, AuditEvent
@@ -50,25 +50,51 @@ def _json_safe(payload):
     return json.loads(json.dumps(payload, default=str))
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locked_heads(session: Session, transaction) -> None:
+    # a head is only locked, and only current, within the transaction that read it
+    if transaction.parent is None:
+        session.info.pop("audit_heads", None)
+        session.info.pop("audit_pending", None)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_events(session: Session) -> None:
+    """The events of a transaction go in with one multi-row INSERT, just before commit."""
+    pending = session.info.pop("audit_pending", None)
+    if pending:
+        session.execute(AuditEvent.__table__.insert(), pending)
+
+
+_COLUMNS = ("chain", "seq", "type", "actor", "occurred_at", "partnership_id", "instance_id",
+            "task_uuid", "element_id", "payload", "prev_hash", "hash")
+
+
 def append(session: Session, *, type: str, actor: str | None, at: datetime,
            partnership_id: int | None = None, instance_id: int | None = None,
            task_uuid: str | None = None, element_id: str | None = None,
            payload: dict | None = None) -> AuditEvent:
-    """Append an event to its partnership's chain (locking the chain head)."""
+    """Append an event to its partnership's chain (locking the chain head); it is written
+    when the transaction commits, with the others of the same transaction."""
     chain = chain_for(partnership_id)
-    head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(chain=chain, last_seq=0, last_hash=GENESIS)
-        session.add(head)
-        session.flush()
+    heads = session.info.setdefault("audit_heads", {})
+    head = heads.get(chain)
+    if head is None or head not in session:
+        # the first event of a chain in this transaction locks its head; later ones reuse it
+        head = session.execute(
+            select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
+        ).scalar_one_or_none()
+        if head is None:
+            head = AuditChainHead(chain=chain, last_seq=0, last_hash=GENESIS)
+            session.add(head)
+        heads[chain] = head
     event = AuditEvent(chain=chain, seq=head.last_seq + 1, type=type, actor=actor,
                        occurred_at=at, partnership_id=partnership_id,
                        instance_id=instance_id, task_uuid=task_uuid, element_id=element_id,
                        payload=_json_safe(payload or {}), prev_hash=head.last_hash, hash="")
     event.hash = compute_hash(event_fields(event))
-    session.add(event)
+    session.info.setdefault("audit_pending", []).append(
+        {column: getattr(event, column) for column in _COLUMNS})
     head.last_seq = event.seq
     head.last_hash = event.hash
     return event

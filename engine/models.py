@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite integer primary keys must be INTEGER to autoincrement; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -170,8 +173,11 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_assignee_state", "assignee", "state"),
-        Index("ix_human_task_role_state", "role", "state"),
+        # the inbox reads one index range per role, already in due order, and stops at a page
+        Index("ix_human_task_inbox_role", "state", "role", "sort_due", "id"),
+        Index("ix_human_task_inbox_assignee", "assignee", "state", "sort_due", "id"),
+        # covers the badge count, which reads a whole role's range
+        Index("ix_human_task_inbox_count", "state", "role", "assignee", "claimed_by", "partnership_id"),
         Index("ix_human_task_instance", "instance_id", "task_uuid"),
     )
 
@@ -189,6 +195,8 @@ class HumanTask(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     form_key: Mapped[str | None] = mapped_column(String(120))
     due_at: Mapped[datetime | None]
+    # due_at, or far in the future when there is none: tasks without a due date sort last
+    sort_due: Mapped[datetime] = mapped_column(default=lambda: NO_DUE_DATE)
     created_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(20), default="open")
     completed_by: Mapped[str | None] = mapped_column(String(80))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -35,61 +35,93 @@ class InboxFilter:
     offset: int = 0
 
 
-SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
          "created": (HumanTask.created_at, HumanTask.id),
          "partnership": (Partnership.title, HumanTask.id)}
 
 
-def _visible_tasks(session: Session, username: str):
-    """Open tasks this user may take: assigned to them, or offered to one of their roles."""
-    user_id = select(User.id).where(User.username == username).scalar_subquery()
-    my_roles = select(UserRole.role).where(UserRole.user_id == user_id)
-    my_partnerships = select(PartnershipMember.partnership_id).where(PartnershipMember.user_id == user_id)
-    is_partner_only = ~select(UserRole.role).where(
-        UserRole.user_id == user_id, UserRole.role != "partner").exists()
-    offered = and_(
-        HumanTask.assignee.is_(None),
-        or_(HumanTask.claimed_by.is_(None), HumanTask.claimed_by == username),
-        HumanTask.role.in_(my_roles),
-        or_(HumanTask.role != "partner", HumanTask.partnership_id.in_(my_partnerships)),
-        or_(~is_partner_only, HumanTask.partnership_id.in_(my_partnerships)),
-    )
-    return and_(HumanTask.state == "open", or_(HumanTask.assignee == username, offered))
+@dataclass(frozen=True)
+class _Viewer:
+    username: str
+    roles: tuple[str, ...]
+    partnerships: tuple[int, ...]
+
+    @property
+    def partner_only(self) -> bool:
+        return set(self.roles) == {"partner"}
+
+
+def _viewer(session: Session, username: str) -> _Viewer:
+    user_id = session.scalar(select(User.id).where(User.username == username, User.active.is_(True)))
+    if user_id is None:
+        return _Viewer(username, (), ())
+    roles = tuple(sorted(session.scalars(select(UserRole.role).where(UserRole.user_id == user_id))))
+    memberships = tuple(session.scalars(select(PartnershipMember.partnership_id).where(
+        PartnershipMember.user_id == user_id)))
+    return _Viewer(username, roles, memberships)
+
+
+def _branches(viewer: _Viewer, filters: InboxFilter | None, now: datetime | None):
+    """One condition per index range: my assigned tasks, then each of my roles' offers.
+
+    The ranges are disjoint (an offered task has no assignee; a task has one role), so
+    counts add up and pages merge without duplicates."""
+    extra = []
+    if filters is not None:
+        if filters.partnership_id:
+            extra.append(HumanTask.partnership_id == filters.partnership_id)
+        if filters.stage:
+            extra.append(HumanTask.stage == filters.stage)
+        if filters.role:
+            extra.append(HumanTask.role == filters.role)
+        if filters.overdue_only and now is not None:
+            extra.append(HumanTask.sort_due < now)
+    mine = list(viewer.partnerships)
+    scope = [HumanTask.partnership_id.in_(mine)] if viewer.partner_only else []
+    yield and_(HumanTask.assignee == viewer.username, HumanTask.state == "open", *scope, *extra)
+    for role in viewer.roles:
+        if filters is not None and filters.role and filters.role != role:
+            continue
+        partner_scope = [HumanTask.partnership_id.in_(mine)] if role == "partner" else scope
+        yield and_(HumanTask.state == "open", HumanTask.role == role, HumanTask.assignee.is_(None),
+                   or_(HumanTask.claimed_by.is_(None), HumanTask.claimed_by == viewer.username),
+                   *partner_scope, *extra)
 
 
 def inbox(session: Session, username: str, now: datetime, filters: InboxFilter = InboxFilter()):
-    """A page of the user's open tasks with their partnership, newest due first."""
-    query = (select(HumanTask.id, HumanTask.title, HumanTask.stage, HumanTask.role,
-                    HumanTask.assignee, HumanTask.claimed_by, HumanTask.form_key,
-                    HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
-                    HumanTask.instance_id, Partnership.title.label("partnership_title"))
-             .join(Partnership, Partnership.id == HumanTask.partnership_id)
-             .where(_visible_tasks(session, username)))
-    if filters.partnership_id:
-        query = query.where(HumanTask.partnership_id == filters.partnership_id)
-    if filters.stage:
-        query = query.where(HumanTask.stage == filters.stage)
-    if filters.role:
-        query = query.where(HumanTask.role == filters.role)
-    if filters.overdue_only:
-        query = query.where(HumanTask.due_at < now)
-    query = query.order_by(*SORTS.get(filters.sort, SORTS["due"]))
-    return session.execute(query.limit(filters.limit).offset(filters.offset)).all()
+    """A page of the user's open tasks with their partnership, soonest due first."""
+    viewer = _viewer(session, username)
+    window = filters.offset + filters.limit
+    if filters.sort == "due":
+        # each branch reads its index range in order and stops after one page's worth
+        parts = [select(HumanTask.id, HumanTask.sort_due).where(cond)
+                 .order_by(HumanTask.sort_due, HumanTask.id).limit(window).subquery()
+                 for cond in _branches(viewer, filters, now)]
+        merged = union_all(*[select(p.c.id, p.c.sort_due) for p in parts]).subquery()
+        page = session.execute(select(merged.c.id).order_by(merged.c.sort_due, merged.c.id)
+                               .limit(filters.limit).offset(filters.offset)).scalars().all()
+        order = {task_id: i for i, task_id in enumerate(page)}
+        rows = session.execute(_row_query().where(HumanTask.id.in_(page))).all() if page else []
+        return sorted(rows, key=lambda r: order[r.id])
+    query = _row_query().where(or_(*_branches(viewer, filters, now)))
+    return session.execute(query.order_by(*SORTS[filters.sort]).limit(filters.limit)
+                           .offset(filters.offset)).all()
+
+
+def _row_query():
+    return (select(HumanTask.id, HumanTask.title, HumanTask.stage, HumanTask.role,
+                   HumanTask.assignee, HumanTask.claimed_by, HumanTask.form_key,
+                   HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
+                   HumanTask.instance_id, Partnership.title.label("partnership_title"))
+            .join(Partnership, Partnership.id == HumanTask.partnership_id))
 
 
 def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,
                 now: datetime | None = None) -> int:
-    query = select(func.count()).select_from(HumanTask).where(_visible_tasks(session, username))
-    if filters is not None:
-        if filters.partnership_id:
-            query = query.where(HumanTask.partnership_id == filters.partnership_id)
-        if filters.stage:
-            query = query.where(HumanTask.stage == filters.stage)
-        if filters.role:
-            query = query.where(HumanTask.role == filters.role)
-        if filters.overdue_only and now is not None:
-            query = query.where(HumanTask.due_at < now)
-    return session.scalar(query) or 0
+    """How many open tasks the user can take (the header badge)."""
+    viewer = _viewer(session, username)
+    return sum(session.scalar(select(func.count()).select_from(HumanTask).where(cond)) or 0
+               for cond in _branches(viewer, filters, now))
 
 
 def tasks_of_partnership(session: Session, partnership_id: int, state: str | None = "open"):

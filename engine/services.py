@@ -7,8 +7,8 @@ import logging
 from copy import deepcopy
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, spiff
@@ -18,6 +18,7 @@ from .clock import as_utc
 from .errors import Conflict, Forbidden, InstanceError, InvalidInput, NotFound, ScriptError
 from .forms import schema_from_form_fields, validate_against
 from .models import (
+    NO_DUE_DATE,
     HumanTask,
     Partnership,
     PartnershipMember,
@@ -38,7 +39,8 @@ MAX_MESSAGE_HOPS = 20
 
 
 def get_user(session: Session, username: str | None) -> User:
-    user = session.scalar(select(User).where(User.username == username)) if username else None
+    user = (session.scalar(select(User).options(joinedload(User.roles)).where(User.username == username))
+            if username else None)
     if user is None or not user.active:
         raise Forbidden(f"unknown or inactive user '{username}'")
     return user
@@ -206,31 +208,25 @@ def _advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str 
 
 
 def _persist(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
+    """Write the changed task rows in bulk: one DELETE, one INSERT, one UPDATE batch."""
     session = uow.session
     changes = run.changes()
+    table = WorkflowTask.__table__
     if changes.deletes:
-        session.execute(WorkflowTask.__table__.delete().where(
-            WorkflowTask.instance_id == instance.id,
-            WorkflowTask.task_uuid.in_(changes.deletes)))
-    existing = set()
-    if changes.upserts:
-        existing = set(session.scalars(select(WorkflowTask.task_uuid).where(
-            WorkflowTask.instance_id == instance.id,
-            WorkflowTask.task_uuid.in_([r.uuid for r in changes.upserts]))))
+        session.execute(table.delete().where(table.c.instance_id == instance.id,
+                                             table.c.task_uuid.in_(changes.deletes)))
     inserts = [{"instance_id": instance.id, "task_uuid": r.uuid, "subprocess_uuid": r.subprocess_uuid,
-                "state": r.state, "body": r.body} for r in changes.upserts if r.uuid not in existing]
+                "state": r.state, "body": r.body} for r in changes.upserts if not r.exists]
     if inserts:
-        session.execute(WorkflowTask.__table__.insert(), inserts)
-    for r in changes.upserts:
-        if r.uuid in existing:
-            session.execute(update(WorkflowTask).where(
-                WorkflowTask.instance_id == instance.id, WorkflowTask.task_uuid == r.uuid)
-                .values(state=r.state, body=r.body, subprocess_uuid=r.subprocess_uuid))
+        session.execute(table.insert(), inserts)
+    updates = [{"b_instance": instance.id, "b_uuid": r.uuid, "state": r.state, "body": r.body,
+                "subprocess_uuid": r.subprocess_uuid} for r in changes.upserts if r.exists]
+    if updates:
+        session.execute(table.update().where(table.c.instance_id == bindparam("b_instance"),
+                                             table.c.task_uuid == bindparam("b_uuid")), updates)
     instance.workflow_state = changes.workflow_state
     instance.next_timer_at = run.next_timer_due()
     instance.waiting_messages = run.waiting_message_names()
-    # touch the row so its optimistic version moves even when nothing else changed
-    instance.lock_version = instance.lock_version
 
 
 def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None) -> None:
@@ -301,11 +297,11 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             form_key=meta.form_key if meta and not meta.form_fields else None,
             inline_schema=(schema_from_form_fields(list(meta.form_fields))
                            if meta and meta.form_fields else None),
-            due_at=who.due_at, created_at=now, state="open", context=_json_safe(data))
+            due_at=who.due_at, sort_due=who.due_at or NO_DUE_DATE, created_at=now, state="open",
+            context=_json_safe(data))
         session.add(row)
         if row.stage and partnership.status == "active":
             partnership.stage = row.stage
-        session.flush()
         audit.append(session, type="task_created", actor=None, at=now,
                      partnership_id=instance.partnership_id, instance_id=instance.id,
                      task_uuid=uuid, element_id=view.element_id,

@@ -15,7 +15,7 @@ from partnerflow.engine.accounts import LoginThrottled
 from partnerflow.engine.demo import DEMO_PASSWORD, demo_accounts
 from partnerflow.engine.roles import ROLES
 
-from .current import WebUser, engine
+from .current import WebUser, engine, safe_next
 from .extensions import login_manager
 
 bp = Blueprint("auth", __name__)
@@ -58,14 +58,14 @@ def login():
             error = _("Trop de tentatives échouées. Réessayez dans 15 minutes.")
             user = None
         if user is not None:
-            session.clear()
+            lang = session.get("lang")
+            session.clear()  # a new session on sign-in, keeping only the chosen language
+            if lang:
+                session["lang"] = lang
             session.permanent = True
             login_user(load_user(str(user.id)))
             flash(_("Bienvenue, %(name)s.", name=user.full_name), "success")
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("inbox.index")
-            return redirect(target)
+            return redirect(safe_next(request.args.get("next"), url_for("inbox.index")))
         error = error or _("Identifiant ou mot de passe incorrect.")
     with engine().read() as db:
         demo = demo_accounts() if queries.demo_loaded(db) else []
@@ -77,6 +77,9 @@ def login():
 @login_required
 def logout():
     logout_user()
+    lang = session.get("lang")
     session.clear()
+    if lang:
+        session["lang"] = lang
     flash(_("Vous êtes déconnecté(e)."), "info")
     return redirect(url_for("auth.login"))

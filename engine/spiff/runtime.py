@@ -61,6 +61,7 @@ class TaskRow:
     subprocess_uuid: str
     state: int
     body: str
+    exists: bool = False  # already stored: an UPDATE rather than an INSERT
 
 
 @dataclass
@@ -186,6 +187,7 @@ class WorkflowRun:
         def did_run(task):
             self._record_step(task)
 
+        self._completed = None
         with using_clock(self._clock):
             self.workflow.refresh_timers()
             self.workflow.do_engine_steps(will_complete_task=will_run, did_complete_task=did_run)
@@ -238,7 +240,8 @@ class WorkflowRun:
 
     def _check_consistency(self) -> None:
         """Detect the silent stall: a 'completed' workflow that still has live tasks."""
-        if not self.workflow.is_completed():
+        self._completed = self.workflow.is_completed()
+        if not self._completed:
             return
         live = [t for t in self._all_tasks() if t.state & ACTIVE_STATES]
         if live:
@@ -343,6 +346,7 @@ class WorkflowRun:
             raise InstanceError(
                 f"task '{task.task_spec.bpmn_id}' is {TaskState.get_name(task.state)}, not ready")
         task.data.update(deepcopy(data))
+        self._completed = None
         with using_clock(self._clock):
             task.run()
 
@@ -353,7 +357,10 @@ class WorkflowRun:
         return self.workflow.data
 
     def is_completed(self) -> bool:
-        return self.workflow.is_completed()
+        # is_completed() walks the whole tree: reuse the answer of the last engine steps
+        if getattr(self, "_completed", None) is None:
+            self._completed = self.workflow.is_completed()
+        return self._completed
 
     def last_data(self) -> dict:
         """The data of the most recently completed task (the instance's outcome)."""
@@ -410,7 +417,8 @@ class WorkflowRun:
         for uuid, (sub_uuid, task) in candidates.items():
             body = _task_body(task)
             if self._stored.get(uuid) != body:
-                changes.upserts.append(TaskRow(uuid, sub_uuid, task.state, body))
+                changes.upserts.append(TaskRow(uuid, sub_uuid, task.state, body,
+                                               exists=uuid in self._stored))
                 self._stored[uuid] = body
         for uuid in removed:
             changes.deletes.append(uuid)

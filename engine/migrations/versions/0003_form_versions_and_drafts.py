@@ -1,4 +1,4 @@
-"""form versions and drafts
+"""form versions, drafts, and the inbox sort column
 
 Revision ID: 0003
 Revises: 0002
@@ -15,6 +15,18 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sort_due', sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE human_task SET sort_due = COALESCE(due_at, '9999-12-31 00:00:00+00:00')")
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.alter_column('sort_due', existing_type=sa.DateTime(timezone=True), nullable=False)
+        batch_op.drop_index('ix_human_task_assignee_state')
+        batch_op.drop_index('ix_human_task_role_state')
+        batch_op.create_index('ix_human_task_inbox_role', ['state', 'role', 'sort_due', 'id'], unique=False)
+        batch_op.create_index('ix_human_task_inbox_assignee', ['assignee', 'state', 'sort_due', 'id'],
+                              unique=False)
+        batch_op.create_index('ix_human_task_inbox_count',
+                              ['state', 'role', 'assignee', 'claimed_by', 'partnership_id'], unique=False)
     
     op.create_table('form_version',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -43,6 +55,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.drop_index('ix_human_task_inbox_count')
+        batch_op.drop_index('ix_human_task_inbox_assignee')
+        batch_op.drop_index('ix_human_task_inbox_role')
+        batch_op.create_index('ix_human_task_role_state', ['role', 'state'], unique=False)
+        batch_op.create_index('ix_human_task_assignee_state', ['assignee', 'state'], unique=False)
+        batch_op.drop_column('sort_due')
     
     op.drop_table('process_draft')
     with op.batch_alter_table('form_version', schema=None) as batch_op:
