@@ -64,7 +64,7 @@ bench: install
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg --sort-by-file --no-wrap -c TRANSLATORS: \
 		--project Partnerflow --copyright-holder "Partnerflow" -o web/translations/messages.pot .
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-wrap --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d web/translations --statistics
 
 clean:

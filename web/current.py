@@ -48,6 +48,15 @@ class WebUser:
         return True
 
 
+def safe_next(target: str | None, default: str) -> str:
+    """A path of this site to go on to, else `default`: never another site, whether written
+    `https://x`, `//x`, or `/\\x` and `/<tab>/x` (which browsers read as `//x`)."""
+    if (not target or not target.startswith("/") or target.startswith("//")
+            or any(ch == "\\" or ord(ch) < 32 for ch in target)):
+        return default
+    return target
+
+
 def require_roles(*roles: str) -> WebUser:
     user = current_user
     if not user.is_authenticated or not user.has(*roles):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
-from flask import request, session
+from flask import has_request_context, request, session
 from flask_babel import format_date as babel_format_date
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
@@ -14,7 +15,28 @@ from partnerflow.engine import queries
 from partnerflow.engine.clock import as_utc
 from partnerflow.engine.roles import ROLES, STAGES
 
+from .webforms import error_text
+
 LOCALES = ("fr", "en")
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction (pybabel's default `N_` keyword) without translating it now."""
+    return message
+
+
+# engine/roles.py labels reach templates through `_(ROLES[key])` and `_(STAGES[key])`, which
+# pybabel cannot read: they are listed here so that they are extracted. tests/unit/
+# test_translations.py checks that this list still covers every label of the engine.
+ENGINE_LABELS = (
+    # ROLES
+    N_("Direction"), N_("Délégué(e) aux échanges"), N_("Professionnel(le)"), N_("Partenaire"),
+    N_("Conseil d'administration"), N_("Comité de pilotage"), N_("Concepteur des processus"),
+    N_("Administrateur"), N_("Auditeur"),
+    # STAGES
+    N_("L'idée première"), N_("L'élaboration"), N_("La négociation"),
+    N_("L'écriture de fiches action"), N_("La réalisation"), N_("L'évaluation"),
+)
 
 
 def select_locale() -> str:
@@ -32,14 +54,15 @@ def _stage_label(key: str | None) -> str:
     return _(STAGES[key]) if key in STAGES else (key or "—")
 
 
-KINDS = {"network": "Réseau", "cooperation": "Coopération", "partnership": "Partenariat"}
-STATUSES = {"active": "En cours", "archived": "Archivé", "ended": "Terminé", "renewed": "Renouvelé",
-            "running": "En cours", "completed": "Terminée", "error": "En erreur",
-            "cancelled": "Annulée"}
-LEVELS = {"L0": "L0 — réseau informel", "L1": "L1 — échange de lettres",
-          "L2": "L2 — convention signée des directions",
-          "L3": "L3 — convention délibérée par le conseil d'administration",
-          "L4": "L4 — coopération organique approuvée par l'autorité"}
+# Translated when shown (`_label`); N_ only marks them for extraction.
+KINDS = {"network": N_("Réseau"), "cooperation": N_("Coopération"), "partnership": N_("Partenariat")}
+STATUSES = {"active": N_("En cours"), "archived": N_("Archivé"), "ended": N_("Terminé"),
+            "renewed": N_("Renouvelé"), "running": N_("En cours"), "completed": N_("Terminée"),
+            "error": N_("En erreur"), "cancelled": N_("Annulée")}
+LEVELS = {"L0": N_("L0 — réseau informel"), "L1": N_("L1 — échange de lettres"),
+          "L2": N_("L2 — convention signée des directions"),
+          "L3": N_("L3 — convention délibérée par le conseil d'administration"),
+          "L4": N_("L4 — coopération organique approuvée par l'autorité")}
 
 
 def _label(table: dict, key: str | None) -> str:
@@ -50,15 +73,26 @@ def _field_label(key: str) -> str:
     from .current import engine
 
     pf = engine()
-    for form_key in pf.forms.keys():
+    for form_key in pf.forms.form_keys():
         props = pf.forms.get(form_key).schema.get("properties", {})
         for prop in props.values():
             items = prop.get("items", {}).get("properties", {}) if isinstance(prop, dict) else {}
             if key in items:
-                return items[key].get("title", key)
+                return form_text(items[key].get("title", key))
         if key in props:
-            return props[key].get("title", key)
+            return form_text(props[key].get("title", key))
     return key
+
+
+def form_text(text):
+    """A form definition's text (title, help, instructions...) in the current language.
+
+    Form strings are msgids extracted from forms/*.json by web/i18n_extract.py. No %-formatting
+    is applied (unlike `_()` in templates), so a "50 %" in a form cannot break rendering.
+    """
+    if not text or not isinstance(text, str) or not has_request_context():
+        return text
+    return _(text)
 
 
 def _format_date(moment) -> str:
@@ -70,19 +104,34 @@ def _format_date(moment) -> str:
         except ValueError:
             return moment
     if isinstance(moment, datetime):
-        return format_datetime(as_utc(moment), "d MMM yyyy") if moment else "—"
-    return babel_format_date(moment, "d MMM yyyy")
+        # a moment is shown on the user's calendar day (Europe/Paris), not UTC's
+        return babel_format_date(as_utc(moment), "medium")
+    return babel_format_date(moment, "medium")
+
+
+# Date and time in each locale's own order: "3 mars 2026 14:05", "Mar 3, 2026, 14:05".
+_DATETIME_PATTERNS = {"fr": "d MMM y HH:mm", "en": "MMM d, y, HH:mm"}
 
 
 def _format_datetime(moment) -> str:
-    return format_datetime(as_utc(moment), "d MMM yyyy HH:mm") if moment else "—"
+    if not moment:
+        return "—"
+    locale = str(get_locale() or "fr")
+    return format_datetime(as_utc(moment), _DATETIME_PATTERNS.get(locale.split("_")[0], "medium"))
 
 
 def _format_euros(amount) -> str:
+    """Euros as the locale writes them: "1 234,50 €" in French, "€1,234.50" in English."""
     from babel.numbers import format_currency
 
     if amount in (None, ""):
         return "—"
+    if isinstance(amount, str):
+        try:
+            amount = Decimal(amount.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "")
+                             .replace(",", "."))
+        except InvalidOperation:
+            return amount
     return format_currency(amount, "EUR", locale=str(get_locale() or "fr"))
 
 
@@ -112,5 +161,6 @@ def register(app) -> None:
         format_datetime=_format_datetime, format_euros=_format_euros, age=_age,
         as_utc=as_utc, inbox_count=_inbox_count, stage_keys=list(STAGES),
         kind_label=lambda k: _label(KINDS, k), status_label=lambda k: _label(STATUSES, k),
-        level_label=lambda k: _label(LEVELS, k), field_label=_field_label, current_locale=lambda: str(get_locale() or "fr"),
-        utc=timezone.utc)
+        level_label=lambda k: _label(LEVELS, k), field_label=_field_label,
+        form_text=form_text, form_error=error_text,
+        current_locale=lambda: str(get_locale() or "fr"), utc=UTC)

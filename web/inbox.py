@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from partnerflow.engine import queries, services
 from partnerflow.engine.roles import ROLES, STAGES
 
-from .current import engine
+from .current import engine, safe_next
 
 bp = Blueprint("inbox", __name__)
 PAGE_SIZE = 25
@@ -52,7 +52,7 @@ def _act(fn, success: str):
     with pf.uow() as uow:
         fn(uow, task_id)
     flash(success, "success")
-    return redirect(request.form.get("next") or url_for("inbox.index"))
+    return redirect(safe_next(request.form.get("next"), url_for("inbox.index")))
 
 
 @bp.post("/taches/<int:task_id>/prendre")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, request, session, url_for
 from sqlalchemy import text
 
-from .current import engine
+from .current import engine, safe_next
 from .formatting import LOCALES
 
 bp = Blueprint("main", __name__)
@@ -31,7 +31,4 @@ def set_language():
     lang = request.form.get("lang")
     if lang in LOCALES:
         session["lang"] = lang
-    target = request.form.get("next") or url_for("inbox.index")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("inbox.index")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next"), url_for("inbox.index")))

@@ -7,9 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import documents, queries, services
-from partnerflow.engine.errors import FormValidationError, InvalidInput
+from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput
 
 from .current import engine
+from .errors import _wants_json
 from .webforms import build_fields, parse_submission
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
@@ -50,14 +51,34 @@ def _context_items(pf, context: dict) -> list[tuple[str, object]]:
     return items[:40]
 
 
-def _render(task, schema, values, errors=None, status=200):
+def _render(task, schema, values, errors=None, status=200, readonly=False):
     pf = engine()
     with pf.read() as db:
         fields = build_fields(schema, values, errors, choices=_choices(db))
         partnership = db.get(services.Partnership, task.partnership_id)
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, context=_context_items(pf, task.context or {}),
-                           root_errors=(errors or {}).get("_form", [])), status
+                           root_errors=(errors or {}).get("_form", []), readonly=readonly), status
+
+
+def _offered_to_me(task) -> bool:
+    """Was this task for the signed-in user (assigned to them, or offered to one of their roles)?"""
+    groups = set(filter(None, (task.candidate_groups or "").split(","))) or {task.role}
+    mine = task.assignee == current_user.username or (not task.assignee and current_user.has(*groups))
+    return mine and current_user.may_see_partnership(task.partnership_id)
+
+
+def _task_to_submit(db, task_id: int):
+    """The task this user may complete; one that was theirs but has just been closed is a
+    conflict naming who closed it, not a refusal."""
+    task = db.get(services.HumanTask, task_id)
+    if task is None or task.state == "open":
+        return services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+    if not _offered_to_me(task):
+        raise Forbidden(f"{current_user.username} may not work on task {task_id}")
+    if task.state == "completed":
+        raise Conflict(f"this task was already completed by {task.completed_by}")
+    raise Conflict(f"this task is {task.state}; it can no longer be completed")
 
 
 @bp.get("/<int:task_id>")
@@ -65,7 +86,14 @@ def _render(task, schema, values, errors=None, status=200):
 def show(task_id: int):
     pf = engine()
     with pf.read() as db:
-        task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+        try:
+            task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+        except Forbidden:
+            # auditors read every task; the form stays closed to them
+            task = db.get(services.HumanTask, task_id)
+            if task is None or not current_user.has("auditor"):
+                raise
+            return _render(task, _schema(pf, task), {}, readonly=True)
     values = task.draft or {}
     return _render(task, _schema(pf, task), values)
 
@@ -75,7 +103,7 @@ def show(task_id: int):
 def submit(task_id: int):
     pf = engine()
     with pf.read() as db:
-        task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+        task = _task_to_submit(db, task_id)
     schema = _schema(pf, task)
     upload_errors: dict[str, list[str]] = {}
 
@@ -107,6 +135,8 @@ def submit(task_id: int):
             result = services.complete_task(uow, task_id=task_id, actor=current_user.username,
                                             data=data, expected_version=expected)
     except FormValidationError as exc:
+        if _wants_json():
+            raise  # the JSON error handler names every field
         return _render(task, schema, data, exc.errors, 422)
     if result.error:
         flash(_("Vos réponses sont enregistrées, mais le processus s'est arrêté sur une erreur ; "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from flask import has_request_context
+from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 WIDGETS = {"text", "textarea", "number", "euros", "date", "select", "radio", "checkboxes",
@@ -55,14 +57,71 @@ def widget_of(schema: dict) -> str:
     return "text"
 
 
+def tr(text):
+    """A form definition's text in the current language (msgids extracted by web/i18n_extract.py).
+
+    Outside a request (unit tests, the CLI) the French text is returned as it is; no
+    %-formatting is applied, so a "50 %" in a form is shown as written.
+    """
+    if not text or not isinstance(text, str) or not has_request_context():
+        return text
+    return gettext(text)
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction (pybabel's `N_` keyword); translated later by `error_text`."""
+    return message
+
+
+# The engine (engine/forms.py) reports validation errors in French; they are fixed strings,
+# some with one number or name formatted in. They are translated here, when shown.
+_FIXED_ERRORS = (
+    N_("Ce champ est obligatoire."), N_("Valeur attendue : un texte."),
+    N_("Valeur attendue : un nombre."), N_("Valeur attendue : un nombre entier."),
+    N_("Valeur attendue : oui ou non."), N_("Valeur attendue : une liste."),
+    N_("Valeur attendue : un ensemble de champs."), N_("Choisissez une des valeurs proposées."),
+    N_("Cette case doit être cochée."), N_("Date attendue au format AAAA-MM-JJ."),
+    N_("Adresse électronique invalide."), N_("Date et heure attendues."),
+    N_("Le format de cette valeur est incorrect."), N_("Ajoutez au moins une ligne."),
+    N_("Valeur invalide."), N_("Cette date doit suivre la précédente."),
+    N_("Les données du formulaire doivent être un objet."),
+)
+# (pattern of the French message, msgid with the captured value as %(v)s)
+_PATTERN_ERRORS = (
+    (re.compile(r"^Au moins (\d+) caractères\.$"), N_("Au moins %(v)s caractères.")),
+    (re.compile(r"^Au plus (\d+) caractères\.$"), N_("Au plus %(v)s caractères.")),
+    (re.compile(r"^La valeur doit être supérieure ou égale à (.+)\.$"),
+     N_("La valeur doit être supérieure ou égale à %(v)s.")),
+    (re.compile(r"^La valeur doit être strictement supérieure à (.+)\.$"),
+     N_("La valeur doit être strictement supérieure à %(v)s.")),
+    (re.compile(r"^La valeur doit être inférieure ou égale à (.+)\.$"),
+     N_("La valeur doit être inférieure ou égale à %(v)s.")),
+    (re.compile(r"^Ajoutez au moins (\d+) ligne\(s\)\.$"), N_("Ajoutez au moins %(v)s ligne(s).")),
+    (re.compile(r"^Au plus (\d+) lignes\.$"), N_("Au plus %(v)s lignes.")),
+    (re.compile(r"^Format (\S+) attendu\.$"), N_("Format %(v)s attendu.")),
+    (re.compile(r"^Champ inconnu : (.*)$"), N_("Champ inconnu : %(v)s")),
+)
+
+
+def error_text(message):
+    """An engine validation message (or a form's x-rules message) in the current language."""
+    if not message or not isinstance(message, str) or not has_request_context():
+        return message
+    for pattern, msgid in _PATTERN_ERRORS:
+        found = pattern.match(message)
+        if found:
+            return gettext(msgid, v=found.group(1))
+    return gettext(message)
+
+
 def options_of(schema: dict) -> list[tuple[str, str]]:
     source = schema.get("items", schema) if schema.get("type") == "array" else schema
     if source.get("oneOf"):
-        return [(str(o.get("const")), o.get("title") or str(o.get("const")))
+        return [(str(o.get("const")), tr(o.get("title")) or str(o.get("const")))
                 for o in source["oneOf"] if "const" in o]
     if source.get("enum"):
         labels = source.get("x-enum-labels", {})
-        return [(str(v), labels.get(str(v), str(v))) for v in source["enum"]]
+        return [(str(v), tr(labels.get(str(v))) or str(v)) for v in source["enum"]]
     return []
 
 
@@ -87,9 +146,10 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
         options = options_of(prop)
         if widget in ("user", "organisation"):
             options = choices.get(widget, {}).get(prop.get("x-role"), choices.get(widget, {}).get(None, []))
-        f = Field(name=name, key=key, widget=widget, label=prop.get("title", key),
-                  help=prop.get("x-help") or prop.get("description"), required=key in required,
-                  value=values.get(key), errors=errors.get(err_key, []), options=options, schema=prop)
+        f = Field(name=name, key=key, widget=widget, label=tr(prop.get("title")) or key,
+                  help=tr(prop.get("x-help") or prop.get("description")), required=key in required,
+                  value=values.get(key), errors=[error_text(m) for m in errors.get(err_key, [])],
+                  options=options, schema=prop)
         if widget == "rows":
             item_schema = prop.get("items", {})
             rows = values.get(key) if isinstance(values.get(key), list) else []
@@ -99,7 +159,7 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
             if not f.rows and f.required:
                 f.rows = [build_fields(item_schema, {}, errors, f"{name}-0-", f"{err_key}.0.", choices)]
             f.template = build_fields(item_schema, {}, {}, f"{name}-__index__-", "", choices)
-            nested = [msg for path, msgs in errors.items() if path == err_key for msg in msgs]
+            nested = [error_text(msg) for path, msgs in errors.items() if path == err_key for msg in msgs]
             f.errors = nested
         fields.append(f)
     return fields

@@ -308,6 +308,11 @@ class DataMessageEventDefinition(CamundaMessageEventDefinition):
         event = BpmnEvent(self, payload={"payload": result, "result_var": self.result_var})
         my_task.workflow.top_workflow.catch(event)
 
+    def update_internal_data(self, my_task, event):
+        # Camunda's version invents a `<task>_Response` variable when no result variable is
+        # set; keep the payload as sent so its keys become the receiver's variables.
+        my_task.internal_data[self.name] = event.payload
+
     def update_task_data(self, my_task):
         event_data = my_task.internal_data.get(self.name) or {}
         payload, result_var = event_data.get("payload"), event_data.get("result_var")

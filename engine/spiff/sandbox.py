@@ -88,6 +88,8 @@ def _make_globals() -> dict:
         "_write_": full_write_guard,
         "_inplacevar_": _inplacevar,
         "_print_": PrintCollector,  # print() in a script is harmless and goes nowhere
+        # dmn-js writes booleans as the FEEL literals true / false
+        "true": True, "false": False, "null": None,
         "math": math,
         **SAFE_MODULE_VALUES,
     }
