@@ -41,6 +41,7 @@ class Organisation(Base):
     siret: Mapped[str | None] = mapped_column(String(14))
     finess: Mapped[str | None] = mapped_column(String(9))
     address: Mapped[str | None] = mapped_column(Text)
+    contacts: Mapped[str | None] = mapped_column(Text)
     is_own: Mapped[bool] = mapped_column(Boolean, default=False)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -55,6 +56,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_digest: Mapped[bool] = mapped_column(Boolean, default=False)
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"
     )
@@ -208,6 +210,7 @@ class HumanTask(Base):
     result: Mapped[dict | None] = mapped_column(nullable=True)
     # a schema built from camunda:formData fields when the diagram declares the form inline
     inline_schema: Mapped[dict | None] = mapped_column(nullable=True)
+    overdue_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": row_version}
@@ -259,6 +262,8 @@ class Document(Base):
     content_type: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    kind: Mapped[str] = mapped_column(String(40), default="upload")  # upload | convention | export
+    label: Mapped[str | None] = mapped_column(String(200))
     uploaded_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime]
 
@@ -302,3 +307,65 @@ class ProcessDraft(Base):
     source: Mapped[str] = mapped_column(Text)
     saved_by: Mapped[str | None] = mapped_column(String(80))
     saved_at: Mapped[datetime]
+
+
+class Signature(Base):
+    """A signatory's consent to one exact document, identified by its SHA-256."""
+
+    __tablename__ = "signature"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    document_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    username: Mapped[str] = mapped_column(String(80))
+    full_name: Mapped[str] = mapped_column(String(200))
+    quality: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(80))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id"))
+    signed_at: Mapped[datetime]
+
+
+class Relationship(Base):
+    """A line of the organisation's map: a network, a cooperation or a partnership."""
+
+    __tablename__ = "relationship"
+    __table_args__ = (Index("ix_relationship_orgs", "organisation_id", "partner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # network | cooperation | partnership
+    since: Mapped[datetime | None]
+    agreement: Mapped[str] = mapped_column(String(10), default="oral")  # oral | written
+    convention_start: Mapped[datetime | None]
+    convention_end: Mapped[datetime | None]
+    renewal_date: Mapped[datetime | None]
+    formalisation_level: Mapped[str | None] = mapped_column(String(2))
+    referents: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    partnership_id: Mapped[int | None] = mapped_column(ForeignKey("partnership.id"))
+    external_ref: Mapped[str | None] = mapped_column(String(120), index=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Notification(Base):
+    """Something a user should know: in the app at once, by e-mail when delivery works."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_read", "username", "read_at"),
+                      Index("ix_notification_email", "email_status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(40))  # task_assigned | task_overdue | escalation | reminder
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(300))
+    partnership_id: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+    email_status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed|skipped|digest
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
