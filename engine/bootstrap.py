@@ -57,8 +57,9 @@ class Partnerflow:
     def forget_saved_forms(self) -> None:
         self._saved_forms_cache = (0.0, {})
 
-    def uow(self) -> EngineUnitOfWork:
-        return EngineUnitOfWork(self)
+    def uow(self, write: bool = True) -> EngineUnitOfWork:
+        """A unit of work; `write=False` for use cases that only read (no write lock)."""
+        return EngineUnitOfWork(self, write=write)
 
     def read(self) -> Session:
         """A session for queries: `with pf.read() as session: ...`."""

@@ -35,6 +35,21 @@ class Settings:
     max_upload_bytes: int = 5 * 1024 * 1024
     secret_key: str = "dev-only-change-me"
     sql_echo: bool = False
+    # E-mail delivery (the worker sends; no SMTP host means notifications stay in the app).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "partnerflow@localhost"
+    # The public address of the site, for links in e-mails.
+    base_url: str = "http://127.0.0.1:5000"
+    # Hour (UTC) after which the daily digest of the previous day's notifications goes out.
+    digest_hour_utc: int = 6
+    # Trust X-Forwarded-* from one reverse proxy in front of the web processes.
+    proxy_fix: bool = False
+    # Log lines as JSON (production) or as plain text.
+    log_json: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -57,8 +72,32 @@ class Settings:
             values["secret_key"] = env["PARTNERFLOW_SECRET_KEY"]
         if env.get("PARTNERFLOW_SQL_ECHO") in ("1", "true", "yes"):
             values["sql_echo"] = True
+        values.update(_mail_and_serving(env))
         values.update(overrides)
         return cls(**values)
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _mail_and_serving(env) -> dict:
+    """SMTP, links, digest hour, proxy and log settings from PARTNERFLOW_* variables."""
+    values: dict = {}
+    texts = {"PARTNERFLOW_SMTP_HOST": "smtp_host", "PARTNERFLOW_SMTP_USER": "smtp_user",
+             "PARTNERFLOW_SMTP_PASSWORD": "smtp_password", "PARTNERFLOW_MAIL_FROM": "mail_from",
+             "PARTNERFLOW_BASE_URL": "base_url"}
+    for variable, name in texts.items():
+        if env.get(variable):
+            values[name] = env[variable]
+    if env.get("PARTNERFLOW_SMTP_PORT"):
+        values["smtp_port"] = int(env["PARTNERFLOW_SMTP_PORT"])
+    if env.get("PARTNERFLOW_DIGEST_HOUR_UTC"):
+        values["digest_hour_utc"] = int(env["PARTNERFLOW_DIGEST_HOUR_UTC"]) % 24
+    for variable, name in (("PARTNERFLOW_SMTP_STARTTLS", "smtp_starttls"),
+                           ("PARTNERFLOW_PROXY_FIX", "proxy_fix"), ("PARTNERFLOW_LOG_JSON", "log_json")):
+        if variable in env:
+            values[name] = env[variable].strip().lower() in _TRUE
+    return values

@@ -365,7 +365,8 @@ class Notification(Base):
     task_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
-    email_status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed|skipped|digest
+    # pending | sent | failed | skipped | digest
+    email_status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

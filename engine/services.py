@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, spiff
+from . import audit, notifications, spiff
 from .assignment import assign
 from .catalog import latest_version, version_for_start_message
 from .clock import as_utc
@@ -195,12 +195,15 @@ def _advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str 
             level = event.details.get("outputs", {}).get("formalisation_level")
             if level:
                 session.get(Partnership, instance.partnership_id).formalisation_level = str(level)[:2]
+    # notification hook: the script tasks that ran (reminders, escalations), see notifications.SIGNALS
+    scripts_ran = [e.element_id for e in run.events if e.type == "script_ran"]
     run.events.clear()
     _persist(uow, instance, run)
     if failure is not None:
         _mark_failed(uow, instance, failure, actor)
         return
     _sync_projection(uow, instance, run)
+    notifications.steps_ran(uow, instance, scripts_ran)  # notification hook; never raises
     _finish_if_completed(uow, instance, run, actor)
     messages, run.messages = run.messages, []
     for message in messages:
@@ -279,6 +282,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
                          partnership_id=instance.partnership_id, instance_id=instance.id,
                          task_uuid=uuid, element_id=row.element_id, payload={"title": row.title})
     partnership = session.get(Partnership, instance.partnership_id)
+    created: list[HumanTask] = []  # for the notification hook below
     for uuid, view in ready.items():
         if uuid in open_rows:
             continue
@@ -300,6 +304,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             due_at=who.due_at, sort_due=who.due_at or NO_DUE_DATE, created_at=now, state="open",
             context=_json_safe(data))
         session.add(row)
+        created.append(row)
         if row.stage and partnership.status == "active":
             partnership.stage = row.stage
         audit.append(session, type="task_created", actor=None, at=now,
@@ -307,6 +312,8 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
                      task_uuid=uuid, element_id=view.element_id,
                      payload={"title": row.title, "role": row.role, "assignee": row.assignee,
                               "due_at": row.due_at.isoformat() if row.due_at else None})
+    # notification hook: written in this transaction, e-mailed later by the worker; never raises
+    notifications.tasks_created(uow, instance, created)
 
 
 def _json_safe(data):
@@ -407,8 +414,10 @@ class Completion:
 
 
 def complete_task(uow, *, task_id: int, actor: str, data: dict,
-                  expected_version: int | None = None) -> Completion:
-    """Validate the data against the task's form, run the task and what follows it."""
+                  expected_version: int | None = None, password: str | None = None) -> Completion:
+    """Validate the data against the task's form, run the task and what follows it.
+
+    A signature task also needs the signatory's password again (`password`)."""
     session = uow.session
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
@@ -421,6 +430,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     instance = session.get(ProcessInstance, task.instance_id)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
+    cleaned = _documents_for_form(uow, task, cleaned, actor, password)
     run = _restore(uow, instance)
     now = uow.clock()
     run.complete_user_task(task.task_uuid, cleaned)
@@ -439,6 +449,24 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     next_ids = list(session.scalars(select(HumanTask.id).where(
         HumanTask.instance_id == instance.id, HumanTask.state == "open")))
     return Completion(task_id, instance.id, instance.status, next_ids, instance.error_message)
+
+
+def _documents_for_form(uow, task: HumanTask, cleaned: dict, actor: str,
+                        password: str | None) -> dict:
+    """The convention is put into form when its task completes; a signature is recorded
+    only after the signatory typed their password again."""
+    from . import convention
+
+    if task.form_key == "convention":
+        if cleaned.get("convention_document"):
+            convention.adopt_upload(uow.session, task.partnership_id, cleaned["convention_document"])
+        else:
+            cleaned = {**cleaned, "convention_document": convention.generate(
+                uow, partnership_id=task.partnership_id, data=cleaned, actor=actor)}
+    elif task.form_key == "signature":
+        convention.sign(uow, task=task, actor=actor, password=password, data=cleaned)
+        cleaned = {**cleaned, "document_sha256": (task.context or {}).get("document_sha256")}
+    return cleaned
 
 
 def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:
@@ -594,6 +622,43 @@ def fire_due_timers(uow, *, limit: int = 50) -> int:
     return len(instances)
 
 
+# ---------------------------------------------------------------- worker hook: one timer at a time
+
+
+def fire_next_due_timer(uow, *, skip: frozenset[int] = frozenset(),
+                        claimed: list[int] | None = None) -> int | None:
+    """Claim one running instance whose timer is due, fire it and commit; its id, or None.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so concurrent workers claim different
+    instances; the claimed row is read again under the lock (still running, still due)
+    before anything runs. SQLite: the unit of work began with BEGIN IMMEDIATE, which
+    serialises writers, so the same checks hold with one writer at a time. `skip` leaves
+    out instances that just failed in this worker (a poison instance does not spin); the
+    claimed id is appended to `claimed` first, so a caller knows which one failed."""
+    session, now = uow.session, uow.clock()
+    due = (ProcessInstance.status == "running", ProcessInstance.next_timer_at.is_not(None),
+           ProcessInstance.next_timer_at <= now)
+    instance, passed = None, set(skip)
+    while instance is None:
+        query = select(ProcessInstance.id).where(*due).order_by(ProcessInstance.next_timer_at).limit(1)
+        if passed:
+            query = query.where(ProcessInstance.id.not_in(passed))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        instance_id = session.scalar(query)
+        if instance_id is None:
+            return None
+        passed.add(instance_id)
+        # re-read under the lock: completed, cancelled or re-timed since means nothing to fire
+        instance = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id, *due)
+                                   .execution_options(populate_existing=True)).one_or_none()
+    if claimed is not None:
+        claimed.append(instance.id)
+    _advance(uow, instance, _restore(uow, instance), None)
+    _commit(uow)
+    return instance_id
+
+
 def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
     """The task if this user may work on it (open and theirs or their role's)."""
     user = get_user(session, actor)
@@ -606,3 +671,11 @@ def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
                                      or task.completed_by == actor):
         raise Forbidden(f"{actor} may not see task {task_id}")
     return task
+
+
+def instance_element_states(uow, *, instance_id: int) -> dict[str, dict[str, list[str]]]:
+    """Per process of the instance: the BPMN ids completed, active and in error."""
+    instance = uow.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} does not exist")
+    return _restore(uow, instance).element_states()

@@ -46,9 +46,9 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     babel.init_app(app, locale_selector=formatting.select_locale)
     formatting.register(app)
 
-    from . import admin, auth, errors, inbox, main, modeller, partnerships, tasks
+    from . import admin, audit, auth, dashboard, errors, inbox, main, map, modeller, partnerships, tasks
 
-    for module in (main, auth, inbox, tasks, partnerships, admin, modeller):
+    for module in (main, auth, inbox, tasks, partnerships, admin, modeller, audit, map, dashboard):
         app.register_blueprint(module.bp)
     errors.register(app)
 
@@ -61,4 +61,9 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
 
+    if settings.proxy_fix:
+        # behind one reverse proxy (nginx): trust its X-Forwarded-For/Proto/Host/Prefix
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
     return app

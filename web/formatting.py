@@ -55,6 +55,21 @@ def _stage_label(key: str | None) -> str:
 
 
 # Translated when shown (`_label`); N_ only marks them for extraction.
+EVENTS = {
+    "partnership_created": N_("Partenariat créé"), "instance_started": N_("Processus démarré"),
+    "instance_completed": N_("Processus terminé"), "instance_failed": N_("Processus en erreur"),
+    "instance_retried": N_("Processus relancé"), "instance_cancelled": N_("Processus annulé"),
+    "instance_migrated": N_("Instance migrée"), "migration_refused": N_("Migration refusée"),
+    "task_created": N_("Tâche créée"), "task_completed": N_("Tâche terminée"),
+    "task_claimed": N_("Tâche réservée"), "task_unclaimed": N_("Tâche libérée"),
+    "task_reassigned": N_("Tâche réaffectée"), "task_cancelled": N_("Tâche annulée"),
+    "gateway_taken": N_("Aiguillage"), "decision_evaluated": N_("Décision évaluée"),
+    "timer_fired": N_("Échéance atteinte"), "script_ran": N_("Script exécuté"),
+    "message_delivered": N_("Message transmis"), "message_unhandled": N_("Message sans destinataire"),
+    "document_added": N_("Document ajouté"), "document_signed": N_("Document signé"),
+    "convention_generated": N_("Convention mise en forme"), "member_attached": N_("Personne rattachée"),
+    "version_deployed": N_("Version déployée"), "user_created": N_("Utilisateur créé"),
+}
 KINDS = {"network": N_("Réseau"), "cooperation": N_("Coopération"), "partnership": N_("Partenariat")}
 STATUSES = {"active": N_("En cours"), "archived": N_("Archivé"), "ended": N_("Terminé"),
             "renewed": N_("Renouvelé"), "running": N_("En cours"), "completed": N_("Terminée"),
@@ -162,5 +177,6 @@ def register(app) -> None:
         as_utc=as_utc, inbox_count=_inbox_count, stage_keys=list(STAGES),
         kind_label=lambda k: _label(KINDS, k), status_label=lambda k: _label(STATUSES, k),
         level_label=lambda k: _label(LEVELS, k), field_label=_field_label,
+        event_label=lambda k: _label(EVENTS, k),
         form_text=form_text, form_error=error_text,
         current_locale=lambda: str(get_locale() or "fr"), utc=UTC)

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import documents, queries, services
-from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput
+from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
 
 from .current import engine
 from .errors import _wants_json
@@ -56,9 +56,23 @@ def _render(task, schema, values, errors=None, status=200, readonly=False):
     with pf.read() as db:
         fields = build_fields(schema, values, errors, choices=_choices(db))
         partnership = db.get(services.Partnership, task.partnership_id)
+        signing = _signing(db, task)
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, context=_context_items(pf, task.context or {}),
+                           signing=signing,
                            root_errors=(errors or {}).get("_form", []), readonly=readonly), status
+
+
+def _signing(db, task) -> dict | None:
+    """For a signature task: the exact document to sign, shown with its hash."""
+    if task.form_key != "signature":
+        return None
+    digest = (task.context or {}).get("document_sha256")
+    try:
+        document = documents.fetch(db, partnership_id=task.partnership_id, sha256=digest or "")
+    except NotFound:
+        document = None
+    return {"document": document}
 
 
 def _offered_to_me(task) -> bool:
@@ -133,7 +147,8 @@ def submit(task_id: int):
     try:
         with pf.uow() as uow:
             result = services.complete_task(uow, task_id=task_id, actor=current_user.username,
-                                            data=data, expected_version=expected)
+                                            data=data, expected_version=expected,
+                                            password=request.form.get("password"))
     except FormValidationError as exc:
         if _wants_json():
             raise  # the JSON error handler names every field

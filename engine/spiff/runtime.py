@@ -277,6 +277,23 @@ class WorkflowRun:
     def waiting_message_names(self) -> list[str]:
         return sorted({t.task_spec.event_definition.name for t in self.waiting_message_tasks()})
 
+    def element_states(self) -> dict[str, dict[str, list[str]]]:
+        """Per process (spec) name: the BPMN ids completed, active and in error."""
+        states: dict[str, dict[str, set[str]]] = {}
+        for task in self._all_tasks():
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if not bpmn_id:
+                continue
+            spec = task.workflow.spec.name
+            bucket = states.setdefault(spec, {"completed": set(), "active": set(), "errored": set()})
+            if task.state == TaskState.COMPLETED:
+                bucket["completed"].add(bpmn_id)
+            elif task.state & ACTIVE_STATES:
+                bucket["active"].add(bpmn_id)
+            elif task.state == TaskState.ERROR:
+                bucket["errored"].add(bpmn_id)
+        return {spec: {k: sorted(v) for k, v in b.items()} for spec, b in states.items()}
+
     def reset_errors(self) -> None:
         """Put the tasks that failed back to READY so the next engine steps retry them."""
         for task in self._all_tasks():

@@ -1,0 +1,182 @@
+"""The audit log as people read it: a filtered timeline per partnership, exports that a
+third party can re-verify offline, and what an instance's diagram should show."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from . import audit
+from .clock import as_utc
+from .models import AuditChainHead, AuditEvent, HumanTask, ProcessInstance, ProcessVersion
+from .roles import stage_for_process
+
+EXPORT_FIELDS = ("chain", "seq", "type", "actor", "occurred_at", "partnership_id", "instance_id",
+                 "task_uuid", "element_id", "payload", "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    instance_id: int | None = None
+    stage: str | None = None
+    actor: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass
+class TimelineEvent:
+    id: int
+    seq: int
+    type: str
+    actor: str | None
+    occurred_at: datetime
+    instance_id: int | None
+    element_id: str | None
+    task_uuid: str | None
+    stage: str | None
+    payload: dict
+    hash: str
+    prev_hash: str
+
+
+def _stage_of(event: AuditEvent, instance_keys: dict[int, str], task_stages: dict[str, str]) -> str | None:
+    if event.task_uuid and event.task_uuid in task_stages:
+        return task_stages[event.task_uuid]
+    process = (event.payload or {}).get("process") or instance_keys.get(event.instance_id or -1)
+    return stage_for_process(process) if process else None
+
+
+def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFilter()) -> list[TimelineEvent]:
+    """Every event of the partnership's chain, oldest first, with its stage, filtered."""
+    query = select(AuditEvent).where(AuditEvent.chain == audit.chain_for(partnership_id))
+    if filters.instance_id:
+        query = query.where(AuditEvent.instance_id == filters.instance_id)
+    if filters.actor:
+        query = query.where(AuditEvent.actor == filters.actor)
+    if filters.type:
+        query = query.where(AuditEvent.type == filters.type)
+    if filters.since:
+        query = query.where(AuditEvent.occurred_at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEvent.occurred_at <= filters.until)
+    events = session.scalars(query.order_by(AuditEvent.seq)).all()
+    instance_keys = dict(session.execute(select(ProcessInstance.id, ProcessInstance.process_key).where(
+        ProcessInstance.partnership_id == partnership_id)).all())
+    task_stages = dict(session.execute(select(HumanTask.task_uuid, HumanTask.stage).where(
+        HumanTask.partnership_id == partnership_id)).all())
+    rows = [TimelineEvent(e.id, e.seq, e.type, e.actor, as_utc(e.occurred_at), e.instance_id,
+                          e.element_id, e.task_uuid, _stage_of(e, instance_keys, task_stages),
+                          e.payload or {}, e.hash, e.prev_hash) for e in events]
+    if filters.stage:
+        rows = [r for r in rows if r.stage == filters.stage]
+    return rows
+
+
+def _export_rows(session, partnership_id: int):
+    chain = audit.chain_for(partnership_id)
+    for e in session.scalars(select(AuditEvent).where(AuditEvent.chain == chain)
+                             .order_by(AuditEvent.seq)):
+        fields = audit.event_fields(e)
+        fields["hash"] = e.hash
+        yield fields
+
+
+def export_jsonl(session, partnership_id: int) -> str:
+    """One JSON object per event (exactly the hashed fields plus the hash), then the head."""
+    lines = [json.dumps(row, sort_keys=True, ensure_ascii=False)
+             for row in _export_rows(session, partnership_id)]
+    head = session.get(AuditChainHead, audit.chain_for(partnership_id))
+    if head is not None:
+        lines.append(json.dumps({"chain_head": {"chain": head.chain, "last_seq": head.last_seq,
+                                                "last_hash": head.last_hash}}, sort_keys=True))
+    return "\n".join(lines) + "\n"
+
+
+def export_csv(session, partnership_id: int) -> str:
+    """The same events as CSV; `payload` is the canonical JSON of the payload."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    for row in _export_rows(session, partnership_id):
+        writer.writerow([json.dumps(row[f], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                         if f == "payload" else ("" if row[f] is None else row[f]) for f in EXPORT_FIELDS])
+    return out.getvalue()
+
+
+def verify_jsonl(text: str) -> list[str]:
+    """Re-verify an export with nothing but the standard library's hashlib and json
+    (the procedure documented in docs/audit.md). Returns the problems found."""
+    import hashlib
+
+    problems, previous, expected_seq, head = [], "0" * 64, 1, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "chain_head" in row:
+            head = row["chain_head"]
+            continue
+        claimed = row.pop("hash")
+        canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if hashlib.sha256(canonical.encode("utf-8")).hexdigest() != claimed:
+            problems.append(f"line {number} (event #{row['seq']}): content does not match its hash")
+        if row["prev_hash"] != previous:
+            problems.append(f"line {number} (event #{row['seq']}): does not follow the previous event")
+        if row["seq"] != expected_seq:
+            problems.append(f"line {number}: event #{expected_seq} expected, found #{row['seq']}")
+        previous, expected_seq = claimed, row["seq"] + 1
+    if head is not None and (head["last_seq"] != expected_seq - 1 or head["last_hash"] != previous):
+        problems.append("the export ends before the chain's last event")
+    return problems
+
+
+def instance_diagrams(session, catalog, instance_id: int, run_states: dict) -> list[dict]:
+    """The diagrams of an instance's version (its process and those it called) with the
+    elements to mark completed, active and in error."""
+    instance = session.get(ProcessInstance, instance_id)
+    version = session.get(ProcessVersion, instance.version_id)
+    versions = [version] + [session.get(ProcessVersion, vid) for vid in version.dependencies.values()]
+    diagrams = []
+    for v in versions:
+        if v is None or v.kind != "bpmn":
+            continue
+        states = run_states.get(v.process_key, {"completed": [], "active": [], "errored": []})
+        if v is not version and not any(states.values()):
+            continue
+        diagrams.append({"process_key": v.process_key, "name": v.name, "version": v.version,
+                         "version_id": v.id, **states})
+    return diagrams
+
+
+def executions(session, instance_id: int) -> dict[str, list[dict]]:
+    """Per element: who did what, when, with which data (from the audit events)."""
+    result: dict[str, list[dict]] = {}
+    for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                             .order_by(AuditEvent.seq)):
+        if not e.element_id:
+            continue
+        result.setdefault(e.element_id, []).append({
+            "type": e.type, "actor": e.actor, "at": as_utc(e.occurred_at).isoformat(),
+            "data": (e.payload or {}).get("data") or (e.payload or {}).get("outputs")
+            or (e.payload or {}).get("next")})
+    return result
+
+
+def data_diff(before: dict, after: dict) -> list[tuple[str, str, object, object]]:
+    """(key, added|changed|removed, old, new) for the keys a task changed."""
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before:
+            changes.append((key, "added", None, after[key]))
+        elif key not in after:
+            changes.append((key, "removed", before[key], None))
+        elif before[key] != after[key]:
+            changes.append((key, "changed", before[key], after[key]))
+    return changes

@@ -1,0 +1,193 @@
+"""Audit pages: the partnership's timeline, chain check, exports, signatures, the instance
+diagram with its markers, and each task's data before and after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from partnerflow.engine import audit, auditlog, convention, queries, services
+from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
+from partnerflow.engine.roles import STAGES
+
+from .current import engine
+
+bp = Blueprint("audit", __name__)
+READERS = ("auditor", "direction", "admin")
+VIEWER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+              "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _may_read(partnership_id: int) -> None:
+    if current_user.has(*READERS):
+        return
+    if current_user.has("partner") and partnership_id in current_user.partnership_ids:
+        return
+    abort(403)
+
+
+def _partnership(db, partnership_id: int) -> Partnership:
+    partnership = db.get(Partnership, partnership_id)
+    if partnership is None:
+        abort(404)
+    return partnership
+
+
+def _day(value: str | None, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = datetime.fromisoformat(value).date()
+    except ValueError:
+        return None
+    return datetime.combine(day, time.max if end else time.min, UTC)
+
+
+@bp.get("/partenariats/<int:partnership_id>/audit")
+@login_required
+def timeline(partnership_id: int):
+    _may_read(partnership_id)
+    args = request.args
+    filters = auditlog.TimelineFilter(
+        instance_id=args.get("instance", type=int), stage=args.get("stage") or None,
+        actor=args.get("actor") or None, type=args.get("type") or None,
+        since=_day(args.get("since")), until=_day(args.get("until"), end=True))
+    with engine().read() as db:
+        partnership = _partnership(db, partnership_id)
+        events = auditlog.timeline(db, partnership_id, filters)
+        everything = auditlog.timeline(db, partnership_id)
+        breaks = audit.verify(db, partnership_id)
+        instances = queries.instances_of(db, partnership_id)
+        signatures = convention.signature_statuses(db, partnership_id)
+        documents = queries.documents_of(db, partnership_id)
+    return render_template("audit.html", partnership=partnership, events=events, filters=filters,
+                           chain_break=breaks[0] if breaks else None, instances=instances,
+                           signatures=signatures, documents=documents, stages=STAGES,
+                           actors=sorted({e.actor for e in everything if e.actor}),
+                           types=sorted({e.type for e in everything}), args=args)
+
+
+@bp.get("/partenariats/<int:partnership_id>/audit.jsonl")
+@login_required
+def export_jsonl(partnership_id: int):
+    _may_read(partnership_id)
+    with engine().read() as db:
+        _partnership(db, partnership_id)
+        body = auditlog.export_jsonl(db, partnership_id)
+    return _download(body, f"audit-partenariat-{partnership_id}.jsonl", "application/x-ndjson")
+
+
+@bp.get("/partenariats/<int:partnership_id>/audit.csv")
+@login_required
+def export_csv(partnership_id: int):
+    _may_read(partnership_id)
+    with engine().read() as db:
+        _partnership(db, partnership_id)
+        body = auditlog.export_csv(db, partnership_id)
+    return _download("\ufeff" + body, f"audit-partenariat-{partnership_id}.csv", "text/csv")
+
+
+def _report_html(partnership_id: int) -> str:
+    with engine().read() as db:
+        partnership = _partnership(db, partnership_id)
+        events = auditlog.timeline(db, partnership_id)
+        breaks = audit.verify(db, partnership_id)
+        signatures = convention.signature_statuses(db, partnership_id)
+    return render_template("audit_report.html", partnership=partnership, events=events,
+                           chain_break=breaks[0] if breaks else None, signatures=signatures,
+                           generated_at=engine().clock())
+
+
+@bp.get("/partenariats/<int:partnership_id>/rapport")
+@login_required
+def report(partnership_id: int):
+    _may_read(partnership_id)
+    return _report_html(partnership_id)
+
+
+@bp.get("/partenariats/<int:partnership_id>/rapport.pdf")
+@login_required
+def report_pdf(partnership_id: int):
+    _may_read(partnership_id)
+    pdf = convention.render_pdf(_report_html(partnership_id))
+    return _download(pdf, f"rapport-audit-partenariat-{partnership_id}.pdf", "application/pdf")
+
+
+@bp.get("/partenariats/<int:partnership_id>/convention-signee.pdf")
+@login_required
+def signed_convention(partnership_id: int):
+    if not current_user.may_see_partnership(partnership_id):
+        abort(403)
+    with engine().read() as db:
+        _partnership(db, partnership_id)
+        pdf, digest = convention.signed_pdf(db, partnership_id,
+                                            schema=engine().forms.get("convention").schema)
+    return _download(pdf, f"convention-signee-{digest[:12]}.pdf", "application/pdf")
+
+
+@bp.get("/instances/<int:instance_id>/diagramme")
+@login_required
+def diagram(instance_id: int):
+    with engine().uow(write=False) as uow:
+        db = uow.session
+        instance = db.get(ProcessInstance, instance_id)
+        if instance is None:
+            abort(404)
+        _may_read(instance.partnership_id)
+        states = services.instance_element_states(uow, instance_id=instance_id)
+        diagrams = auditlog.instance_diagrams(db, engine().catalog, instance_id, states)
+        partnership = db.get(Partnership, instance.partnership_id)
+    response = Response(render_template("instance_diagram.html", instance=instance,
+                                        diagrams=diagrams, partnership=partnership))
+    response.headers["Content-Security-Policy"] = VIEWER_CSP
+    return response
+
+
+@bp.get("/instances/<int:instance_id>/executions.json")
+@login_required
+def executions(instance_id: int):
+    with engine().read() as db:
+        instance = db.get(ProcessInstance, instance_id)
+        if instance is None:
+            abort(404)
+        _may_read(instance.partnership_id)
+        return jsonify(auditlog.executions(db, instance_id))
+
+
+@bp.get("/versions/<int:version_id>/source")
+@login_required
+def version_source(version_id: int):
+    with engine().read() as db:
+        version = db.get(services.ProcessVersion, version_id)
+        if version is None:
+            abort(404)
+        instance_partnerships = db.scalars(select(ProcessInstance.partnership_id).where(
+            ProcessInstance.version_id == version_id)).all()
+    if not current_user.has(*READERS, "designer") and not (
+            current_user.has("partner") and set(instance_partnerships) & current_user.partnership_ids):
+        abort(403)
+    return Response(version.source, mimetype="application/xml")
+
+
+@bp.get("/taches/<int:task_id>/historique")
+@login_required
+def task_history(task_id: int):
+    with engine().read() as db:
+        task = db.get(HumanTask, task_id)
+        if task is None:
+            abort(404)
+        _may_read(task.partnership_id)
+        partnership = db.get(Partnership, task.partnership_id)
+    before = task.context or {}
+    after = {**before, **(task.result or {})}
+    return render_template("task_history.html", task=task, partnership=partnership,
+                           changes=auditlog.data_diff(before, after))
+
+
+def _download(body, filename: str, mimetype: str) -> Response:
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
