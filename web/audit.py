@@ -141,8 +141,9 @@ def diagram(instance_id: int):
         states = services.instance_element_states(uow, instance_id=instance_id)
         diagrams = auditlog.instance_diagrams(db, engine().catalog, instance_id, states)
         partnership = db.get(Partnership, instance.partnership_id)
-    response = Response(render_template("instance_diagram.html", instance=instance,
-                                        diagrams=diagrams, partnership=partnership))
+        # rendered inside the unit of work: leaving it rolls back and expires the rows
+        response = Response(render_template("instance_diagram.html", instance=instance,
+                                            diagrams=diagrams, partnership=partnership))
     response.headers["Content-Security-Policy"] = VIEWER_CSP
     return response
 
