@@ -24,6 +24,7 @@ USERS = [
     ("karim.benali", "Karim Benali", ["professional"], 0),
     ("sophie.durand", "Sophie Durand", ["professional"], 0),
     ("paul.lefevre", "Paul Lefèvre", ["partner"], 1),
+    ("nadia.haddad", "Nadia Haddad", ["partner"], 2),
     ("anne.roux", "Anne Roux", ["board"], 0),
     ("lucas.moreau", "Lucas Moreau", ["steering"], 0),
     ("ines.garcia", "Inès Garcia", ["designer", "admin"], 0),

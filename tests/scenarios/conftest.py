@@ -1,0 +1,26 @@
+"""Scenario fixtures: the shipped method deployed as `make run` does, the demo's people,
+and every audit chain verified when each scenario ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from partnerflow.engine import audit
+from tests.conftest import deploy
+from tests.scenarios.method import add_people
+
+
+@pytest.fixture
+def method(pf):
+    """The engine with the shipped method (bpmn/ + forms/) deployed and the people created."""
+    deploy(pf, pf.method_files())
+    add_people(pf)
+    return pf
+
+
+@pytest.fixture(autouse=True)
+def every_audit_chain_verifies(pf):
+    yield
+    with pf.read() as session:
+        breaks = audit.verify(session)
+    assert breaks == [], [str(b) for b in breaks]

@@ -1,0 +1,174 @@
+"""L'élaboration and la négociation: send-backs, draft rounds, every formalisation level,
+the board's refusal, and partner users who only see their own partnership."""
+
+from __future__ import annotations
+
+import pytest
+
+from partnerflow.engine import services
+from partnerflow.engine.errors import Forbidden
+from tests.scenarios.method import BOARD, DELEGATE, DIRECTION, PARTNER, STEERING, Walk
+
+
+def test_an_elaboration_sent_back_returns_to_the_delegate_named_in_the_mission_letter(method, clock):
+    walk = Walk.propose(method, clock)
+    walk.accept_idea()
+    walk.complete(DIRECTION, "write_mission_letter")
+    [elaboration] = walk.inbox(DELEGATE)
+    assert (elaboration.element_id, elaboration.assignee) == ("elaborate_partnership", DELEGATE)
+    walk.complete(DELEGATE, "elaborate_partnership", proposed_orientation="Une consultation par trimestre.")
+    walk.complete(DIRECTION, "validate_elaboration", "send_back")
+    [again] = walk.inbox(DELEGATE)
+    assert again.element_id == "elaborate_partnership" and again.id != elaboration.id
+    assert again.context["elaboration_validation_comment"].startswith("Préciser")
+    assert again.context["proposed_orientation"] == "Une consultation par trimestre."
+    walk.complete(DELEGATE, "elaborate_partnership")
+    walk.complete(DIRECTION, "validate_elaboration", "validate")
+    assert walk.inbox_elements(DELEGATE) == ["write_draft"]
+    assert walk.partnership().stage == "negotiation"
+    walk.verify_audit()
+
+
+def test_three_draft_rounds_number_every_version_and_keep_each_one(method, clock):
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.draft_rounds(3)
+    drafts = walk.tasks("write_draft")
+    assert [t.context["draft_version"] for t in drafts] == [1, 2, 3]
+    assert [t.result["draft_modalities"].split(" :")[0] for t in drafts] == [
+        "Version 1",
+        "Version 2",
+        "Version 3",
+    ]
+    assert [t.context["draft_version"] for t in walk.tasks("comment_draft")] == [1, 2, 3]
+    decisions = [t.result["draft_decision"] for t in walk.tasks("validate_draft")]
+    assert decisions == ["new_version", "new_version", "validate"]
+    [inputs] = walk.inbox(DIRECTION)
+    assert inputs.element_id == "fill_formalisation_inputs" and inputs.context["draft_version"] == 3
+    completed = [
+        e.payload["data"]["draft_modalities"]
+        for e in walk.events("task_completed")
+        if e.element_id == "write_draft"
+    ]
+    assert len(completed) == 3 and len(set(completed)) == 3  # the audit trail keeps every version
+    walk.verify_audit()
+
+
+# the tasks between the formalisation inputs and the action sheets, per level
+LEVEL_PATHS = {
+    "L0": [(DELEGATE, "record_network")],
+    "L1": [(DELEGATE, "upload_letter_of_intent")],
+    "L2": [
+        (DIRECTION, "hold_final_negotiation"),
+        (DELEGATE, "write_convention"),
+        (DIRECTION, "sign_convention_director"),
+        (PARTNER, "sign_convention_partner"),
+    ],
+    "L3": [
+        (DIRECTION, "hold_final_negotiation"),
+        (DELEGATE, "write_convention"),
+        (BOARD, "deliberate_board"),
+        (DIRECTION, "sign_convention_director"),
+        (PARTNER, "sign_convention_partner"),
+    ],
+    "L4": [
+        (DIRECTION, "hold_final_negotiation"),
+        (DELEGATE, "write_convention"),
+        (BOARD, "deliberate_board"),
+        (DIRECTION, "sign_convention_director"),
+        (PARTNER, "sign_convention_partner"),
+        (DIRECTION, "record_authority_approval"),
+    ],
+}
+
+
+@pytest.mark.parametrize("level", ["L0", "L1", "L2", "L3", "L4"])
+def test_each_formalisation_level_is_reached_from_realistic_inputs_and_leads_to_its_tasks(
+    method, clock, level
+):
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.draft_rounds(1)
+    walk.complete(DIRECTION, "fill_formalisation_inputs", level)
+    assert walk.partnership().formalisation_level == level
+    [decision] = walk.events("decision_evaluated")
+    assert decision.payload["outputs"]["formalisation_level"] == level
+    for username, element_id in LEVEL_PATHS[level]:
+        assert walk.open_elements() == [element_id]  # one task at a time, in this order
+        walk.complete(username, element_id)
+    assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
+    [sheets] = walk.inbox(DELEGATE)
+    assert sheets.context["formalisation_level"] == level
+    if level in ("L2", "L3", "L4"):
+        convention = walk.tasks("write_convention")[0].result["convention_document"]
+        for key in ("director_signature", "partner_signature"):
+            assert sheets.context[key]["document_sha256"] == convention
+        assert sheets.context["director_signature"]["full_name"] == "Claire Martin"
+        assert sheets.context["partner_signature"]["full_name"] == "Paul Lefèvre"
+    else:
+        assert "director_signature" not in sheets.context
+    assert walk.partnership().stage == "action_sheets"
+    walk.verify_audit()
+
+
+def test_a_board_refusal_sends_the_convention_back_to_a_new_draft_version(method, clock):
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.negotiate("L3", board="refuse")
+    [draft] = walk.inbox(DELEGATE)
+    assert draft.element_id == "write_draft" and draft.context["draft_version"] == 2
+    assert draft.context["board_refusal_reasons"].startswith("Engagement financier")
+    assert walk.tasks("sign_convention_director") == []
+    walk.negotiate("L3", board="approve")
+    assert [t.result["board_decision"] for t in walk.tasks("deliberate_board")] == ["refuse", "approve"]
+    assert [t.context["draft_version"] for t in walk.tasks("write_draft")] == [1, 2]
+    assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
+    walk.verify_audit()
+
+
+def test_an_authority_refusal_also_sends_the_convention_back_to_a_new_draft_version(method, clock):
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.negotiate("L4", authority="refused")
+    [draft] = walk.inbox(DELEGATE)
+    assert draft.element_id == "write_draft" and draft.context["draft_version"] == 2
+    walk.negotiate("L4", authority="approved")
+    assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
+    assert walk.partnership().formalisation_level == "L4"
+    walk.verify_audit()
+
+
+def test_a_partner_user_only_ever_gets_the_tasks_of_their_own_partnership(method, clock):
+    hospital = Walk.propose(
+        method, clock, title="Consultations avancées du centre hospitalier à l'EHPAD", partner=PARTNER
+    )
+    town = Walk.propose(
+        method, clock, title="Ateliers mémoire avec la mairie de Bagnolet", partner="marie.lambert"
+    )
+    for walk in (hospital, town):
+        walk.to_negotiation()
+        walk.complete(DELEGATE, "write_draft")
+    assert hospital.inbox_elements(PARTNER) == ["comment_draft"]
+    assert town.inbox_elements(PARTNER) == []
+    assert town.inbox_elements("marie.lambert") == ["comment_draft"]
+    assert hospital.inbox_elements("marie.lambert") == []
+    with method.read() as session:
+        from partnerflow.engine import queries
+
+        everything = queries.inbox(session, PARTNER, clock())
+        assert {row.partnership_id for row in everything} == {hospital.pid}
+        assert queries.inbox_count(session, PARTNER) == 1
+        assert queries.inbox_count(session, "marie.lambert") == 1
+    foreign = town.task("marie.lambert", "comment_draft")
+    for action in (services.claim_task,):
+        with pytest.raises(Forbidden), method.uow() as uow:
+            action(uow, task_id=foreign.id, actor=PARTNER)
+    with pytest.raises(Forbidden), method.uow() as uow:
+        services.complete_task(uow, task_id=foreign.id, actor=PARTNER, data=town.samples.comment_draft())
+    hospital.complete(PARTNER, "comment_draft")
+    town.complete("marie.lambert", "comment_draft")
+    # staff see both partnerships' work; a partner never sees the steering's or the board's
+    assert hospital.inbox_elements(DIRECTION) == ["validate_draft"]
+    assert town.inbox_elements(DIRECTION) == ["validate_draft"]
+    assert hospital.inbox_elements(STEERING) == [] and hospital.inbox_elements(PARTNER) == []
+    hospital.verify_audit()
