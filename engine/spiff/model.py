@@ -220,11 +220,15 @@ class PartnerflowDMNEngine(DMNEngine):
 
     def decide(self, task):
         if self.decision_table.hit_policy == "FIRST":
-            for rule in self.decision_table.rules:
-                if self._DMNEngine__check_rule(rule, task):
-                    return [rule]
-            return []
-        return super().decide(task)
+            matched = next(([rule] for rule in self.decision_table.rules
+                            if self._DMNEngine__check_rule(rule, task)), [])
+        else:
+            matched = super().decide(task)
+        # kept on the task so the audit log can say which rules fired, and why
+        task.internal_data["dmn_matched"] = [
+            {"row": rule.row_number, "description": getattr(rule, "description", None)}
+            for rule in matched]
+        return matched
 
     def result(self, task):
         policy = self.decision_table.hit_policy

@@ -220,7 +220,9 @@ class WorkflowRun:
             outputs = {o.name: task.data.get(o.name) for o in table.outputs}
             self.events.append(StepEvent("decision_evaluated", bpmn_id, task.workflow.spec.name,
                                          spec.bpmn_name, {"decision": table.name or table.id,
-                                                          "inputs": inputs, "outputs": outputs}))
+                                                          "inputs": inputs, "outputs": outputs,
+                                                          "matched_rules": task.internal_data.get(
+                                                              "dmn_matched", [])}))
         elif isinstance(getattr(spec, "event_definition", None), TimerEventDefinition):
             self.events.append(StepEvent("timer_fired", bpmn_id, task.workflow.spec.name,
                                          spec.bpmn_name,

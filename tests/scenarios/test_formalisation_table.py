@@ -79,6 +79,9 @@ def decide(pf):
             assert event.element_id == "decide_formalisation_level"
             level = event.payload["outputs"].get("formalisation_level")
             assert session.get(Partnership, pid).formalisation_level == level
+            # the rules that fired are named; the winning level is among their outputs
+            assert event.payload["matched_rules"], "no matched rule recorded"
+            assert all(rule["description"] for rule in event.payload["matched_rules"])
             return level, event.payload["inputs"]
 
     return run
