@@ -11,7 +11,7 @@ from . import audit, deployment
 from .errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
 from .forms import FORM_KEY, check_schema
 from .models import FormVersion, HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
-from .services import _advance, _commit, _restore, get_user
+from .services import _advance, _commit, _restore, get_user, task_title
 from .xmlsafe import UnsafeXml, document_kind, parse_xml
 
 DESIGNERS = {"designer", "admin"}
@@ -135,7 +135,7 @@ def _refresh_open_tasks(session, instance: ProcessInstance, compiled) -> None:
         meta = compiled.user_task_meta(row.process_key, row.element_id)
         if meta is None:
             continue
-        row.title = meta.title[:300]
+        row.title = task_title(meta, row.context or {}, row.element_id)
         row.form_key = meta.form_key if not meta.form_fields else None
         if meta.candidate_groups:
             row.candidate_groups = ",".join(meta.candidate_groups)

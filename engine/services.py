@@ -4,6 +4,7 @@ only where stated; the public functions here commit once themselves."""
 from __future__ import annotations
 
 import logging
+import re
 from copy import deepcopy
 from dataclasses import dataclass, field
 
@@ -295,7 +296,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
         row = HumanTask(
             instance_id=instance.id, partnership_id=instance.partnership_id, task_uuid=uuid,
             process_key=view.spec_name, element_id=view.element_id,
-            title=(meta.title if meta else view.element_id)[:300],
+            title=task_title(meta, data, view.element_id),
             stage=(meta.stage if meta else None) or run.compiled.stage, role=who.role,
             candidate_groups=",".join(who.candidate_groups) or None, assignee=who.assignee,
             form_key=meta.form_key if meta and not meta.form_fields else None,
@@ -314,6 +315,16 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
                               "due_at": row.due_at.isoformat() if row.due_at else None})
     # notification hook: written in this transaction, e-mailed later by the worker; never raises
     notifications.tasks_created(uow, instance, created)
+
+
+_VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+
+def task_title(meta, data: dict, fallback: str) -> str:
+    """The inbox title: the task's title template (a camunda property `title`) or its name,
+    with `${variable}` replaced from the task's data."""
+    template = (meta.title_template or meta.title) if meta else fallback
+    return _VARIABLE.sub(lambda m: str(data.get(m.group(1), m.group(0))), template)[:300]
 
 
 def _json_safe(data):

@@ -55,6 +55,8 @@ class UserTaskMeta:
     due_date: str | None
     stage: str | None
     form_fields: tuple = ()
+    # the inbox title, may name variables: "Rédiger la version ${draft_version} du projet"
+    title_template: str | None = None
 
 
 @dataclass
@@ -178,9 +180,17 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
                 due_date=task.get(f"{CAMUNDA}dueDate"),
                 stage=info.stage,
                 form_fields=_form_fields(task),
+                title_template=_task_property(task, "title"),
             )
         infos[key] = info
     return infos
+
+
+def _task_property(task: etree._Element, name: str) -> str | None:
+    for prop in task.iterfind("bpmn:extensionElements/camunda:properties/camunda:property", NS):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
 
 
 def _form_fields(task: etree._Element) -> tuple:

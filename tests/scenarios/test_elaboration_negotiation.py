@@ -41,6 +41,9 @@ def test_three_draft_rounds_number_every_version_and_keep_each_one(method, clock
         "Version 3",
     ]
     assert [t.context["draft_version"] for t in walk.tasks("comment_draft")] == [1, 2, 3]
+    # the inbox names the version being worked on
+    assert [t.title for t in walk.tasks("comment_draft")] == [
+        "Commenter la version 1", "Commenter la version 2", "Commenter la version 3"]
     decisions = [t.result["draft_decision"] for t in walk.tasks("validate_draft")]
     assert decisions == ["new_version", "new_version", "validate"]
     [inputs] = walk.inbox(DIRECTION)
