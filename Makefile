@@ -69,3 +69,9 @@ translations: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# Reliability (soak) suite on PostgreSQL: 32 concurrent completions, 2 workers x 1 000 timers,
+# the web server killed with SIGKILL during 200 completions, the form fuzzer. A few minutes.
+.PHONY: soak
+soak: install
+	$(BIN)/pytest -q -s -p no:cacheprovider --db=postgresql -m reliability tests/reliability

@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-from . import completion, growth, inbox, storage
+from . import completion, growth, inbox, load, storage
 from .common import Row
 
 BENCHMARKS = {
@@ -21,6 +21,8 @@ BENCHMARKS = {
     "inbox": inbox.run,
     "storage": storage.run,
 }
+# Needs gunicorn, PostgreSQL and wrk: only with `--only load` (see bench/load.py).
+OPTIONAL = {"load": load.run}
 
 
 def print_table(rows: list[Row]) -> None:
@@ -73,7 +75,7 @@ def profile_completion(count: int = 200) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller data, fewer repetitions")
-    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS | OPTIONAL), default=None)
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of complete_task")
     args = parser.parse_args(argv)
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(BENCHMARKS):
         t0 = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows += BENCHMARKS[name](quick=args.quick)
+        rows += (BENCHMARKS | OPTIONAL)[name](quick=args.quick)
         print(f"  {name} took {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     print()
     print_table(rows)

@@ -162,8 +162,8 @@ def check_row(line: int, raw: dict) -> ImportRow:
         "name": raw.get("name"), "kind": raw.get("org_kind"), "siret": raw.get("siret"),
         "finess": raw.get("finess"), "address": raw.get("address"), "contacts": raw.get("contacts")})
     rel, rel_errors = registry.clean_relationship(raw)
-    values = {**{k: v for k, v in rel.items() if k not in ("partner_id", "partnership_id")},
-              **{k: v for k, v in org.items() if k != "is_own"}, "org_kind": org["kind"]}
+    values = {**{k: v for k, v in org.items() if k not in ("is_own", "kind")}, "org_kind": org["kind"],
+              **{k: v for k, v in rel.items() if k not in ("partner_id", "partnership_id")}}
     row = ImportRow(line, values)
     for name, messages in {**org_errors, **rel_errors}.items():
         if name in FIELD_LABELS:

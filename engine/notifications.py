@@ -105,7 +105,8 @@ def mailer_for(settings: Settings) -> Mailer | None:
 
 
 def _groups(task: HumanTask) -> set[str]:
-    return set(filter(None, (task.candidate_groups or "").split(","))) or ({task.role} if task.role else set())
+    groups = set(filter(None, (task.candidate_groups or "").split(",")))
+    return groups or ({task.role} if task.role else set())
 
 
 def recipients_for_task(session: Session, task: HumanTask) -> list[User]:

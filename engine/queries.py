@@ -173,6 +173,14 @@ def active_usernames(session: Session, role: str | None = None) -> list[tuple[st
     return [tuple(r) for r in session.execute(query.order_by(User.full_name)).all()]
 
 
+def reassignable_users(session: Session) -> list[tuple[str, str]]:
+    """Staff who can receive a task: active, with a role other than auditor or partner."""
+    staff = select(UserRole.user_id).where(UserRole.role.not_in(("auditor", "partner")))
+    return [tuple(r) for r in session.execute(
+        select(User.username, User.full_name).where(User.active.is_(True), User.id.in_(staff))
+        .order_by(User.full_name)).all()]
+
+
 def organisations(session: Session):
     return session.scalars(select(Organisation).where(Organisation.archived.is_(False))
                            .order_by(Organisation.name)).all()

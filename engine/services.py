@@ -51,12 +51,13 @@ def is_member(session: Session, user: User, partnership_id: int) -> bool:
     return session.get(PartnershipMember, (partnership_id, user.id)) is not None
 
 
-def can_act_on(session: Session, user: User, task: HumanTask) -> bool:
-    """May this user complete (or claim) this task?"""
+def can_act_on(session: Session, user: User, task: HumanTask, ignore_claim: bool = False) -> bool:
+    """May this user complete (or claim) this task? `ignore_claim` asks whether the task is
+    theirs to take at all, whoever holds it right now."""
     roles = user.role_keys
     if task.assignee:
         return task.assignee == user.username
-    if task.claimed_by and task.claimed_by != user.username:
+    if not ignore_claim and task.claimed_by and task.claimed_by != user.username:
         return False
     groups = set(filter(None, (task.candidate_groups or "").split(","))) or {task.role}
     if "partner" in roles and not roles - {"partner"}:
@@ -64,6 +65,17 @@ def can_act_on(session: Session, user: User, task: HumanTask) -> bool:
     if groups & {"partner"} and is_member(session, user, task.partnership_id):
         return True
     return bool(groups & roles)
+
+
+def may_receive(session: Session, user: User, task: HumanTask) -> bool:
+    """Can a task be reassigned to this user? Auditors change nothing; a partner user only
+    ever gets tasks of their own partnerships."""
+    roles = user.role_keys
+    if not roles or roles <= {"auditor"}:
+        return False
+    if roles <= {"partner", "auditor"}:
+        return is_member(session, user, task.partnership_id)
+    return True
 
 
 # ---------------------------------------------------------------- partnerships
@@ -506,10 +518,10 @@ def claim_task(uow, *, task_id: int, actor: str) -> None:
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
+    if not can_act_on(session, user, task, ignore_claim=True):
+        raise Forbidden(f"{actor} may not claim task {task_id}")
     if task.claimed_by and task.claimed_by != actor:
         raise Conflict(f"this task is already claimed by {task.claimed_by}")
-    if not can_act_on(session, user, task):
-        raise Forbidden(f"{actor} may not claim task {task_id}")
     task.claimed_by = actor
     audit.append(session, type="task_claimed", actor=actor, at=uow.clock(),
                  partnership_id=task.partnership_id, instance_id=task.instance_id,
@@ -540,8 +552,9 @@ def reassign_task(uow, *, task_id: int, actor: str, to_user: str) -> None:
     _ensure_open(task)
     if not user.role_keys & {"direction", "admin"}:
         raise Forbidden("only the direction or an administrator may reassign a task")
-    if "partner" in target.role_keys and not is_member(session, target, task.partnership_id):
-        raise Forbidden(f"{to_user} is a partner user of another partnership")
+    if not may_receive(session, target, task):
+        raise Forbidden(f"{to_user} cannot receive this task (auditors change nothing; partner "
+                        "users only work on their own partnerships)")
     previous = task.assignee or task.claimed_by
     task.assignee = target.username
     task.claimed_by = None

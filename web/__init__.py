@@ -46,8 +46,20 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     babel.init_app(app, locale_selector=formatting.select_locale)
     formatting.register(app)
 
-    from . import (admin, audit, auth, dashboard, errors, inbox, main, map, modeller,
-                   notifications, partnerships, tasks)
+    from . import (
+        admin,
+        audit,
+        auth,
+        dashboard,
+        errors,
+        inbox,
+        main,
+        map,
+        modeller,
+        notifications,
+        partnerships,
+        tasks,
+    )
 
     for module in (main, auth, inbox, tasks, partnerships, admin, modeller, audit, map, dashboard,
                    notifications):

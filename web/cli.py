@@ -180,21 +180,35 @@ def demo() -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="fire what is due now and exit")
-@click.option("--interval", default=10.0, show_default=True, help="seconds between rounds")
-def worker(once: bool, interval: float) -> None:
-    """Fire due timers (boundary reminders, evaluation dates)."""
-    import time
+@click.option("--once", is_flag=True, help="run one round (timers, overdue, e-mails) and exit")
+@click.option("--interval", default=5.0, show_default=True, help="seconds between rounds when idle")
+@click.option("--batch", default=500, show_default=True, help="most timers fired per round")
+def worker(once: bool, interval: float, batch: int) -> None:
+    """Fire due timers, signal overdue tasks, send e-mails and digests (SIGTERM: clean stop)."""
+    from partnerflow.engine import logs
+    from partnerflow.engine.worker import Worker
 
     pf = _pf()
-    while True:
-        with pf.uow() as uow:
-            fired = services.fire_due_timers(uow)
-        if fired:
-            click.echo(f"ran {fired} instance(s) with due timers")
-        if once:
-            return
-        time.sleep(interval)
+    logs.configure(json_lines=pf.settings.log_json)
+    runner = Worker(pf, timer_batch=batch)
+    runner.install_signal_handlers()
+    runner.run(interval_s=interval, once=once)
+
+
+@main.command(cls=click.Command)
+@click.option("--days", "days_ahead", default=90, show_default=True,
+              help="start a reminder this many days before the renewal or end date")
+def reminders(days_ahead: int) -> None:
+    """Start the convention renewal reminders that are due (idempotent)."""
+    from partnerflow.engine import registry
+
+    def run(uow):
+        started = registry.start_due_reminders(uow, days_ahead=days_ahead)
+        for item in started:
+            click.echo(f"relationship {item.relationship_id}: reminder due {item.due:%Y-%m-%d} "
+                       f"(partnership {item.partnership_id}, instance {item.instance_id})")
+        click.echo(f"{len(started)} reminder(s) started")
+    _guard(run)
 
 
 def _json(text: str) -> dict:

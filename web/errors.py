@@ -31,7 +31,7 @@ def _titles() -> dict[int, str]:
     return {400: _("Requête invalide"), 401: _("Connexion requise"), 403: _("Accès refusé"),
             404: _("Page introuvable"), 405: _("Méthode non autorisée"), 409: _("Conflit"),
             413: _("Fichier trop volumineux"), 422: _("Données invalides"),
-            500: _("Erreur interne")}
+            500: _("Erreur interne"), 503: _("Service indisponible")}
 
 
 def _default_messages() -> dict[int, str]:

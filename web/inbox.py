@@ -38,7 +38,7 @@ def index():
         total = queries.inbox_count(db, current_user.username, filters, now)
         partnerships = [(p.id, p.title) for p, _n in queries.partnerships_for(
             db, sorted(current_user.partnership_ids) if current_user.is_partner_only else None)]
-        colleagues = (queries.active_usernames(db) if current_user.has("direction", "admin") else [])
+        colleagues = (queries.reassignable_users(db) if current_user.has("direction", "admin") else [])
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
@@ -73,6 +73,9 @@ def unclaim(task_id: int):
 @login_required
 def reassign(task_id: int):
     to_user = request.form.get("to_user", "").strip()
+    if not to_user:
+        flash(_("Choisissez à qui réaffecter la tâche."), "warning")
+        return redirect(url_for("inbox.index"))
     return _act(lambda uow, tid: services.reassign_task(uow, task_id=tid, actor=current_user.username,
                                                         to_user=to_user),
                 _("La tâche a été réaffectée à %(user)s.", user=to_user))

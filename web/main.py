@@ -26,6 +26,18 @@ def health():
     return jsonify(status="ok", **figures)
 
 
+@bp.get("/ready")
+def ready():
+    """200 when the database answers, the schema is at head and the method is deployed;
+    503 with the reasons otherwise (for load balancers and orchestrators)."""
+    from partnerflow.engine.health import readiness_problems
+
+    problems = readiness_problems(engine())
+    if problems:
+        return jsonify(status="not ready", reasons=problems), 503
+    return jsonify(status="ready")
+
+
 @bp.post("/langue")
 def set_language():
     lang = request.form.get("lang")

@@ -8,8 +8,10 @@ from flask_login import current_user, login_required
 
 from partnerflow.engine import catalog, documents, queries, services
 from partnerflow.engine.errors import FormValidationError, NotFound
+from partnerflow.engine.roles import STAGES
 
 from .current import engine
+from .errors import render_error
 from .webforms import build_fields, parse_submission
 
 bp = Blueprint("partnerships", __name__, url_prefix="/partenariats")
@@ -28,9 +30,13 @@ def _check_visible(partnership_id: int) -> None:
 @bp.get("/")
 @login_required
 def index():
+    stage = request.args.get("stage") if request.args.get("stage") in STAGES else None
+    status = request.args.get("status") or None
     with engine().read() as db:
         rows = queries.partnerships_for(db, _visible_ids())
-    return render_template("partnerships.html", rows=rows)
+    rows = [(p, n) for p, n in rows
+            if (stage is None or p.stage == stage) and (status is None or p.status == status)]
+    return render_template("partnerships.html", rows=rows, stage=stage)
 
 
 @bp.get("/<int:partnership_id>")
@@ -42,6 +48,8 @@ def show(partnership_id: int):
         if partnership is None:
             abort(404)
         open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")
+        me = services.get_user(db, current_user.username)
+        actionable = {t.id for t in open_tasks if services.can_act_on(db, me, t)}
         done = queries.tasks_of_partnership(db, partnership_id, "completed")
         members, actors = queries.partnership_people(db, partnership_id)
         organisations = queries.partnership_organisations(db, partnership_id)
@@ -52,6 +60,7 @@ def show(partnership_id: int):
     evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
                                                       "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
+                           actionable=actionable,
                            done=done, members=members, actors=actors, organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
                            evaluations=evaluations)
@@ -83,7 +92,12 @@ def propose():
     if not current_user.is_staff:
         abort(403)
     pf = engine()
-    schema = _start_form(pf)
+    try:
+        schema = _start_form(pf)
+    except NotFound:
+        return render_error(503, _("La démarche partenariale n'est pas encore déployée : un "
+                                   "concepteur doit d'abord déployer les processus (partnerflow "
+                                   "deploy, ou le modeleur)."))
     values, errors = {}, None
     if request.method == "POST":
         values = parse_submission(schema, request.form)

@@ -168,6 +168,34 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
 _INDEX = re.compile(r"^(\d+)-")
 
 
+def _parse_rows(name: str, prop: dict, form: MultiDict, files, store_file) -> list[dict]:
+    indexes = sorted({int(m.group(1)) for k in form if k.startswith(f"{name}-")
+                      for m in [_INDEX.match(k[len(name) + 1:])] if m})
+    rows = []
+    for i in indexes:
+        row = parse_submission(prop.get("items", {}), form, files, store_file, f"{name}-{i}-")
+        if any(v not in (None, "", [], False) for v in row.values()):
+            rows.append(row)
+    return rows
+
+
+_ABSENT = object()
+
+
+def _parse_boolean(name: str, form: MultiDict):
+    if name in form:
+        return form.get(name) in ("on", "true", "1", "oui")
+    # an unticked box sends nothing: the hidden marker says the box was on the page
+    return False if f"{name}__present" in form else _ABSENT
+
+
+def _parse_file(name: str, form: MultiDict, files, store_file):
+    upload = files.get(name) if files is not None else None
+    if upload is not None and upload.filename and store_file is not None:
+        return store_file(upload)
+    return form.get(f"{name}__existing") or _ABSENT
+
+
 def parse_submission(schema: dict, form: MultiDict, files=None, store_file=None,
                      prefix: str = "") -> dict:
     """Read an HTML submission back into the nested data the schema describes."""
@@ -176,27 +204,15 @@ def parse_submission(schema: dict, form: MultiDict, files=None, store_file=None,
         name = f"{prefix}{key}"
         widget = widget_of(prop)
         if widget == "rows":
-            indexes = sorted({int(m.group(1)) for k in form.keys() if k.startswith(f"{name}-")
-                              for m in [_INDEX.match(k[len(name) + 1:])] if m})
-            rows = []
-            for i in indexes:
-                row = parse_submission(prop.get("items", {}), form, files, store_file, f"{name}-{i}-")
-                if any(v not in (None, "", [], False) for v in row.values()):
-                    rows.append(row)
-            data[key] = rows
+            value = _parse_rows(name, prop, form, files, store_file)
         elif widget == "checkboxes":
-            data[key] = form.getlist(name)
+            value = form.getlist(name)
         elif widget == "checkbox" or prop.get("type") == "boolean":
-            if name in form:
-                data[key] = form.get(name) in ("on", "true", "1", "oui")
-            elif f"{name}__present" in form:
-                data[key] = False
+            value = _parse_boolean(name, form)
         elif widget == "file":
-            upload = files.get(name) if files is not None else None
-            if upload is not None and upload.filename and store_file is not None:
-                data[key] = store_file(upload)
-            elif form.get(f"{name}__existing"):
-                data[key] = form.get(f"{name}__existing")
-        elif name in form:
-            data[key] = form.get(name)
+            value = _parse_file(name, form, files, store_file)
+        else:
+            value = form.get(name) if name in form else _ABSENT
+        if value is not _ABSENT:
+            data[key] = value
     return data

@@ -10,6 +10,7 @@ const bundles = [
   ['src/modeller.js', 'modeller', 'PartnerflowModeller'],
   ['src/dmn-modeller.js', 'dmn-modeller', 'PartnerflowDmn'],
   ['src/viewer.js', 'viewer', 'PartnerflowViewer'],
+  ['src/graph.js', 'graph', 'PartnerflowGraph'],
 ];
 for (const [entry, name, globalName] of bundles) {
   await build({

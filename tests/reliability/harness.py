@@ -1,0 +1,268 @@
+"""Helpers of the reliability suite: worlds of review tasks and timers, a gunicorn server
+to kill, an HTTP session, the form fuzzer and the consistency checks."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, update
+
+from partnerflow.engine import audit, services
+from partnerflow.engine.bootstrap import Partnerflow
+from partnerflow.engine.clock import ManualClock, utcnow
+from partnerflow.engine.models import HumanTask, ProcessInstance
+from tests.conftest import FIXTURES, ROOT, deploy, make_user
+
+PASSWORD = "mot-de-passe-solide"
+SECRET = "reliability-secret-key"
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+# ---------------------------------------------------------------- worlds
+
+
+def review_tasks(pf: Partnerflow, count: int, actor: str = "dir0") -> list[int]:
+    """`count` review_loop instances in one partnership; the id of each open review task."""
+    with pf.uow() as uow:
+        pid = services.create_partnership(uow, title="Réseau fiabilité", actor=actor)
+    tasks = []
+    for _ in range(count):
+        with pf.uow() as uow:
+            iid = services.start_instance(uow, partnership_id=pid, process_key="review_loop",
+                                          actor=actor, data={"rounds": 0})
+        with pf.read() as session:
+            tasks.append(session.scalars(select(HumanTask.id).where(HumanTask.instance_id == iid)).one())
+    return tasks
+
+
+def due_timers(pf: Partnerflow, count: int, actor: str = "dir0") -> list[int]:
+    """`count` timer_only instances whose one-hour timer is already due on the real clock."""
+    past = Partnerflow(pf.settings, clock=ManualClock(utcnow() - timedelta(hours=2)))
+    try:
+        with past.uow() as uow:
+            pid = services.create_partnership(uow, title="Minuteries", actor=actor)
+        ids = []
+        for _ in range(count):
+            with past.uow() as uow:
+                ids.append(services.start_instance(uow, partnership_id=pid, process_key="timer_only",
+                                                   actor=actor, data={}))
+    finally:
+        past.dispose()
+    return ids
+
+
+# ---------------------------------------------------------------- consistency
+
+
+def check_consistency(pf: Partnerflow) -> dict:
+    """Every instance restores; its open task rows are exactly its READY user tasks; the
+    audit chains verify. Returns counts for the report."""
+    counts = {"instances": 0, "open_tasks": 0}
+    with pf.read() as session:
+        instance_ids = list(session.scalars(select(ProcessInstance.id).order_by(ProcessInstance.id)))
+    for instance_id in instance_ids:
+        with pf.uow() as uow:
+            instance = uow.session.get(ProcessInstance, instance_id)
+            run = services._restore(uow, instance)
+            ready = {view.uuid for view in run.ready_user_tasks()}
+            rows = set(uow.session.scalars(select(HumanTask.task_uuid).where(
+                HumanTask.instance_id == instance_id, HumanTask.state == "open")))
+            assert rows == ready, (instance_id, rows, ready)
+            assert (instance.status == "completed") == run.is_completed(), instance_id
+        counts["instances"] += 1
+        counts["open_tasks"] += len(rows)
+    with pf.read() as session:
+        breaks = audit.verify(session)
+    assert breaks == [], [str(b) for b in breaks]
+    return counts
+
+
+# ---------------------------------------------------------------- a server to kill
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(database_url: str, forms_dir: Path = FIXTURES / "forms") -> dict:
+    return dict(os.environ, PARTNERFLOW_DATABASE_URL=database_url, PARTNERFLOW_FORMS_DIR=str(forms_dir),
+                PARTNERFLOW_BPMN_DIR=str(FIXTURES), PARTNERFLOW_SECRET_KEY=SECRET,
+                PARTNERFLOW_LOG_JSON="1")
+
+
+class Gunicorn:
+    """`gunicorn partnerflow.web.wsgi:app` in its own process group (killable as a whole)."""
+
+    def __init__(self, env: dict, workers: int = 2, port: int | None = None, log: Path | None = None):
+        self.env, self.workers, self.port = env, workers, port or free_port()
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Gunicorn:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(gunicorn), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}", "--timeout", "60",
+             "partnerflow.web.wsgi:app"], env=self.env, cwd=ROOT, stdout=out, stderr=out,
+            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Browser:
+    """A cookie session over HTTP that signs in through the login form."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
+                                                  _NoRedirect())
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with self.opener.open(self.base + path, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+
+    def post(self, path: str, data: dict) -> int:
+        body = urllib.parse.urlencode(data, doseq=True).encode()
+        try:
+            with self.opener.open(urllib.request.Request(self.base + path, data=body), timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def token(self, path: str = "/connexion") -> str:
+        _status, html = self.get(path)
+        match = CSRF.search(html)
+        assert match, f"no csrf token on {path}"
+        return match.group(1) or match.group(2)
+
+    def login(self, username: str, password: str = PASSWORD) -> None:
+        status = self.post("/connexion", {"csrf_token": self.token(), "username": username,
+                                          "password": password})
+        assert status == 302, status
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        return fp
+
+
+# ---------------------------------------------------------------- the form fuzzer
+
+
+def fuzz_forms_dir(tmp: Path) -> Path:
+    """The shipped forms plus the fixture review form, in one folder."""
+    folder = tmp / "forms"
+    folder.mkdir()
+    for path in (ROOT / "forms").glob("*.json"):
+        shutil.copy(path, folder / path.name)
+    shutil.copy(FIXTURES / "forms" / "review.json", folder / "review.json")
+    return folder
+
+
+def _field_names(schema: dict, prefix: str = "") -> list[str]:
+    names = []
+    for key, prop in (schema.get("properties") or {}).items():
+        name = f"{prefix}{key}"
+        names += [name, f"{name}__present", f"{name}__existing"]
+        if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+            for i in (0, 1, 7):
+                names += _field_names(prop["items"], f"{name}-{i}-")
+    return names
+
+
+VALUES = st.one_of(st.text(max_size=60), st.sampled_from(["", "0", "-1", "1e309", "2026-02-30", "on",
+                                                          "true", "x" * 5000, "<script>", "null",
+                                                          "[]", "{}", "NaN", "9" * 40]))
+
+
+def fuzz_every_form(pf: Partnerflow, client, examples: int, seed_task) -> dict[str, int]:
+    """POST random submissions to a task of each form; never a 5xx. Returns statuses seen."""
+    seen: dict[str, int] = {}
+    for form_key in sorted(p.stem for p in Path(pf.settings.forms_dir).glob("*.json")):
+        _fuzz_one(pf, client, examples, seed_task, form_key, seen)
+    return seen
+
+
+def _fuzz_one(pf: Partnerflow, client, examples: int, seed_task, form_key: str, seen: dict) -> None:
+    schema = pf.forms.get(form_key).schema
+    names = _field_names(schema) + ["action", "row_version", "__proto__", "décision"]
+    state = {"task": seed_task(form_key)}
+
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(names), st.one_of(VALUES, st.lists(VALUES, max_size=3)),
+                           max_size=12))
+    def submit(fields):
+        response = client.post(f"/taches/{state['task']}", data=fields)
+        assert response.status_code < 500, (form_key, fields, response.status_code)
+        seen[str(response.status_code)] = seen.get(str(response.status_code), 0) + 1
+        if response.status_code == 302 and fields.get("action") != "draft":
+            state["task"] = seed_task(form_key)
+
+    submit()
+
+
+def task_with_form(pf: Partnerflow, form_key: str, actor: str = "dir0") -> int:
+    """A fresh open review task whose row names `form_key` (the fuzzed form)."""
+    [task_id] = review_tasks(pf, 1, actor)
+    with pf.uow() as uow:
+        uow.session.execute(update(HumanTask.__table__).where(HumanTask.__table__.c.id == task_id)
+                            .values(form_key=form_key))
+        uow.commit()
+    return task_id
+
+
+def users(pf: Partnerflow, count: int, role: str = "direction", password: str | None = None) -> list[str]:
+    return [make_user(pf, f"dir{n}", role, password=password) for n in range(count)]
+
+
+def deploy_fixtures(pf: Partnerflow) -> None:
+    deploy(pf, [FIXTURES / "review_loop.bpmn", FIXTURES / "timer_only.bpmn"])

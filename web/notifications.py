@@ -1,0 +1,72 @@
+"""In-app notifications: the list, marking read, and the daily-digest preference."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from partnerflow.engine import notifications
+
+from .current import engine, safe_next
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+PAGE_SIZE = 50
+
+
+@bp.app_context_processor
+def _header_count() -> dict:
+    """`notification_count()` for the header, next to the inbox badge."""
+    def count() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        with engine().read() as db:
+            return notifications.unread_count(db, current_user.username)
+
+    return {"notification_count": count}
+
+
+@bp.get("/")
+@login_required
+def index():
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    with engine().read() as db:
+        rows = notifications.recent(db, current_user.username, limit=PAGE_SIZE,
+                                    offset=(page - 1) * PAGE_SIZE)
+        total = notifications.count_for(db, current_user.username)
+        unread = notifications.unread_count(db, current_user.username)
+        digest = notifications.digest_enabled(db, current_user.username)
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render_template("notifications.html", rows=rows, unread=unread, digest=digest,
+                           page=page, pages=pages)
+
+
+@bp.post("/<int:notification_id>/lue")
+@login_required
+def mark_read(notification_id: int):
+    with engine().uow() as uow:
+        row = notifications.mark_read(uow, username=current_user.username,
+                                      notification_id=notification_id)
+    if request.form.get("open") and row.link:
+        return redirect(safe_next(row.link, url_for("notifications.index")))
+    return redirect(url_for("notifications.index"))
+
+
+@bp.post("/tout-lu")
+@login_required
+def mark_all_read():
+    with engine().uow() as uow:
+        count = notifications.mark_all_read(uow, username=current_user.username)
+    flash(_("%(n)s notification(s) marquée(s) comme lue(s).", n=count), "success")
+    return redirect(url_for("notifications.index"))
+
+
+@bp.post("/preferences")
+@login_required
+def preferences():
+    enabled = request.form.get("digest") == "1"
+    with engine().uow() as uow:
+        notifications.set_digest(uow, username=current_user.username, enabled=enabled)
+    flash(_("Vous recevrez un récapitulatif quotidien au lieu d'un courriel par notification.")
+          if enabled else _("Vous recevrez un courriel par notification."), "success")
+    return redirect(url_for("notifications.index"))
