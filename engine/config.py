@@ -48,6 +48,8 @@ class Settings:
     digest_hour_utc: int = 6
     # Trust X-Forwarded-* from one reverse proxy in front of the web processes.
     proxy_fix: bool = False
+    # Send the session cookie over HTTPS only (set it whenever the site is served by TLS).
+    secure_cookies: bool = False
     # Log lines as JSON (production) or as plain text.
     log_json: bool = True
 
@@ -97,7 +99,8 @@ def _mail_and_serving(env) -> dict:
     if env.get("PARTNERFLOW_DIGEST_HOUR_UTC"):
         values["digest_hour_utc"] = int(env["PARTNERFLOW_DIGEST_HOUR_UTC"]) % 24
     for variable, name in (("PARTNERFLOW_SMTP_STARTTLS", "smtp_starttls"),
-                           ("PARTNERFLOW_PROXY_FIX", "proxy_fix"), ("PARTNERFLOW_LOG_JSON", "log_json")):
+                           ("PARTNERFLOW_PROXY_FIX", "proxy_fix"), ("PARTNERFLOW_LOG_JSON", "log_json"),
+                           ("PARTNERFLOW_SECURE_COOKIES", "secure_cookies")):
         if variable in env:
             values[name] = env[variable].strip().lower() in _TRUE
     return values

@@ -27,7 +27,10 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
                 instance_path=str(Path.cwd() / "instance"))
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        # a whole form may carry a file at the per-file limit plus its other fields; the
+        # per-file limit is checked on each file, with an error next to its field
+        MAX_CONTENT_LENGTH=2 * settings.max_upload_bytes + 1024 * 1024,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=2),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

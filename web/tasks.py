@@ -140,6 +140,8 @@ def submit(task_id: int):
         with pf.uow() as uow:
             services.save_draft(uow, task_id=task_id, actor=current_user.username, data=data)
         flash(_("Brouillon enregistré. Vous pourrez reprendre plus tard."), "success")
+        for messages in upload_errors.values():
+            flash(_("Un fichier n'a pas été gardé : %(why)s", why=" ".join(messages)), "warning")
         return redirect(url_for("tasks.show", task_id=task_id))
     if upload_errors:
         return _render(task, schema, data, upload_errors, 422)
