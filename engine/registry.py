@@ -496,21 +496,20 @@ def start_due_reminders(uow, days_ahead: int = 90, actor: str | None = None) -> 
         due = _due_date(rel, today, days_ahead)
         if (rel.id, due.isoformat()) in started:
             continue
-        if version is None:
+        if version is None:  # fail before creating anything when the process is missing
             version = latest_version(session, RENEWAL_PROCESS)
         partnership = _partnership_for(uow, rel, partner, actor)
         data = {"relationship_id": rel.id, "partner_name": partner.name,
                 "relationship_kind": rel.kind, "renewal_due": due.isoformat(),
                 "convention_end": _public_value(rel.convention_end),
-                "renewal_date": _public_value(rel.renewal_date),
-                "partnership_id": partnership.id, "initiator": actor}
-        compiled = uow.catalog.compiled(session, version.id)
-        instance = services._start(uow, partnership, version, compiled, data, actor)
+                "renewal_date": _public_value(rel.renewal_date)}
+        instance_id = services.start_system_instance(
+            uow, partnership_id=partnership.id, process_key=RENEWAL_PROCESS, data=data, actor=actor)
         audit.append(session, type=REMINDER_EVENT, actor=actor, at=uow.clock(),
-                     partnership_id=partnership.id, instance_id=instance.id,
+                     partnership_id=partnership.id, instance_id=instance_id,
                      payload={"relationship_id": rel.id, "due": due.isoformat()})
         uow.commit()
-        done.append(Reminder(rel.id, partnership.id, instance.id, due))
+        done.append(Reminder(rel.id, partnership.id, instance_id, due))
     return done
 
 

@@ -141,6 +141,20 @@ def start_instance(uow, *, partnership_id: int, process_key: str, actor: str,
     return instance.id
 
 
+def start_system_instance(uow, *, partnership_id: int, process_key: str, data: dict,
+                          actor: str | None = None) -> int:
+    """Start a process on the engine's own initiative (reminders from the worker): no user
+    and no start form; the caller commits."""
+    session = uow.session
+    partnership = session.get(Partnership, partnership_id)
+    if partnership is None:
+        raise NotFound(f"partnership {partnership_id} does not exist")
+    version = latest_version(session, process_key)
+    compiled = uow.catalog.compiled(session, version.id)
+    data = {**data, "partnership_id": partnership_id, "initiator": actor}
+    return _start(uow, partnership, version, compiled, data, actor).id
+
+
 def _start(uow, partnership: Partnership, version: ProcessVersion, compiled, data: dict,
            actor: str | None, parent_id: int | None = None, hops: int = 0,
            message: spiff.ThrownMessage | None = None) -> ProcessInstance:

@@ -198,16 +198,23 @@ def worker(once: bool, interval: float, batch: int) -> None:
 @main.command(cls=click.Command)
 @click.option("--days", "days_ahead", default=90, show_default=True,
               help="start a reminder this many days before the renewal or end date")
-def reminders(days_ahead: int) -> None:
-    """Start the convention renewal reminders that are due (idempotent)."""
+@click.option("--evaluation-days", default=14, show_default=True,
+              help="start an evaluation preparation this many days before its date")
+def reminders(days_ahead: int, evaluation_days: int) -> None:
+    """Start the convention renewal and evaluation reminders that are due (idempotent)."""
     from partnerflow.engine import registry
+    from partnerflow.engine import reminders as evaluation_reminders
 
     def run(uow):
         started = registry.start_due_reminders(uow, days_ahead=days_ahead)
         for item in started:
             click.echo(f"relationship {item.relationship_id}: reminder due {item.due:%Y-%m-%d} "
                        f"(partnership {item.partnership_id}, instance {item.instance_id})")
-        click.echo(f"{len(started)} reminder(s) started")
+        evaluations = evaluation_reminders.start_evaluation_reminders(uow, days_ahead=evaluation_days)
+        for item in evaluations:
+            click.echo(f"partnership {item.partnership_id}: {item.kind} evaluation of sheet "
+                       f"{item.sheet_number} on {item.due:%Y-%m-%d} (instance {item.instance_id})")
+        click.echo(f"{len(started)} renewal and {len(evaluations)} evaluation reminder(s) started")
     _guard(run)
 
 
