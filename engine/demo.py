@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from . import accounts, audit, deployment, queries
-from .models import Partnership, ProcessVersion, User
+from .models import Organisation, Partnership, ProcessVersion, User
 
 DEMO_PASSWORD = "demo"
 
@@ -37,6 +37,47 @@ def demo_accounts() -> list[tuple[str, str, list[str]]]:
     return [(u, name, roles) for u, name, roles, _ in USERS]
 
 
+# the map an organisation already keeps: networks, cooperations and written conventions
+MAP = [
+    # partner index, kind, agreement, since, convention start, end, renewal, level, referents
+    (1, "partnership", "written", "2019-09-01", "2025-01-01", "2027-01-31", "2026-12-15", "L2",
+     "Dr Awa Ba (gériatrie) ; Claire Martin"),
+    (2, "cooperation", "oral", "2021-03-15", None, None, None, None, "Service des aînés"),
+    (3, "network", "oral", "2018-06-01", None, None, None, None, "Proviseure adjointe"),
+]
+EXTRA_PARTNERS = [
+    ("SSIAD du Val de Montreuil", "social_service", "930000456", "partnership", "written",
+     "2020-01-01", "2024-01-01", "2026-12-31", None, "L2"),
+    ("Centre social Les Ruffins", "association", None, "cooperation", "written",
+     "2022-05-01", "2023-05-01", "2027-04-30", None, "L1"),
+    ("Pharmacie du Marché", "company", None, "partnership", "written",
+     "2017-01-01", "2024-07-01", "2027-06-30", None, "L2"),
+    ("CLIC de l'Est parisien", "association", None, "network", "oral",
+     "2016-01-01", None, None, None, None),
+]
+
+
+def _demo_map(pf, org_ids: list[int]) -> None:
+    from . import registry
+
+    actor = "claire.martin"
+    for index, kind, agreement, since, start, end, renewal, level, referents in MAP:
+        with pf.uow() as uow:
+            registry.create_relationship(uow, actor=actor, data={
+                "partner_id": org_ids[index], "kind": kind, "agreement": agreement, "since": since,
+                "convention_start": start, "convention_end": end, "renewal_date": renewal,
+                "formalisation_level": level, "referents": referents})
+    for name, kind, finess, rel_kind, agreement, since, start, end, renewal, level in EXTRA_PARTNERS:
+        with pf.uow() as uow:
+            partner_id = registry.create_organisation(uow, actor=actor, data={
+                "name": name, "kind": kind, "finess": finess})
+        with pf.uow() as uow:
+            registry.create_relationship(uow, actor=actor, data={
+                "partner_id": partner_id, "kind": rel_kind, "agreement": agreement, "since": since,
+                "convention_start": start, "convention_end": end, "renewal_date": renewal,
+                "formalisation_level": level})
+
+
 def load_demo(pf) -> str:
     """Create what is missing of the demo; report what exists."""
     with pf.uow() as uow:
@@ -63,6 +104,7 @@ def load_demo(pf) -> str:
         from .demo_walk import walk_demo_partnerships
 
         walk_demo_partnerships(pf, org_ids)
+        _demo_map(pf, org_ids)
     with pf.uow() as uow:
         if not queries.demo_loaded(uow.session):
             audit.append(uow.session, type="demo_loaded", actor="demo", at=uow.clock(),
@@ -71,5 +113,7 @@ def load_demo(pf) -> str:
     with pf.read() as session:
         partnerships = session.scalar(select(func.count()).select_from(Partnership))
         users = session.scalar(select(func.count()).select_from(User))
-    return (f"demo ready: {len(org_ids)} organisations, {users} users, {partnerships} "
+    with pf.read() as session:
+        organisations = session.scalar(select(func.count()).select_from(Organisation))
+    return (f"demo ready: {organisations} organisations, {users} users, {partnerships} "
             f"partnerships (password for every demo account: '{DEMO_PASSWORD}')")
