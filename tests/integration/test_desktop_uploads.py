@@ -197,10 +197,16 @@ def test_an_upload_over_the_size_limit_is_refused(pf, client):
     big = BPMN.read_bytes().replace(b"<bpmn:collaboration", padding + b"  <bpmn:collaboration", 1)
     assert len(big) > limit
     response = upload(client, (BPMN.name, big))
-    # the request is over Flask's MAX_CONTENT_LENGTH (= max_upload_bytes) before any parsing
+    # the file is over the per-file limit: refused by name, before any parsing
+    assert response.status_code == 422
+    page = text_of(response)
+    assert BPMN.name in page and "limit" in page
+    assert versions(pf) == {}
+    # a request far over the whole-request limit is cut off by Flask itself
+    huge = b" " * (2 * limit + 2 * 1024 * 1024)
+    response = upload(client, (BPMN.name, huge))
     assert response.status_code == 413
     assert "Fichier trop volumineux" in text_of(response)
-    assert versions(pf) == {}
 
 
 def test_an_upload_is_for_designers_only(pf, client):
