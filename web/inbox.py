@@ -38,12 +38,11 @@ def index():
         total = queries.inbox_count(db, current_user.username, filters, now)
         partnerships = [(p.id, p.title) for p, _n in queries.partnerships_for(
             db, sorted(current_user.partnership_ids) if current_user.is_partner_only else None)]
-        colleagues = (queries.reassignable_users(db) if current_user.has("direction", "admin") else [])
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
                            filters=filters, now=now, stages=STAGES, roles=ROLES,
-                           partnerships=partnerships, colleagues=colleagues)
+                           partnerships=partnerships)
 
 
 def _act(fn, success: str):

@@ -57,9 +57,11 @@ def _render(task, schema, values, errors=None, status=200, readonly=False):
         fields = build_fields(schema, values, errors, choices=_choices(db))
         partnership = db.get(services.Partnership, task.partnership_id)
         signing = _signing(db, task)
+        colleagues = (queries.reassignable_users(db)
+                      if task.state == "open" and current_user.has("direction", "admin") else [])
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, context=_context_items(pf, task.context or {}),
-                           signing=signing,
+                           signing=signing, colleagues=colleagues,
                            root_errors=(errors or {}).get("_form", []), readonly=readonly), status
 
 
