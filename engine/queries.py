@@ -52,6 +52,16 @@ class _Viewer:
 
 
 def _viewer(session: Session, username: str) -> _Viewer:
+    # one lookup per session: a page asks for the inbox, its count and its filters
+    cached = session.info.get(("inbox_viewer", username))
+    if cached is not None:
+        return cached
+    viewer = _load_viewer(session, username)
+    session.info[("inbox_viewer", username)] = viewer
+    return viewer
+
+
+def _load_viewer(session: Session, username: str) -> _Viewer:
     user_id = session.scalar(select(User.id).where(User.username == username, User.active.is_(True)))
     if user_id is None:
         return _Viewer(username, (), ())
@@ -114,6 +124,16 @@ def _row_query():
                    HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
                    HumanTask.instance_id, Partnership.title.label("partnership_title"))
             .join(Partnership, Partnership.id == HumanTask.partnership_id))
+
+
+def inbox_partnerships(session: Session, username: str, limit: int = 200) -> list[tuple[int, str]]:
+    """The partnerships the user's open tasks belong to (for the inbox's filter)."""
+    viewer = _viewer(session, username)
+    ids = union_all(*[select(HumanTask.partnership_id).where(cond)
+                      for cond in _branches(viewer, None, None)]).subquery()
+    return [tuple(r) for r in session.execute(
+        select(Partnership.id, Partnership.title).where(Partnership.id.in_(select(ids.c[0])))
+        .order_by(Partnership.title).limit(limit)).all()]
 
 
 def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -36,13 +36,16 @@ def index():
     with pf.read() as db:
         rows = queries.inbox(db, current_user.username, now, filters)
         total = queries.inbox_count(db, current_user.username, filters, now)
-        partnerships = [(p.id, p.title) for p, _n in queries.partnerships_for(
-            db, sorted(current_user.partnership_ids) if current_user.is_partner_only else None)]
+        partnerships = queries.inbox_partnerships(db, current_user.username)
+    if filters == queries.InboxFilter(limit=filters.limit, offset=filters.offset):
+        g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
                            filters=filters, now=now, stages=STAGES, roles=ROLES,
-                           partnerships=partnerships)
+                           partnerships=partnerships,
+                           stage_names={key: _(label) for key, label in STAGES.items()},
+                           role_names={key: _(label) for key, label in ROLES.items()})
 
 
 def _act(fn, success: str):
