@@ -11,7 +11,7 @@ from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, 
 
 from .current import engine
 from .errors import _wants_json
-from .webforms import build_fields, parse_submission
+from .webforms import build_fields, keep_read_only, parse_submission, prefill
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 
@@ -110,8 +110,9 @@ def show(task_id: int):
             if task is None or not current_user.has("auditor"):
                 raise
             return _render(task, _schema(pf, task), {}, readonly=True)
-    values = task.draft or {}
-    return _render(task, _schema(pf, task), values)
+    schema = _schema(pf, task)
+    values = task.draft if task.draft is not None else prefill(schema, task.context or {})
+    return _render(task, schema, values)
 
 
 @bp.post("/<int:task_id>")
@@ -137,7 +138,8 @@ def submit(task_id: int):
             return None
         return digest
 
-    data = parse_submission(schema, request.form, request.files, store_file)
+    data = keep_read_only(schema, parse_submission(schema, request.form, request.files, store_file),
+                          task.context or {})
     if request.form.get("action") == "draft":
         with pf.uow() as uow:
             services.save_draft(uow, task_id=task_id, actor=current_user.username, data=data)

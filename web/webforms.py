@@ -182,9 +182,13 @@ def _parse_rows(name: str, prop: dict, form: MultiDict, files, store_file) -> li
 _ABSENT = object()
 
 
+TRUE_WORDS = frozenset({"on", "true", "1", "oui", "yes"})
+
+
 def _parse_boolean(name: str, form: MultiDict):
     if name in form:
-        return form.get(name) in ("on", "true", "1", "oui")
+        # a checkbox sends "on"; a yes/no radio sends its option's value, "True" or "False"
+        return (form.get(name) or "").strip().lower() in TRUE_WORDS
     # an unticked box sends nothing: the hidden marker says the box was on the page
     return False if f"{name}__present" in form else _ABSENT
 
@@ -216,3 +220,32 @@ def parse_submission(schema: dict, form: MultiDict, files=None, store_file=None,
         if value is not _ABSENT:
             data[key] = value
     return data
+
+
+def prefill(schema: dict, context: dict) -> dict:
+    """The values a new form starts from: what the process prepared for it.
+
+    Read-only fields always show the task's data. Other fields start from the task's data
+    when the process already holds a value for them (the previous version of a draft, the
+    indicator rows of an evaluation), except choices, yes/no answers and files: an earlier
+    round's decision or consent must never be submitted again without being given again."""
+    values = {}
+    for key, prop in schema.get("properties", {}).items():
+        if key not in context or context[key] in (None, ""):
+            continue
+        widget = widget_of(prop)
+        if prop.get("readOnly") or not (options_of(prop) or prop.get("type") == "boolean" or widget in ("file", "checkbox")):
+            values[key] = context[key]
+    return values
+
+
+def keep_read_only(schema: dict, data: dict, context: dict) -> dict:
+    """Read-only fields come from the task's data, whatever the browser sent back."""
+    kept = dict(data)
+    for key, prop in schema.get("properties", {}).items():
+        if prop.get("readOnly"):
+            if key in context:
+                kept[key] = context[key]
+            else:
+                kept.pop(key, None)
+    return kept

@@ -1,20 +1,30 @@
 """The real method in the browser, as three people live it: a professional proposes an idea,
 the direction validates it and writes the mission letter naming the delegate, the delegate
 elaborates, the direction sends it back once, then validates; the partnership reaches the
-negotiation stage. The forms are filled from their real definitions in forms/."""
+negotiation stage. The forms are filled from their real definitions in forms/.
+
+A second test walks a whole partnership from the idea to the first intermediate evaluation:
+the negotiation with the partner's comments, a level L2 convention put into form as a PDF and
+signed by both directions (password typed again), the action sheets, the realisation of a
+single plan whose intermediate evaluation date is already past, and that evaluation. The
+answers are the engine scenarios' realistic ones (tests/scenarios/method.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine.models import HumanTask, Partnership
+from partnerflow.engine import audit
+from partnerflow.engine.models import HumanTask, Partnership, Signature
 from partnerflow.engine.roles import ROLES
 from tests.browser.conftest import serve, sign_in
 from tests.conftest import ROOT, deploy, make_user
+from tests.scenarios.method import LEVEL_CASES, Samples, formalisation_inputs
 from tests.web.support import PASSWORD
 
 pytestmark = [
@@ -32,6 +42,9 @@ def live_server(pf):
     make_user(pf, "sophie", "professional", password=PASSWORD)
     make_user(pf, "claire", "direction", password=PASSWORD)
     make_user(pf, "karim", "professional", "delegate", password=PASSWORD)
+    make_user(pf, "paul", "partner", password=PASSWORD)
+    make_user(pf, "lucas", "steering", password=PASSWORD)
+    make_user(pf, "ines", "admin", password=PASSWORD)
     yield from serve(pf)
 
 
@@ -63,7 +76,7 @@ def _fill_object(page, schema: dict, answers: dict, prefix: str) -> None:
         if widget == "rows":
             rows = value or [{}] * max(prop.get("minItems", 1), 1)
             box = page.locator(f"[data-rows='{name}']")
-            present = box.locator(".row-list > .row-item").count()
+            present = box.locator(":scope > .row-list > .row-item").count()
             for _ in range(len(rows) - present):
                 box.locator(".add-row").last.click()
             for i, row in enumerate(rows):
@@ -77,7 +90,7 @@ def _fill_field(page, name: str, widget: str, prop: dict, value) -> None:
         choice = value if value is not None else _options(prop)[0]
         page.locator(f"input[name='{name}'][value='{choice}']").check()
     elif widget == "checkbox":
-        page.locator(f"input[type=checkbox][name='{name}']").check()
+        page.locator(f"input[type=checkbox][name='{name}']").set_checked(value is not False)
     elif widget in ("select", "user", "organisation"):
         field = page.locator(f"select[name='{name}']")
         if value is not None:
@@ -97,7 +110,8 @@ def _options(prop: dict) -> list[str]:
     return [str(o["const"]) for o in source.get("oneOf", [])] or [str(v) for v in source.get("enum", [])]
 
 
-def open_task(page, title: str) -> None:
+def open_task(page, title) -> None:
+    """Open the task whose title contains `title` (a string or a compiled pattern)."""
     page.goto("/")
     link = page.locator("table.tasks a", has_text=title)
     assert link.count() == 1, f"no task « {title} » in the inbox of this user"
@@ -110,7 +124,7 @@ def submit_task(page, title: str) -> None:
     page.wait_for_url("**/")
     flash = page.locator(".flash").first.inner_text()
     assert "est terminée" in flash, flash
-    assert title[:20] in flash
+    assert title[:20] in flash, flash
 
 
 def sign_out(page) -> None:
@@ -204,3 +218,172 @@ def test_an_idea_goes_through_validation_mission_letter_and_elaboration(new_page
     page.goto("/partenariats/")
     page.get_by_role("link", name="Jardin partagé avec le lycée agricole").click()
     assert page.locator(".stages li.current").inner_text() == "La négociation"
+
+
+# ---------------------------------------------------------------- from the idea to the evaluation
+
+TODAY = date(2026, 3, 2)  # the engine's clock in the tests (tests/conftest.py)
+TITLE = "Consultations avancées du centre hospitalier à l'EHPAD"
+
+
+def do_task(page, title, form_key: str, answers: dict | None = None) -> None:
+    """Open a task from the inbox, fill its real form, submit it."""
+    open_task(page, title)
+    heading = page.locator("h1").inner_text()
+    fill_form(page, form_key, answers)
+    submit_task(page, heading)
+
+
+def read_download(page, link) -> tuple[str, str]:
+    """Click a download link; the file's name and SHA-256 (it must be a PDF)."""
+    with page.expect_download() as info:
+        link.click()
+    content = Path(info.value.path()).read_bytes()
+    assert content.startswith(b"%PDF-")
+    return info.value.suggested_filename, hashlib.sha256(content).hexdigest()
+
+
+def as_user(page, username: str):
+    """Sign out whoever is signed in, then sign in as `username` through the login page."""
+    if page.get_by_role("button", name="Se déconnecter").count():
+        sign_out(page)
+    sign_in(page, username)
+
+
+def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
+    samples = Samples(TODAY, store=lambda *_: None)
+    page = new_page()
+
+    # the idea, its validation, the mission letter, the elaboration
+    sign_in(page, "sophie")
+    page.goto("/partenariats/")
+    page.get_by_role("link", name="Proposer une idée").click()
+    page.wait_for_url("**/partenariats/nouvelle-idee")
+    fill_form(page, "idea", {"idea_title": TITLE, "idea_origin": "partner_request"})
+    page.get_by_role("button", name="Proposer cette idée").click()
+    page.wait_for_url("**/partenariats/*")
+    assert "Votre idée est proposée" in page.locator(".flash").inner_text()
+
+    # the administrator attaches the hospital's user to the partnership
+    as_user(page, "ines")
+    page.get_by_role("link", name="Administration").click()
+    row = page.locator("tr", has=page.locator("code", has_text="paul"))
+    row.locator("select[name=partnership_id]").select_option(label=TITLE)
+    row.get_by_role("button", name="Rattacher").click()
+    assert "paul est rattaché(e) au partenariat." in page.locator(".flash").first.inner_text()
+
+    as_user(page, "claire")
+    do_task(page, "Valider l'idée", "idea_validation", samples.validate_idea("accept"))
+    do_task(page, "Rédiger la lettre de mission", "mission_letter",
+            dict(samples.write_mission_letter(), delegate="karim"))
+    as_user(page, "karim")
+    do_task(page, "Élaborer le projet partenarial", "elaboration", samples.elaborate_partnership())
+    as_user(page, "claire")
+    do_task(page, "Valider l'élaboration", "elaboration_validation",
+            samples.validate_elaboration("validate"))
+    assert _stage(pf) == "negotiation"
+
+    # the negotiation: draft v1, the partner's comments, the internal validation
+    as_user(page, "karim")
+    do_task(page, "du projet", "draft", samples.write_draft(context={"draft_version": 1}))
+    as_user(page, "paul")
+    do_task(page, "Commenter la version", "draft_comments", samples.comment_draft())
+    as_user(page, "claire")
+    do_task(page, "en interne", "draft_validation", samples.validate_draft("validate"))
+
+    # level L2: the method's L2 case (personal data shared, the care room lent, twelve
+    # months), answered with the form's yes/no radios
+    do_task(page, "Renseigner les critères de formalisation", "formalisation_inputs",
+            formalisation_inputs(**LEVEL_CASES["L2"]))
+    do_task(page, "Conduire la négociation finale", "final_negotiation",
+            samples.hold_final_negotiation())
+    with pf.read() as db:
+        assert db.scalars(select(Partnership.formalisation_level)).one() == "L2"
+
+    # the delegate writes the convention; the engine puts it into form as a PDF
+    as_user(page, "karim")
+    convention = samples.write_convention()
+    del convention["convention_document"]  # none uploaded: the engine generates it
+    do_task(page, "Rédiger la convention", "convention", convention)
+
+    # both directions sign that PDF, typing their password again
+    as_user(page, "claire")
+    open_task(page, "Signer la convention (notre direction)")
+    assert "convention-v1.pdf" in page.locator(".signing").inner_text()
+    digest = page.locator(".signing code.hash").inner_text()
+    assert read_download(page, page.locator(".signing a")) == ("convention-v1.pdf", digest)
+    fill_form(page, "signature", samples.sign_convention_director())
+    page.fill("#f-password", PASSWORD)
+    submit_task(page, "Signer la convention (notre direction)")
+    as_user(page, "paul")
+    open_task(page, "Signer la convention (direction du partenaire)")
+    assert page.locator(".signing code.hash").inner_text() == digest
+    fill_form(page, "signature", samples.sign_convention_partner())
+    page.fill("#f-password", PASSWORD)
+    submit_task(page, "Signer la convention (direction du partenaire)")
+    with pf.read() as db:
+        signed = db.scalars(select(Signature).order_by(Signature.id)).all()
+    assert [(s.username, s.document_sha256) for s in signed] == [("claire", digest), ("paul", digest)]
+
+    # the action sheets: one sheet, a second indicator row added with "Ajouter une ligne";
+    # its intermediate evaluation date is already past, so its timer fires at once
+    assert _stage(pf) == "action_sheets"
+    as_user(page, "karim")
+    sheet = samples.action_sheet(1, -30, -10)
+    do_task(page, "Rédiger les fiches action", "action_sheets",
+            {"realisation_mode": "single_plan", "action_sheets": [sheet]})
+    with pf.read() as db:
+        written = db.scalars(select(HumanTask.result).where(HumanTask.form_key == "action_sheets")).one()
+    assert written["action_sheets"][0]["indicators"] == sheet["indicators"]
+    as_user(page, "lucas")
+    do_task(page, "Valider les fiches action", "action_sheets_validation",
+            samples.validate_action_sheets("validate"))
+    do_task(page, "Enregistrer la réalisation du plan", "realisation_record",
+            samples.record_realisation())
+
+    # the first intermediate evaluation is in the steering group's inbox
+    assert _stage(pf) == "evaluation"
+    page.goto("/")
+    assert page.locator("table.tasks a", has_text="Conduire l'évaluation intermédiaire").count() == 1
+    # the form starts from what the engine prepared: the sheet evaluated (read-only) and one
+    # indicator row per indicator of the sheet, with its target
+    open_task(page, "Conduire l'évaluation intermédiaire")
+    assert page.input_value("#f-evaluated-sheet-number") == str(sheet["sheet_number"])
+    assert page.get_attribute("#f-evaluated-sheet-title", "readonly") is not None
+    prepared = page.locator("[data-rows=indicator_values] .row-list > .row-item")
+    assert prepared.count() == len(sheet["indicators"])
+    assert page.input_value("#f-indicator-values-0-target") == sheet["indicators"][0]["target"]
+    page.goto("/")
+    evaluation = samples.evaluate_intermediate(context={"indicator_values": [
+        {"indicator": i["indicator"], "target": i["target"]} for i in sheet["indicators"]]})
+    do_task(page, "Conduire l'évaluation intermédiaire", "intermediate_evaluation", evaluation)
+
+    # the partnership is in its evaluation stage; the audit chain is intact
+    page.get_by_role("link", name="Partenariats").click()
+    page.get_by_role("link", name=TITLE).click()
+    assert page.locator(".stages li.current").inner_text() == "L'évaluation"
+    evaluations = page.locator("section", has=page.get_by_role("heading", name="Évaluations", exact=True))
+    assert "Conduire l'évaluation intermédiaire — lucas" in evaluations.inner_text()
+    as_user(page, "claire")
+    page.get_by_role("link", name="Partenariats").click()
+    page.get_by_role("link", name=TITLE).click()
+    page.get_by_role("link", name="Journal d’audit").click()
+    assert "Chaîne intacte" in page.locator(".chain").inner_text()
+    signatures = page.locator("section", has=page.get_by_role("heading", name="Signatures"))
+    assert signatures.locator("tbody tr").all_inner_texts() == [
+        f"Claire Martin (claire)\tDirectrice générale\t2026-03-02 09:00:00\t{digest[:16]}…\tvalide",
+        f"Paul Lefèvre (paul)\tDirecteur adjoint\t2026-03-02 09:00:00\t{digest[:16]}…\tvalide"]
+    name, _digest = read_download(page, signatures.get_by_role("link", name="Convention signée"))
+    assert name.startswith("convention-signee-") and name.endswith(".pdf")
+    with pf.read() as db:
+        assert audit.verify(db) == []
+
+
+def test_a_yes_on_a_yes_no_radio_is_read_as_true():
+    """The yes/no radios (oneOf const True/False) post "True"/"False"."""
+    from werkzeug.datastructures import MultiDict
+
+    from partnerflow.web.webforms import parse_submission
+
+    data = parse_submission(_schema("formalisation_inputs"), MultiDict({"personal_data_shared": "True"}))
+    assert data == {"personal_data_shared": True}
