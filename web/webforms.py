@@ -233,8 +233,9 @@ def prefill(schema: dict, context: dict) -> dict:
     for key, prop in schema.get("properties", {}).items():
         if key not in context or context[key] in (None, ""):
             continue
-        widget = widget_of(prop)
-        if prop.get("readOnly") or not (options_of(prop) or prop.get("type") == "boolean" or widget in ("file", "checkbox")):
+        answered_again = (options_of(prop) or prop.get("type") == "boolean"
+                          or widget_of(prop) in ("file", "checkbox"))
+        if prop.get("readOnly") or not answered_again:
             values[key] = context[key]
     return values
 
