@@ -503,6 +503,10 @@ def _documents_for_form(uow, task: HumanTask, cleaned: dict, actor: str,
     elif task.form_key == "signature":
         convention.sign(uow, task=task, actor=actor, password=password, data=cleaned)
         cleaned = {**cleaned, "document_sha256": (task.context or {}).get("document_sha256")}
+    elif task.form_key == "convention_renewal":
+        from . import registry
+
+        registry.apply_renewal_decision(uow, task=task, data=cleaned, actor=actor)
     return cleaned
 
 

@@ -214,3 +214,17 @@ def test_reminders_reach_the_direction_inbox_once_per_due_date(method):
                                data={"renewal_decision": "renew", "new_convention_end": "2029-12-31"})
     with pf.read() as db:
         assert db.get(Partnership, created).status == "active"
+        # and the map now shows the new end date, with no renewal date pending
+        renewed = db.get(Relationship, due_soon)
+        assert registry.as_day(renewed.convention_end) == date(2029, 12, 31)
+        assert renewed.renewal_date is None
+    with pf.uow() as uow:  # the next reminder follows the new end date, not the old one
+        assert registry.start_due_reminders(uow, days_ahead=90) == []
+    # deciding to end it archives the relationship on the map (never deleted)
+    with pf.read() as db:
+        other = db.scalar(select(HumanTask).where(HumanTask.partnership_id == existing,
+                                                  HumanTask.state == "open"))
+    with pf.uow() as uow:
+        services.complete_task(uow, task_id=other.id, actor="claire", data={"renewal_decision": "end"})
+    with pf.read() as db:
+        assert db.get(Relationship, with_partnership).archived is True
