@@ -322,6 +322,27 @@ def test_a_decision_table_cell_edited_in_the_browser_changes_the_level(page, met
     assert level() == "L1"  # 30 000 € is now under the threshold
 
 
+def test_a_decision_table_cell_that_does_not_compile_is_refused_and_highlighted(page, method):
+    pf = method
+    before = version_counts(pf)
+    expect_refusals(page)
+    sign_in(page, "designer")
+    open_modeller(page, "formalisation_level")
+    cell_id = "rule_l2_public_subsidy_annual_public_subsidy_eur"
+    cell = page.locator(f'td[data-element-id="{cell_id}"]')
+    cell.locator(".content-editable").click()
+    editor = cell.locator(".cm-content")
+    editor.wait_for()
+    editor.press("Control+A")
+    editor.press_sequentially("> > 23000")
+    page.click("h1")
+    response = deploy_with_button(page)
+    assert response.status == 422
+    assert cell_id in page.inner_text("#modeller-problems")
+    assert "pf-error-cell" in (cell.get_attribute("class") or "")
+    assert version_counts(pf) == before
+
+
 # ---------------------------------------------------------------- the form editor
 
 

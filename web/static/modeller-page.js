@@ -49,7 +49,10 @@
   }
 
   function clearMarks() {
-    if (kind === "dmn") { return; }
+    if (kind === "dmn") {
+      document.querySelectorAll("#canvas .pf-error-cell").forEach(function (cell) { cell.classList.remove("pf-error-cell"); });
+      return;
+    }
     var canvas = modeler.get("canvas");
     marked.forEach(function (id) { canvas.removeMarker(id, "pf-error"); });
     marked = [];
@@ -64,6 +67,11 @@
       li.textContent = (p.element_id ? "[" + p.element_id + "] " : "") + p.message + (p.hint ? " — " + p.hint : "");
       if (p.element_id) { li.dataset.element = p.element_id; }
       list.appendChild(li);
+      if (kind === "dmn" && p.element_id) {
+        // decision table cells carry their rule entry's id
+        document.querySelectorAll('#canvas [data-element-id="' + p.element_id.replace(/"/g, "") + '"]')
+          .forEach(function (cell) { cell.classList.add("pf-error-cell"); });
+      }
       if (kind !== "dmn" && p.element_id) {
         var registry = modeler.get("elementRegistry");
         var element = registry.get(p.element_id);
