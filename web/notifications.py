@@ -5,13 +5,35 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from partnerflow.engine import notifications
+from partnerflow.engine.models import HumanTask
 
 from .current import engine, safe_next
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PAGE_SIZE = 50
+
+
+def N_(message: str) -> str:
+    return message
+
+
+# the subject in the reader's language (the stored one is the French of the e-mail)
+SUBJECTS = {
+    "task_assigned": N_("Nouvelle tâche : %(title)s"),
+    "task_overdue": N_("Tâche en retard : %(title)s"),
+    "escalation": N_("Escalade : « %(title)s » attend une décision"),
+    "reminder": N_("Relance : %(title)s"),
+}
+
+
+def _subjects(db, rows) -> dict[int, str]:
+    titles = dict(db.execute(select(HumanTask.id, HumanTask.title).where(
+        HumanTask.id.in_([r.task_id for r in rows if r.task_id]))).all())
+    return {r.id: _(SUBJECTS[r.kind], title=titles[r.task_id])
+            for r in rows if r.kind in SUBJECTS and r.task_id in titles}
 
 
 @bp.app_context_processor
@@ -36,9 +58,10 @@ def index():
         total = notifications.count_for(db, current_user.username)
         unread = notifications.unread_count(db, current_user.username)
         digest = notifications.digest_enabled(db, current_user.username)
+        subjects = _subjects(db, rows)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("notifications.html", rows=rows, unread=unread, digest=digest,
-                           page=page, pages=pages)
+                           page=page, pages=pages, subjects=subjects)
 
 
 @bp.post("/<int:notification_id>/lue")

@@ -94,3 +94,12 @@ def test_proxy_headers_are_honoured_only_when_asked(fixture_pf):
                                                        "X-Forwarded-For": "203.0.113.9"},
                                     environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_json()
         assert (got["scheme"], got["addr"]) == expected
+
+
+def test_notification_subjects_follow_the_readers_language(world, as_user):
+    client = as_user("claire")
+    french = client.get("/notifications/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    english = client.get("/notifications/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Nouvelle tâche : Relire le document" in french
+    assert "New task: Relire le document" in english
+    assert "Nouvelle tâche" not in english
