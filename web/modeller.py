@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import modelling, queries
+from partnerflow.engine import modelling, queries, versiondiff
 from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
 from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
 
@@ -133,6 +133,23 @@ def view_version(key: str, number: int):
         version = _version(db, key, number)
     return render_template("modeller_view.html", version=version,
                            source_url=url_for("modeller.source", key=key, version=number))
+
+
+@bp.get("/<key>/differences")
+def differences(key: str):
+    """Version `to` drawn with what changed since version `from` marked on it."""
+    with engine().read() as db:
+        rows = queries.versions(db, key)
+        if not rows:
+            abort(404)
+        latest = rows[-1][0].version
+        new_number = request.args.get("to", latest, type=int)
+        old_number = request.args.get("from", max(new_number - 1, 1), type=int)
+        old, new = _version(db, key, old_number), _version(db, key, new_number)
+    diff = versiondiff.diff_sources(old.source, new.source, new.filename)
+    return render_template("modeller_diff.html", key=key, old=old, new=new, diff=diff,
+                           numbers=[v.version for v, _running in rows],
+                           source_url=url_for("modeller.source", key=key, version=new.version))
 
 
 @bp.get("/<key>/versions/<int:number>/telecharger")

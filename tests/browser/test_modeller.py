@@ -373,3 +373,19 @@ def test_the_form_editor_previews_typed_fields_and_refuses_an_invalid_schema(pag
     page.wait_for_selector("#schema[aria-invalid=true]")
     assert "JSON invalide" in page.inner_text("#form-status")
     assert unexpected == []
+
+
+def test_the_differences_between_two_versions_are_marked_on_the_diagram(page, method):
+    pf = method
+    with pf.read() as db:
+        source = db.scalar(select(ProcessVersion.source).where(ProcessVersion.process_key == "stage_idea"))
+    renamed = source.replace('name="Valider l&#39;idée"', 'name="Examiner l&#39;idée"')
+    assert renamed != source
+    with pf.uow() as uow:
+        modelling.deploy_files(uow, files=[("stage_idea.bpmn", renamed.encode())], actor="designer")
+    sign_in(page, "designer")
+    page.goto("/modeleur/stage_idea/differences")
+    page.wait_for_selector("#viewer[data-ready=true]", timeout=10000)
+    assert page.locator('.djs-element[data-element-id="validate_idea"].pf-changed').count() == 1
+    assert page.locator(".pf-changed").count() == 1
+    assert "validate_idea" in page.inner_text("main")
