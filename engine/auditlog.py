@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from lxml import etree
 from sqlalchemy import select
 
 from . import audit
@@ -180,3 +181,47 @@ def data_diff(before: dict, after: dict) -> list[tuple[str, str, object, object]
         elif before[key] != after[key]:
             changes.append((key, "changed", before[key], after[key]))
     return changes
+
+
+@dataclass
+class ElementTime:
+    element_id: str
+    title: str
+    count: int
+    median_hours: float
+    slowest_hours: float
+    heat: int  # 1 (quickest) .. 5 (slowest) among this version's tasks
+
+
+def version_heatmap(session, version_id: int) -> list[ElementTime]:
+    """Time from creation to completion of each user task, across the instances of one
+    version (and the processes it called), slowest first."""
+    from statistics import median
+
+    version = session.get(ProcessVersion, version_id)
+    # a stage runs inside the instances of the versions that call it
+    callers = [v.id for v in session.scalars(select(ProcessVersion).where(
+        ProcessVersion.kind == "bpmn")) if version_id in (v.dependencies or {}).values()]
+    instance_ids = select(ProcessInstance.id).where(
+        ProcessInstance.version_id.in_([version_id, *callers]))
+    elements = {el.get("id") for el in etree.fromstring(version.source.encode("utf-8")).iter(
+        "{http://www.omg.org/spec/BPMN/20100524/MODEL}userTask")}
+    rows = session.execute(select(HumanTask.element_id, HumanTask.title, HumanTask.created_at,
+                                  HumanTask.completed_at)
+                           .where(HumanTask.instance_id.in_(instance_ids),
+                                  HumanTask.element_id.in_(elements),
+                                  HumanTask.state == "completed",
+                                  HumanTask.completed_at.is_not(None))).all()
+    spans: dict[str, list[float]] = {}
+    titles: dict[str, str] = {}
+    for element_id, title, created, completed in rows:
+        hours = (as_utc(completed) - as_utc(created)).total_seconds() / 3600
+        spans.setdefault(element_id, []).append(max(hours, 0.0))
+        titles[element_id] = title
+    if not spans:
+        return []
+    medians = {k: median(v) for k, v in spans.items()}
+    top = max(medians.values()) or 1.0
+    result = [ElementTime(k, titles[k], len(v), round(medians[k], 1), round(max(v), 1),
+                          min(5, 1 + int(4 * medians[k] / top))) for k, v in spans.items()]
+    return sorted(result, key=lambda e: -e.median_hours)

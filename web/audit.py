@@ -174,6 +174,25 @@ def version_source(version_id: int):
     return Response(version.source, mimetype="application/xml")
 
 
+@bp.get("/versions/<int:version_id>/temps")
+@login_required
+def version_times(version_id: int):
+    """A heatmap of the time each task takes, across the instances of one version."""
+    if not current_user.has(*READERS, "designer"):
+        abort(403)
+    with engine().read() as db:
+        version = db.get(services.ProcessVersion, version_id)
+        if version is None:
+            abort(404)
+        times = auditlog.version_heatmap(db, version_id)
+        key, number, name = version.process_key, version.version, version.name
+    heat = {level: [t.element_id for t in times if t.heat == level] for level in range(1, 6)}
+    response = Response(render_template("version_times.html", key=key, number=number, name=name,
+                                        times=times, heat=heat, version_id=version_id))
+    response.headers["Content-Security-Policy"] = VIEWER_CSP
+    return response
+
+
 @bp.get("/taches/<int:task_id>/historique")
 @login_required
 def task_history(task_id: int):

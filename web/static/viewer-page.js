@@ -10,7 +10,7 @@
     .then(function () {
       var canvas = viewer.get("canvas");
       canvas.zoom("fit-viewport");
-      ["completed", "active", "errored", "added", "changed"].forEach(function (state) {
+      ["completed", "active", "errored", "added", "changed", "heat1", "heat2", "heat3", "heat4", "heat5"].forEach(function (state) {
         (root.dataset[state] || "").split(",").filter(Boolean).forEach(function (id) {
           if (viewer.get("elementRegistry").get(id)) { canvas.addMarker(id, "pf-" + state); }
         });
