@@ -11,7 +11,8 @@ from . import audit, deployment
 from .errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
 from .forms import FORM_KEY, check_schema
 from .models import FormVersion, HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
-from .services import _advance, _commit, _restore, get_user, task_title
+from .services import _commit, get_user
+from .stepping import advance, restore, task_title
 from .xmlsafe import UnsafeXml, document_kind, parse_xml
 
 DESIGNERS = {"designer", "admin"}
@@ -108,7 +109,7 @@ def migrate_instance(uow, *, instance_id: int, actor: str, version_id: int | Non
         raise NotFound("no such version of this process")
     if target.version <= current.version:
         raise Conflict(f"the instance already runs version {current.version}")
-    run = _restore(uow, instance)
+    run = restore(uow, instance)
     reasons = run.migrate_to(uow.catalog.compiled(session, target.id))
     if reasons:
         audit.append(session, type="migration_refused", actor=actor, at=uow.clock(),
@@ -121,7 +122,7 @@ def migrate_instance(uow, *, instance_id: int, actor: str, version_id: int | Non
                  partnership_id=instance.partnership_id, instance_id=instance.id,
                  payload={"from": current.version, "to": target.version})
     run.force_full_write()
-    _advance(uow, instance, run, actor)
+    advance(uow, instance, run, actor)
     _refresh_open_tasks(session, instance, run.compiled)
     _commit(uow)
     return target.version

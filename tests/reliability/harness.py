@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from partnerflow.engine import audit, services
+from partnerflow.engine import audit, services, stepping
 from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.clock import ManualClock, utcnow
 from partnerflow.engine.models import HumanTask, ProcessInstance
@@ -78,7 +78,7 @@ def check_consistency(pf: Partnerflow) -> dict:
     for instance_id in instance_ids:
         with pf.uow() as uow:
             instance = uow.session.get(ProcessInstance, instance_id)
-            run = services._restore(uow, instance)
+            run = stepping.restore(uow, instance)
             ready = {view.uuid for view in run.ready_user_tasks()}
             rows = set(uow.session.scalars(select(HumanTask.task_uuid).where(
                 HumanTask.instance_id == instance_id, HumanTask.state == "open")))

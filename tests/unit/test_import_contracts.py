@@ -53,3 +53,12 @@ def test_a_contract_the_code_violates_is_reported_broken(tmp_path):
     assert "Planted: deployment may not use the spiff adapter BROKEN" in result.stdout
     for name in CONTRACTS:
         assert f"{name} KEPT" in result.stdout
+
+
+def test_every_engine_module_outside_the_adapter_is_under_the_spiffworkflow_contract():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"]
+                    if c["forbidden_modules"] == ["SpiffWorkflow"])
+    modules = {f"partnerflow.engine.{p.stem}" for p in (ROOT / "engine").glob("*.py")
+               if p.stem != "__init__"}
+    assert modules <= set(contract["source_modules"]), modules - set(contract["source_modules"])
