@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import registry
+from . import registry, reminders
 from .clock import as_utc
 from .models import HumanTask, Partnership
 from .roles import ROLES, STAGES
@@ -79,7 +79,7 @@ def conventions_expiring(session: Session, today: date, days: int = 90) -> list[
     """Relationships whose convention ends or must be renewed within `days` days."""
     rows = [Expiring(rel.id, partner.name, rel.kind, registry.as_day(rel.convention_end),
                      registry.as_day(rel.renewal_date), rel.partnership_id)
-            for rel, partner in registry.due_for_reminder(session, today, days)]
+            for rel, partner in reminders.due_for_reminder(session, today, days)]
     return sorted(rows, key=lambda r: (_first_due(r, today, days), r.partner))
 
 

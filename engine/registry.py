@@ -6,19 +6,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from . import audit, services
-from .catalog import latest_version
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
-    AuditEvent,
     Organisation,
     Partnership,
-    PartnershipOrganisation,
     Relationship,
     User,
 )
@@ -42,8 +39,6 @@ ORGANISATION_KINDS: dict[str, str] = {
     "other": "Autre",
 }
 EDITORS = frozenset({"direction", "admin"})
-RENEWAL_PROCESS = "convention_renewal"
-REMINDER_EVENT = "renewal_reminder_started"
 
 ORGANISATION_FIELDS = ("name", "kind", "siret", "finess", "address", "contacts", "is_own")
 RELATIONSHIP_FIELDS = ("partner_id", "kind", "since", "agreement", "convention_start",
@@ -449,112 +444,3 @@ def graph(session: Session, filters: MapFilter = MapFilter()) -> dict:
 
 
 # ---------------------------------------------------------------- reminders
-
-
-@dataclass(frozen=True)
-class Reminder:
-    relationship_id: int
-    partnership_id: int
-    instance_id: int
-    due: date
-
-
-def due_for_reminder(session: Session, today: date, days_ahead: int = 90):
-    """Relationships whose renewal date or convention end falls within the window."""
-    start, end = as_moment(today), as_moment(today + timedelta(days=days_ahead))
-    in_window = or_(Relationship.renewal_date.between(start, end),
-                    Relationship.convention_end.between(start, end))
-    partner = aliased(Organisation)
-    return session.execute(select(Relationship, partner).join(partner, partner.id == Relationship.partner_id)
-                           .where(Relationship.archived.is_(False), in_window)
-                           .order_by(Relationship.id)).all()
-
-
-def _reminders_started(session: Session) -> set[tuple[int, str]]:
-    payloads = session.scalars(select(AuditEvent.payload).where(AuditEvent.type == REMINDER_EVENT))
-    return {(p.get("relationship_id"), p.get("due")) for p in payloads}
-
-
-def _due_date(rel: Relationship, today: date, days_ahead: int) -> date:
-    window = [d for d in (as_day(rel.renewal_date), as_day(rel.convention_end))
-              if d and today <= d <= today + timedelta(days=days_ahead)]
-    return min(window)
-
-
-def start_due_reminders(uow, days_ahead: int = 90, actor: str | None = None) -> list[Reminder]:
-    """Start the convention renewal process for every relationship due within `days_ahead`
-    days that has no reminder for that date yet; its task reaches the direction's inbox.
-
-    Idempotent: one reminder per relationship and due date. A relationship without a
-    partnership gets one (of the relationship's kind) to carry the process instance."""
-    session = uow.session
-    today = as_utc_day(uow.clock())
-    started = _reminders_started(session)
-    version = None
-    done: list[Reminder] = []
-    for rel, partner in due_for_reminder(session, today, days_ahead):
-        due = _due_date(rel, today, days_ahead)
-        if (rel.id, due.isoformat()) in started:
-            continue
-        if version is None:  # fail before creating anything when the process is missing
-            version = latest_version(session, RENEWAL_PROCESS)
-        partnership = _partnership_for(uow, rel, partner, actor)
-        data = {"relationship_id": rel.id, "partner_name": partner.name,
-                "relationship_kind": rel.kind, "renewal_due": due.isoformat(),
-                "convention_end": _public_value(rel.convention_end),
-                "renewal_date": _public_value(rel.renewal_date)}
-        instance_id = services.start_system_instance(
-            uow, partnership_id=partnership.id, process_key=RENEWAL_PROCESS, data=data, actor=actor)
-        audit.append(session, type=REMINDER_EVENT, actor=actor, at=uow.clock(),
-                     partnership_id=partnership.id, instance_id=instance_id,
-                     payload={"relationship_id": rel.id, "due": due.isoformat()})
-        uow.commit()
-        done.append(Reminder(rel.id, partnership.id, instance_id, due))
-    return done
-
-
-def as_utc_day(moment: datetime) -> date:
-    return (moment if moment.tzinfo is None else moment.astimezone(UTC)).date()
-
-
-def _partnership_for(uow, rel: Relationship, partner: Organisation, actor: str | None) -> Partnership:
-    session = uow.session
-    if rel.partnership_id is not None:
-        return session.get(Partnership, rel.partnership_id)
-    labels = {"network": "Réseau", "cooperation": "Coopération", "partnership": "Partenariat"}
-    partnership = Partnership(title=f"{labels.get(rel.kind, 'Partenariat')} avec {partner.name}"[:300],
-                              kind=rel.kind, stage="realisation", status="active",
-                              formalisation_level=rel.formalisation_level,
-                              organisation_id=rel.organisation_id, created_by=actor,
-                              created_at=uow.clock())
-    session.add(partnership)
-    session.flush()
-    session.add(PartnershipOrganisation(partnership_id=partnership.id, organisation_id=partner.id))
-    rel.partnership_id = partnership.id
-    audit.append(session, type="partnership_created", actor=actor, at=uow.clock(),
-                 partnership_id=partnership.id,
-                 payload={"title": partnership.title, "kind": rel.kind, "relationship_id": rel.id})
-    return partnership
-
-
-def apply_renewal_decision(uow, *, task, data: dict, actor: str) -> None:
-    """The renewal task's decision reaches the map: a new end date (renewed or renegotiated
-    convention) or the relationship archived (ended). Part of the task's transaction."""
-    session = uow.session
-    relationship_id = (task.context or {}).get("relationship_id")
-    rel = session.get(Relationship, relationship_id) if relationship_id else None
-    if rel is None:
-        return
-    decision = data.get("renewal_decision")
-    changes: dict = {}
-    if decision in ("renew", "renegotiate") and data.get("new_convention_end"):
-        new_end = as_moment(parse_date(data["new_convention_end"]))
-        changes = _apply(rel, {"convention_end": new_end, "renewal_date": None})
-    elif decision == "end" and not rel.archived:
-        rel.archived = True
-        changes = {"archived": [False, True]}
-    if changes:
-        audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
-                     partnership_id=rel.partnership_id,
-                     payload={"relationship_id": rel.id, "changes": changes,
-                              "from_task": task.element_id, "decision": decision})

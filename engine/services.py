@@ -229,9 +229,9 @@ def _documents_for_form(uow, task: HumanTask, cleaned: dict, actor: str,
         convention.sign(uow, task=task, actor=actor, password=password, data=cleaned)
         cleaned = {**cleaned, "document_sha256": (task.context or {}).get("document_sha256")}
     elif task.form_key == "convention_renewal":
-        from . import registry
+        from . import reminders
 
-        registry.apply_renewal_decision(uow, task=task, data=cleaned, actor=actor)
+        reminders.apply_renewal_decision(uow, task=task, data=cleaned, actor=actor)
     return cleaned
 
 

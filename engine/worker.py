@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, fields
 
-from . import notifications, services
+from . import notifications, reminders, services
 from .bootstrap import Partnerflow
 from .models import ProcessInstance
 
@@ -45,15 +45,6 @@ class RoundReport:
     @property
     def busy(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
-
-
-def _registry():
-    """engine/registry.py (scheduled reminders) when it exists and offers start_due_reminders."""
-    try:
-        from . import registry  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return registry if hasattr(registry, "start_due_reminders") else None
 
 
 class Worker:
@@ -147,14 +138,10 @@ class Worker:
             return notifications.flag_overdue(uow)
 
     def _start_reminders(self) -> int:
-        # The registry of scheduled reminders is optional: used when its module is installed.
-        registry = _registry()
-        if registry is None:
-            return 0
         with self.pf.uow() as uow:
-            started = registry.start_due_reminders(uow)
+            started = reminders.start_all(uow)
             uow.commit()
-        return int(started or 0) if isinstance(started, int) else len(started or ())
+        return started
 
     def _deliver_emails(self) -> int:
         sent = 0

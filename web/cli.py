@@ -202,15 +202,14 @@ def worker(once: bool, interval: float, batch: int) -> None:
               help="start an evaluation preparation this many days before its date")
 def reminders(days_ahead: int, evaluation_days: int) -> None:
     """Start the convention renewal and evaluation reminders that are due (idempotent)."""
-    from partnerflow.engine import registry
-    from partnerflow.engine import reminders as evaluation_reminders
+    from partnerflow.engine import reminders
 
     def run(uow):
-        started = registry.start_due_reminders(uow, days_ahead=days_ahead)
+        started = reminders.start_due_reminders(uow, days_ahead=days_ahead)
         for item in started:
             click.echo(f"relationship {item.relationship_id}: reminder due {item.due:%Y-%m-%d} "
                        f"(partnership {item.partnership_id}, instance {item.instance_id})")
-        evaluations = evaluation_reminders.start_evaluation_reminders(uow, days_ahead=evaluation_days)
+        evaluations = reminders.start_evaluation_reminders(uow, days_ahead=evaluation_days)
         for item in evaluations:
             click.echo(f"partnership {item.partnership_id}: {item.kind} evaluation of sheet "
                        f"{item.sheet_number} on {item.due:%Y-%m-%d} (instance {item.instance_id})")

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import queries, registry, services
+from partnerflow.engine import queries, registry, reminders, services
 from partnerflow.engine.errors import Forbidden, InvalidInput
 from partnerflow.engine.models import (
     AuditEvent,
@@ -188,7 +188,7 @@ def test_reminders_reach_the_direction_inbox_once_per_due_date(method):
                            partnership_id=existing)
     rel(pf, partner_id=lycee, kind="partnership", renewal_date="2026-09-01")  # 183 days away
     with pf.uow() as uow:
-        started = registry.start_due_reminders(uow, days_ahead=90)
+        started = reminders.start_due_reminders(uow, days_ahead=90)
     assert [(r.relationship_id, r.due) for r in started] == [
         (due_soon, date(2026, 4, 15)), (with_partnership, date(2026, 5, 31))]
     with pf.read() as db:
@@ -205,7 +205,7 @@ def test_reminders_reach_the_direction_inbox_once_per_due_date(method):
         task = db.scalar(select(HumanTask).where(HumanTask.partnership_id == created))
         assert task.context["partner_name"] == "EHPAD Les Lilas"
     with pf.uow() as uow:
-        assert registry.start_due_reminders(uow, days_ahead=90) == []
+        assert reminders.start_due_reminders(uow, days_ahead=90) == []
     with pf.read() as db:
         assert db.scalar(select(func.count()).select_from(ProcessInstance)) == 2
     # deciding to renew keeps the partnership going
@@ -219,7 +219,7 @@ def test_reminders_reach_the_direction_inbox_once_per_due_date(method):
         assert registry.as_day(renewed.convention_end) == date(2029, 12, 31)
         assert renewed.renewal_date is None
     with pf.uow() as uow:  # the next reminder follows the new end date, not the old one
-        assert registry.start_due_reminders(uow, days_ahead=90) == []
+        assert reminders.start_due_reminders(uow, days_ahead=90) == []
     # deciding to end it archives the relationship on the map (never deleted)
     with pf.read() as db:
         other = db.scalar(select(HumanTask).where(HumanTask.partnership_id == existing,
