@@ -10,8 +10,9 @@ from .model import (
     translate_parser_error,
     xsd_problems,
 )
-from .runtime import Changes, StepEvent, ThrownMessage, UserTaskView, WorkflowRun
+from .runtime import Changes, ThrownMessage, UserTaskView, WorkflowRun
 from .sandbox import StepTimeout, compile_expression, compile_script
+from .steps import StepEvent
 
 __all__ = [
     "Changes", "CompiledProcess", "ParserErrors", "StepEvent", "StepTimeout", "ThrownMessage",

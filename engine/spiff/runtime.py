@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -22,13 +22,13 @@ from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from ..errors import InstanceError, ScriptError
 from .clock import using_clock
 from .model import CompiledProcess, DataMessageEventDefinition
 from .sandbox import RestrictedScriptEngine
+from .steps import StepEvent, step_event
 
 _CONFIG = dict(CAMUNDA_CONFIG)
 _CONFIG[DataMessageEventDefinition] = MessageEventDefinitionConverter
@@ -75,17 +75,6 @@ class Changes:
 class ThrownMessage:
     name: str
     payload: object
-
-
-@dataclass
-class StepEvent:
-    """Something an engine step did that belongs in the audit log."""
-
-    type: str
-    element_id: str
-    spec_name: str
-    title: str | None
-    details: dict
 
 
 def _dumps(obj) -> str:
@@ -195,41 +184,9 @@ class WorkflowRun:
         self._check_consistency()
 
     def _record_step(self, task) -> None:
-        spec = task.task_spec
-        kind = type(spec).__name__
-        bpmn_id = getattr(spec, "bpmn_id", None)
-        if bpmn_id is None:
-            return
-        details: dict = {}
-        if "Gateway" in kind:
-            taken = [c.task_spec.bpmn_id or c.task_spec.name for c in task.children
-                     if c.state & (TaskState.READY | TaskState.FUTURE | TaskState.COMPLETED
-                                   | TaskState.WAITING | TaskState.LIKELY)]
-            details = {"outgoing": _flows_taken(task), "next": taken}
-            self.events.append(StepEvent("gateway_taken", bpmn_id, task.workflow.spec.name,
-                                         spec.bpmn_name, details))
-        elif "BusinessRule" in kind:
-            table = spec.dmnEngine.decision_table
-            inputs = {}
-            for entry in table.inputs:
-                try:
-                    inputs[entry.expression] = task.workflow.script_engine.evaluate(
-                        task, entry.expression)
-                except Exception:  # noqa: BLE001 - the audit shows what it can
-                    inputs[entry.expression] = None
-            outputs = {o.name: task.data.get(o.name) for o in table.outputs}
-            self.events.append(StepEvent("decision_evaluated", bpmn_id, task.workflow.spec.name,
-                                         spec.bpmn_name, {"decision": table.name or table.id,
-                                                          "inputs": inputs, "outputs": outputs,
-                                                          "matched_rules": task.internal_data.get(
-                                                              "dmn_matched", [])}))
-        elif isinstance(getattr(spec, "event_definition", None), TimerEventDefinition):
-            self.events.append(StepEvent("timer_fired", bpmn_id, task.workflow.spec.name,
-                                         spec.bpmn_name,
-                                         {"due": task._get_internal_data("event_value")}))
-        elif kind == "ScriptTask":
-            self.events.append(StepEvent("script_ran", bpmn_id, task.workflow.spec.name,
-                                         spec.bpmn_name, {}))
+        event = step_event(task)
+        if event is not None:
+            self.events.append(event)
 
     def _collect_messages(self) -> None:
         for event in self.workflow.get_events():
@@ -500,17 +457,3 @@ def _workflow_level(wf) -> dict:
     }
 
 
-def _flows_taken(task) -> list[str]:
-    spec = task.task_spec
-    names = []
-    outputs = {c.task_spec.name for c in task.children if c.state & (
-        TaskState.READY | TaskState.FUTURE | TaskState.COMPLETED | TaskState.WAITING)}
-    for condition in getattr(spec, "cond_task_specs", []) or []:
-        target = condition.get("task_spec") if isinstance(condition, dict) else None
-        if target in outputs:
-            names.append(f"{condition.get('condition')} -> {target}")
-    return names or sorted(outputs)
-
-
-SpiffError = SpiffWorkflowException
-UTC = UTC
