@@ -42,12 +42,13 @@ lint: install
 
 test: install browser lint test-sqlite test-postgres
 
-# Browser tests drive Debian's chromium through Playwright (no browser download).
+# Browser tests drive Debian's chromium through Playwright (no browser download); the PDF
+# tests turn pages into PNG and text with poppler-utils.
 browser:
-	@test -x /usr/bin/chromium || { \
-	  echo "installing chromium for the browser tests"; \
-	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
-	  echo "chromium could not be installed; browser tests will be skipped"; }
+	@{ test -x /usr/bin/chromium && command -v pdftoppm >/dev/null; } || { \
+	  echo "installing chromium and poppler-utils for the browser and PDF tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium poppler-utils) >/dev/null 2>&1 || \
+	  { echo "chromium or poppler-utils could not be installed (apt-get as root)"; exit 1; }; }
 
 test-sqlite: install
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -27,12 +27,7 @@ from tests.conftest import ROOT, deploy, make_user
 from tests.scenarios.method import LEVEL_CASES, Samples, formalisation_inputs
 from tests.web.support import PASSWORD
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (ROOT / "bpmn" / "partnership_cycle.bpmn").exists()
-                       or not (ROOT / "forms" / "idea.json").exists(),
-                       reason="the method (bpmn/partnership_cycle.bpmn, forms/idea.json) is not there yet"),
-]
+pytestmark = pytest.mark.browser
 FORMS = ROOT / "forms"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -130,8 +129,6 @@ def test_a_document_altered_in_the_database_after_signing_shows_as_altered(signi
     assert not status.valid and "modifié" in status.reason
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                    reason="poppler-utils (pdftoppm, pdftotext) not installed")
 def test_the_signed_pdf_names_the_parties_and_the_hash_and_renders_to_png(signing, tmp_path):
     pf, pid = signing
     _complete(pf, pid, "write_convention", CONVENTION)

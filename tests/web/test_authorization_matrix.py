@@ -100,9 +100,6 @@ ROUTES = {
                                       _claimed_by_hugo, _only({"direction": 409})),
 }
 
-# Known engine deviations from the matrix, each an expected failure until fixed.
-ENGINE_BUGS: dict[tuple[str, str], str] = {}
-
 READ_ONLY = [name for name, (method, _p, _d, setup, _e) in ROUTES.items() if method == "GET" and not setup]
 
 
@@ -110,10 +107,7 @@ def _cases(names):
     cases = []
     for name in names:
         for role in ROLES:
-            marks = ()
-            if (name, role) in ENGINE_BUGS:
-                marks = (pytest.mark.xfail(reason=ENGINE_BUGS[(name, role)], strict=True),)
-            cases.append(pytest.param(name, role, id=f"{name}-{role}", marks=marks))
+            cases.append(pytest.param(name, role, id=f"{name}-{role}"))
     return cases
 
 
