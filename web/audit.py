@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from partnerflow.engine import audit, auditlog, convention, queries, services
-from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
+from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 from partnerflow.engine.roles import STAGES
 
 from .current import engine
@@ -163,7 +163,7 @@ def executions(instance_id: int):
 @login_required
 def version_source(version_id: int):
     with engine().read() as db:
-        version = db.get(services.ProcessVersion, version_id)
+        version = db.get(ProcessVersion, version_id)
         if version is None:
             abort(404)
         instance_partnerships = db.scalars(select(ProcessInstance.partnership_id).where(
@@ -181,7 +181,7 @@ def version_times(version_id: int):
     if not current_user.has(*READERS, "designer"):
         abort(403)
     with engine().read() as db:
-        version = db.get(services.ProcessVersion, version_id)
+        version = db.get(ProcessVersion, version_id)
         if version is None:
             abort(404)
         times = auditlog.version_heatmap(db, version_id)

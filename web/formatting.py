@@ -84,19 +84,29 @@ def _label(table: dict, key: str | None) -> str:
     return _(table[key]) if key in table else (key or "—")
 
 
-def _field_label(key: str) -> str:
+def field_titles() -> dict[str, str]:
+    """Every form field's title by field key (top-level fields first, then fields of rows),
+    read once per request: pages show many earlier answers."""
+    if has_request_context() and "field_titles" in g:
+        return g.field_titles
     from .current import engine
 
     pf = engine()
+    top: dict[str, str] = {}
+    nested: dict[str, str] = {}
     for form_key in pf.forms.form_keys():
-        props = pf.forms.get(form_key).schema.get("properties", {})
-        for prop in props.values():
-            items = prop.get("items", {}).get("properties", {}) if isinstance(prop, dict) else {}
-            if key in items:
-                return form_text(items[key].get("title", key))
-        if key in props:
-            return form_text(props[key].get("title", key))
-    return key
+        for key, prop in pf.forms.get(form_key).schema.get("properties", {}).items():
+            top.setdefault(key, prop.get("title", key))
+            for item_key, item in (prop.get("items", {}).get("properties", {}) or {}).items():
+                nested.setdefault(item_key, item.get("title", item_key))
+    titles = {**nested, **top}
+    if has_request_context():
+        g.field_titles = titles
+    return titles
+
+
+def _field_label(key: str) -> str:
+    return form_text(field_titles().get(key, key))
 
 
 def form_text(text):

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from partnerflow.engine import catalog, documents, queries, services
 from partnerflow.engine.errors import FormValidationError, NotFound
+from partnerflow.engine.models import Partnership
 from partnerflow.engine.roles import STAGES
 
 from .current import engine
@@ -44,7 +45,7 @@ def index():
 def show(partnership_id: int):
     _check_visible(partnership_id)
     with engine().read() as db:
-        partnership = db.get(services.Partnership, partnership_id)
+        partnership = db.get(Partnership, partnership_id)
         if partnership is None:
             abort(404)
         open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")

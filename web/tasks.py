@@ -8,9 +8,11 @@ from flask_login import current_user, login_required
 
 from partnerflow.engine import documents, queries, services
 from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
+from partnerflow.engine.models import HumanTask, Partnership
 
 from .current import engine
 from .errors import _wants_json
+from .formatting import field_titles, form_text
 from .webforms import build_fields, keep_read_only, parse_submission, prefill
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
@@ -30,24 +32,16 @@ def _choices(db) -> dict:
     return {"user": users, "organisation": {None: orgs}}
 
 
-def _labels(pf) -> dict[str, str]:
-    labels = {}
-    for key in pf.forms.form_keys():
-        for prop, spec in pf.forms.get(key).schema.get("properties", {}).items():
-            labels.setdefault(prop, spec.get("title", prop))
-    return labels
-
-
 def _context_items(pf, context: dict) -> list[tuple[str, object]]:
     """The earlier answers worth showing above the form (scalars, in a stable order)."""
-    labels = _labels(pf)
+    labels = field_titles()
     hidden = {"partnership_id", "initiator"}
     items = []
     for key, value in context.items():
         if key in hidden or key.startswith("_") or isinstance(value, (dict, list)) or value in ("", None):
             continue
         if key in labels:
-            items.append((labels[key], value))
+            items.append((form_text(labels[key]), value))
     return items[:40]
 
 
@@ -55,7 +49,7 @@ def _render(task, schema, values, errors=None, status=200, readonly=False):
     pf = engine()
     with pf.read() as db:
         fields = build_fields(schema, values, errors, choices=_choices(db))
-        partnership = db.get(services.Partnership, task.partnership_id)
+        partnership = db.get(Partnership, task.partnership_id)
         signing = _signing(db, task)
         colleagues = (queries.reassignable_users(db)
                       if task.state == "open" and current_user.has("direction", "admin") else [])
@@ -87,7 +81,7 @@ def _offered_to_me(task) -> bool:
 def _task_to_submit(db, task_id: int):
     """The task this user may complete; one that was theirs but has just been closed is a
     conflict naming who closed it, not a refusal."""
-    task = db.get(services.HumanTask, task_id)
+    task = db.get(HumanTask, task_id)
     if task is None or task.state == "open":
         return services.task_for_actor(db, task_id=task_id, actor=current_user.username)
     if not _offered_to_me(task):
@@ -106,7 +100,7 @@ def show(task_id: int):
             task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
         except Forbidden:
             # auditors read every task; the form stays closed to them
-            task = db.get(services.HumanTask, task_id)
+            task = db.get(HumanTask, task_id)
             if task is None or not current_user.has("auditor"):
                 raise
             return _render(task, _schema(pf, task), {}, readonly=True)
