@@ -13,13 +13,10 @@ from partnerflow.engine import audit, auditlog, convention, queries, services
 from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 from partnerflow.engine.roles import STAGES
 
-from .current import engine
+from .current import engine, get_or_404, with_diagram_csp
 
 bp = Blueprint("audit", __name__)
 READERS = ("auditor", "direction", "admin")
-VIEWER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-              "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-              "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _may_read(partnership_id: int) -> None:
@@ -31,10 +28,7 @@ def _may_read(partnership_id: int) -> None:
 
 
 def _partnership(db, partnership_id: int) -> Partnership:
-    partnership = db.get(Partnership, partnership_id)
-    if partnership is None:
-        abort(404)
-    return partnership
+    return get_or_404(db, Partnership, partnership_id)
 
 
 def _day(value: str | None, end: bool = False) -> datetime | None:
@@ -134,9 +128,7 @@ def signed_convention(partnership_id: int):
 def diagram(instance_id: int):
     with engine().uow(write=False) as uow:
         db = uow.session
-        instance = db.get(ProcessInstance, instance_id)
-        if instance is None:
-            abort(404)
+        instance = get_or_404(db, ProcessInstance, instance_id)
         _may_read(instance.partnership_id)
         states = services.instance_element_states(uow, instance_id=instance_id)
         diagrams = auditlog.instance_diagrams(db, engine().catalog, instance_id, states)
@@ -144,17 +136,14 @@ def diagram(instance_id: int):
         # rendered inside the unit of work: leaving it rolls back and expires the rows
         response = Response(render_template("instance_diagram.html", instance=instance,
                                             diagrams=diagrams, partnership=partnership))
-    response.headers["Content-Security-Policy"] = VIEWER_CSP
-    return response
+    return with_diagram_csp(response)
 
 
 @bp.get("/instances/<int:instance_id>/executions.json")
 @login_required
 def executions(instance_id: int):
     with engine().read() as db:
-        instance = db.get(ProcessInstance, instance_id)
-        if instance is None:
-            abort(404)
+        instance = get_or_404(db, ProcessInstance, instance_id)
         _may_read(instance.partnership_id)
         return jsonify(auditlog.executions(db, instance_id))
 
@@ -163,9 +152,7 @@ def executions(instance_id: int):
 @login_required
 def version_source(version_id: int):
     with engine().read() as db:
-        version = db.get(ProcessVersion, version_id)
-        if version is None:
-            abort(404)
+        version = get_or_404(db, ProcessVersion, version_id)
         instance_partnerships = db.scalars(select(ProcessInstance.partnership_id).where(
             ProcessInstance.version_id == version_id)).all()
     if not current_user.has(*READERS, "designer") and not (
@@ -181,25 +168,20 @@ def version_times(version_id: int):
     if not current_user.has(*READERS, "designer"):
         abort(403)
     with engine().read() as db:
-        version = db.get(ProcessVersion, version_id)
-        if version is None:
-            abort(404)
+        version = get_or_404(db, ProcessVersion, version_id)
         times = auditlog.version_heatmap(db, version_id)
         key, number, name = version.process_key, version.version, version.name
     heat = {level: [t.element_id for t in times if t.heat == level] for level in range(1, 6)}
-    response = Response(render_template("version_times.html", key=key, number=number, name=name,
-                                        times=times, heat=heat, version_id=version_id))
-    response.headers["Content-Security-Policy"] = VIEWER_CSP
-    return response
+    return with_diagram_csp(Response(render_template(
+        "version_times.html", key=key, number=number, name=name, times=times, heat=heat,
+        version_id=version_id)))
 
 
 @bp.get("/taches/<int:task_id>/historique")
 @login_required
 def task_history(task_id: int):
     with engine().read() as db:
-        task = db.get(HumanTask, task_id)
-        if task is None:
-            abort(404)
+        task = get_or_404(db, HumanTask, task_id)
         _may_read(task.partnership_id)
         partnership = db.get(Partnership, task.partnership_id)
     before = task.context or {}

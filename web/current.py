@@ -62,3 +62,22 @@ def require_roles(*roles: str) -> WebUser:
     if not user.is_authenticated or not user.has(*roles):
         abort(403)
     return user
+
+
+# Pages that draw diagrams: bpmn-js and dmn-js set inline style attributes on the SVG they
+# draw, so styles may be inline there; scripts stay 'self' only everywhere.
+DIAGRAM_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+               "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def with_diagram_csp(response):
+    response.headers["Content-Security-Policy"] = DIAGRAM_CSP
+    return response
+
+
+def get_or_404(db, model, key):
+    row = db.get(model, key)
+    if row is None:
+        abort(404)
+    return row

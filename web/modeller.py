@@ -11,14 +11,10 @@ from partnerflow.engine import modelling, queries, versiondiff
 from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
 from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
 
-from .current import engine, require_roles
+from .current import engine, require_roles, with_diagram_csp
 from .webforms import build_fields
 
 bp = Blueprint("modeller", __name__, url_prefix="/modeleur")
-# bpmn-js and dmn-js set inline style attributes on the SVG they draw; scripts stay 'self' only.
-MODELLER_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-                "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 @bp.before_request
@@ -27,10 +23,7 @@ def designers_only():
     require_roles("designer", "admin")
 
 
-@bp.after_request
-def modeller_csp(response):
-    response.headers["Content-Security-Policy"] = MODELLER_CSP
-    return response
+bp.after_request(with_diagram_csp)
 
 
 def _version(db, key: str, number: int | None) -> ProcessVersion:
