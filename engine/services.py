@@ -192,7 +192,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     instance = session.get(ProcessInstance, task.instance_id)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
-    cleaned = _documents_for_form(uow, task, cleaned, actor, password)
+    cleaned = _form_effects(uow, task, cleaned, actor, password)
     run = stepping.restore(uow, instance)
     now = uow.clock()
     run.complete_user_task(task.task_uuid, cleaned)
@@ -213,26 +213,15 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     return Completion(task_id, instance.id, instance.status, next_ids, instance.error_message)
 
 
-def _documents_for_form(uow, task: HumanTask, cleaned: dict, actor: str,
-                        password: str | None) -> dict:
-    """The convention is put into form when its task completes; a signature is recorded
-    only after the signatory typed their password again."""
-    from . import convention
+def _form_effects(uow, task: HumanTask, cleaned: dict, actor: str,
+                  password: str | None) -> dict:
+    """What some forms do besides giving the process their data (see form_effects.py)."""
+    from .form_effects import EFFECTS
 
-    if task.form_key == "convention":
-        if cleaned.get("convention_document"):
-            convention.adopt_upload(uow.session, task.partnership_id, cleaned["convention_document"])
-        else:
-            cleaned = {**cleaned, "convention_document": convention.generate(
-                uow, partnership_id=task.partnership_id, data=cleaned, actor=actor)}
-    elif task.form_key == "signature":
-        convention.sign(uow, task=task, actor=actor, password=password, data=cleaned)
-        cleaned = {**cleaned, "document_sha256": (task.context or {}).get("document_sha256")}
-    elif task.form_key == "convention_renewal":
-        from . import reminders
-
-        reminders.apply_renewal_decision(uow, task=task, data=cleaned, actor=actor)
-    return cleaned
+    effect = EFFECTS.get(task.form_key or "")
+    if effect is None:
+        return cleaned
+    return effect(uow, task=task, data=cleaned, actor=actor, password=password)
 
 
 def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:
