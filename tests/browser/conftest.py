@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -19,7 +20,10 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Screenshots go to a scratch folder; PARTNERFLOW_SCREENSHOTS=docs/screenshots refreshes
+# the ones the documentation shows (a test run leaves the work tree as it found it).
+SCREENSHOTS = Path(os.environ.get("PARTNERFLOW_SCREENSHOTS")
+                   or Path(tempfile.gettempdir()) / "partnerflow-screenshots")
 
 
 def pytest_configure(config):
