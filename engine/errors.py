@@ -81,3 +81,17 @@ class ScriptError(PartnerflowError):
 
 class InstanceError(PartnerflowError):
     """An instance stopped on an error; it keeps its state and can be retried."""
+
+
+class StepFailed(PartnerflowError):
+    """A step failed outside the engine's own steps (running the task, writing the state,
+    routing a message): nothing of the attempt was kept but the incident. The instance is in
+    error, the submitted answers are the task's draft, and `told` were notified."""
+
+    def __init__(self, message: str, *, instance_id: int | None, element: str | None,
+                 told: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.instance_id = instance_id
+        self.element = element
+        self.told = told

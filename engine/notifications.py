@@ -56,6 +56,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "décision depuis plusieurs jours ; l'escalade a été consignée dans le journal.\n"
         "Merci de veiller à ce qu'elle soit traitée : {url}\n",
     ),
+    "instance_failed": (
+        "Incident : {title}",
+        "Bonjour {name},\n\nUne étape du partenariat « {partnership} » n'a pas pu s'exécuter : "
+        "{title}.\nLe processus est arrêté ; les réponses saisies sont gardées. Après correction, "
+        "il peut être relancé depuis la page du partenariat : {url}\n",
+    ),
     "reminder": (
         "Relance : {title}",
         "Bonjour {name},\n\nPetit rappel : la tâche « {title} » du partenariat « {partnership} » "
@@ -160,10 +166,10 @@ def _due_text(task: HumanTask | None, kind: str) -> str:
 
 def notify(session: Session, settings: Settings, users: Iterable[User], *, kind: str,
            partnership: Partnership | None, task: HumanTask | None, now: datetime,
-           title: str | None = None) -> list[Notification]:
+           title: str | None = None, link: str | None = None) -> list[Notification]:
     """One notification per user (each user once), subject and body from TEMPLATES."""
     subject_t, body_t = TEMPLATES[kind]
-    link = f"/taches/{task.id}" if task is not None and task.id else "/notifications"
+    link = link or (f"/taches/{task.id}" if task is not None and task.id else "/notifications")
     written, seen = [], set()
     for user in users:
         if user.username in seen:
@@ -227,6 +233,26 @@ def steps_ran(uow, instance: ProcessInstance, script_element_ids: list[str]) -> 
                        title=None if task is not None else instance.label or instance.process_key)
 
     _safely("escalation", run)
+
+
+def incident_recorded(uow, instance: ProcessInstance, summary: str) -> list[User]:
+    """Tell those who can fix and retry a stopped instance: the direction, the process
+    designers and the administrators. Returns who was told (never raises)."""
+    told: list[User] = []
+
+    def run() -> None:
+        session = uow.session
+        users = session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
+            UserRole.role.in_(("direction", "designer", "admin")), User.active.is_(True))
+            .distinct().order_by(User.username)).all()
+        partnership = session.get(Partnership, instance.partnership_id)
+        notify(session, uow.settings, users, kind="instance_failed", partnership=partnership,
+               task=None, now=uow.clock(), title=summary[:200],
+               link=f"/partenariats/{instance.partnership_id}")
+        told.extend(users)
+
+    _safely("instance_failed", run)
+    return told
 
 
 def flag_overdue(uow, *, limit: int = 200) -> int:

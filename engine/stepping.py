@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from copy import deepcopy
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
@@ -127,19 +128,53 @@ def _persist(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
     instance.waiting_messages = run.waiting_message_names()
 
 
-def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None) -> None:
-    element = _failed_element(exc)
-    message = _error_message(exc)
+def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None,
+                 during: str = "engine_steps") -> Incident:
+    element = failed_element(exc)
+    message = describe_failure(exc)
     instance.status = "error"
     instance.error_message = message
     instance.error_element = element
     audit.append(uow.session, type="instance_failed", actor=actor, at=uow.clock(),
                  partnership_id=instance.partnership_id, instance_id=instance.id,
-                 element_id=element, payload={"error": message})
+                 element_id=element, payload={"error": message, "during": during})
     log.warning("instance %s stopped at %s: %s", instance.id, element, message)
+    told = notifications.incident_recorded(uow, instance, message)
+    incident = Incident(instance.id, element, message,
+                        tuple(u.full_name or u.username for u in told))
+    uow.incidents.append(incident)
+    return incident
 
 
-def _failed_element(exc: Exception) -> str | None:
+@dataclass(frozen=True)
+class Incident:
+    """An instance stopped on an error: where, why, and who was told."""
+
+    instance_id: int
+    element: str | None
+    message: str
+    told: tuple[str, ...] = ()
+
+
+def record_incident(uow, instance_id: int, exc: Exception, actor: str | None, *,
+                    during: str, task_id: int | None = None, draft: dict | None = None) -> Incident:
+    """After a failure outside the engine steps (running the task, writing the state,
+    routing a message) the unit of work was rolled back: put the instance in error in a
+    fresh transaction, keep the submitted answers as the task's draft, and commit."""
+    from .models import HumanTask as _Task
+
+    session = uow.session
+    instance = session.get(ProcessInstance, instance_id)
+    if task_id is not None and draft is not None:
+        task = session.get(_Task, task_id)
+        if task is not None and task.state == "open":
+            task.draft = json_safe(draft)
+    incident = _mark_failed(uow, instance, exc, actor, during=during)
+    uow.commit()
+    return incident
+
+
+def failed_element(exc: Exception) -> str | None:
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None)
     if spec is not None:
@@ -151,8 +186,23 @@ def _failed_element(exc: Exception) -> str | None:
     return None
 
 
-def _error_message(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
+def _reason(exc: Exception) -> ScriptError | None:
+    """The sandbox's own error behind SpiffWorkflow's wrapper (« trop long », a refusal)."""
+    seen = exc
+    for _ in range(5):
+        seen = seen.__cause__ or seen.__context__
+        if seen is None:
+            return None
+        if isinstance(seen, ScriptError):
+            return seen
+    return None
+
+
+def describe_failure(exc: Exception) -> str:
+    reason = _reason(exc)
+    text = (str(reason) if reason is not None else str(exc).strip()) or type(exc).__name__
+    if reason is not None and "expression '" in str(exc):
+        text += " — " + str(exc).split(".")[0].strip()
     notes = [n for n in (getattr(exc, "__notes__", None) or getattr(exc, "notes", None) or [])
              if str(n).strip() not in text]
     task = getattr(exc, "task", None)

@@ -12,6 +12,8 @@ class UnitOfWork:
         self._factory = session_factory
         self._write = write
         self.session: Session
+        # instances that stopped on an error during this unit of work (stepping.Incident)
+        self.incidents: list = []
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -29,3 +31,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.incidents.clear()
+        if self._write:
+            # the next transaction writes again (on SQLite: BEGIN IMMEDIATE once more)
+            self.session.connection(execution_options={"partnerflow_write": True})

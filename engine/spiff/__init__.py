@@ -11,12 +11,13 @@ from .model import (
     xsd_problems,
 )
 from .runtime import Changes, ThrownMessage, UserTaskView, WorkflowRun
-from .sandbox import StepTimeout, compile_expression, compile_script
+from .sandbox import StepMemoryExceeded, StepTimeout, compile_expression, compile_script
+from .sandbox import configure as configure_sandbox
 from .steps import StepEvent
 
 __all__ = [
-    "Changes", "CompiledProcess", "ParserErrors", "StepEvent", "StepTimeout", "ThrownMessage",
-    "UserTaskMeta", "UserTaskView", "WorkflowRun", "compile_expression", "compile_process",
-    "compile_script", "read_decisions", "read_processes", "translate_parser_error",
-    "xsd_problems",
+    "Changes", "CompiledProcess", "ParserErrors", "StepEvent", "StepMemoryExceeded", "StepTimeout",
+    "ThrownMessage", "UserTaskMeta", "UserTaskView", "WorkflowRun", "compile_expression",
+    "compile_process", "compile_script", "configure_sandbox", "read_decisions", "read_processes",
+    "translate_parser_error", "xsd_problems",
 ]

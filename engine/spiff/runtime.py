@@ -177,9 +177,14 @@ class WorkflowRun:
             self._record_step(task)
 
         self._completed = None
-        with using_clock(self._clock):
-            self.workflow.refresh_timers()
-            self.workflow.do_engine_steps(will_complete_task=will_run, did_complete_task=did_run)
+        environment = self.workflow.script_engine.environment
+        environment.deadline = deadline  # every sandboxed evaluation shares the step's budget
+        try:
+            with using_clock(self._clock):
+                self.workflow.refresh_timers()
+                self.workflow.do_engine_steps(will_complete_task=will_run, did_complete_task=did_run)
+        finally:
+            environment.deadline = None
         self._collect_messages()
         self._check_consistency()
 

@@ -409,6 +409,6 @@ def test_an_infinite_loop_stops_the_instance_at_the_time_limit(deployed, partner
             instance = session.get(ProcessInstance, instance_id)
             assert instance.error_element == "count_round"
             assert "0.5 s" in instance.error_message
-            assert "longer than" in instance.error_message
+            assert "trop long" in instance.error_message
     finally:
         fast.dispose()

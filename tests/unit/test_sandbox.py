@@ -7,6 +7,7 @@ import time
 import pytest
 
 from partnerflow.engine.errors import ScriptError
+from partnerflow.engine.spiff.restricted import Refused
 from partnerflow.engine.spiff.sandbox import (
     RestrictedEnvironment,
     RestrictedScriptEngine,
@@ -81,9 +82,18 @@ def test_safe_helpers_are_available(env):
 
 
 @pytest.mark.parametrize("name", ["open", "getattr", "type", "vars", "globals", "compile"])
-def test_dangerous_builtins_are_not_defined(env, name):
-    with pytest.raises(NameError):
+def test_dangerous_builtins_are_refused_by_name(env, name):
+    with pytest.raises(ScriptError, match=f"'{name}' is not available"):
         env.evaluate(f"{name}", {})
+    with pytest.raises(ScriptError, match=f"'{name}' is not available"):
+        compile_script(f"x = {name}(1)")
+
+
+@pytest.mark.parametrize("name", ["open", "getattr", "type", "vars", "globals", "compile", "eval"])
+def test_dangerous_builtins_are_not_defined_in_the_sandbox(name):
+    from partnerflow.engine.spiff.restricted import GLOBALS
+
+    assert name not in GLOBALS["__builtins__"]
 
 
 def test_an_import_at_run_time_is_refused_by_the_import_hook(env):
@@ -92,7 +102,7 @@ def test_an_import_at_run_time_is_refused_by_the_import_hook(env):
 
     code = compile_restricted_exec("import os").code
     scope = dict(env.globals)
-    with pytest.raises(ScriptError, match="importing modules is not allowed"):
+    with pytest.raises(Refused, match="importing modules is not allowed"):
         exec(code, scope)
 
 
@@ -122,14 +132,6 @@ def test_an_endless_expression_is_stopped_at_the_time_limit():
     env = RestrictedEnvironment(time_limit_s=0.2)
     with pytest.raises(StepTimeout):
         env.evaluate("any(x < 0 for x in range(999) for y in range(999) for z in range(999))", {})
-
-
-def test_the_tracer_is_removed_after_an_evaluation(env):
-    import sys
-
-    before = sys.gettrace()
-    env.evaluate("1 + 1", {})
-    assert sys.gettrace() is before
 
 
 def test_the_script_engine_validate_turns_refusals_into_syntax_errors():
