@@ -175,6 +175,8 @@ def record_incident(uow, instance_id: int, exc: Exception, actor: str | None, *,
 
 
 def failed_element(exc: Exception) -> str | None:
+    if getattr(exc, "element_id", None):
+        return exc.element_id
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None)
     if spec is not None:
@@ -209,6 +211,8 @@ def describe_failure(exc: Exception) -> str:
     if task is not None:
         spec = task.task_spec
         text = f"{getattr(spec, 'bpmn_name', None) or spec.name} ({getattr(spec, 'bpmn_id', '')}): {text}"
+    elif getattr(exc, "element_name", None) and exc.element_name not in text:
+        text = f"{exc.element_name} ({exc.element_id}): {text}"
     if notes:
         text += " — " + " ".join(str(n) for n in notes)
     return text[:2000]

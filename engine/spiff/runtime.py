@@ -100,6 +100,36 @@ def _task_body(task) -> str:
     return json.dumps(dct, cls=_ENCODER, separators=(",", ":"), sort_keys=True)
 
 
+def _element_of(task) -> tuple[str, str]:
+    spec = task.task_spec
+    return (getattr(spec, "bpmn_id", None) or spec.name,
+            getattr(spec, "bpmn_name", None) or spec.name)
+
+
+def _locate(exc: Exception, tasks: list, timer: bool = False) -> None:
+    """Name the element a failure happened at, when SpiffWorkflow did not say."""
+    if getattr(exc, "task", None) is not None or getattr(exc, "element_id", None) or not tasks:
+        return
+    element, name = _element_of(tasks[0])
+    exc.element_id = element
+    exc.element_name = name
+    if timer and not isinstance(exc, ScriptError):
+        exc.add_note("l'expression d'un minuteur doit donner une date ou une durée ISO 8601 sous "
+                     "forme de texte, par exemple \"P14D\" (avec les guillemets)")
+
+
+def _storable_body(task) -> str:
+    """The task's JSON; data that cannot be stored names the step that holds it."""
+    try:
+        return _task_body(task)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        element, name = _element_of(task)
+        error = InstanceError(f"{name} ({element}) : les données de cette étape ne peuvent pas être "
+                              f"enregistrées ({exc})")
+        error.element_id = element
+        raise error from exc
+
+
 class WorkflowRun:
     """One workflow in memory, with what is needed to persist only its changes."""
 
@@ -161,7 +191,10 @@ class WorkflowRun:
         """Run gateways, scripts, rules and due timers until only waits remain."""
         deadline = time.monotonic() + self._time_limit_s
 
+        current: list = []
+
         def will_run(task):
+            current[:] = [task]
             if time.monotonic() > deadline:
                 raise ScriptError(
                     f"engine steps ran longer than {self._time_limit_s:g} s; stopped before "
@@ -183,10 +216,23 @@ class WorkflowRun:
             with using_clock(self._clock):
                 self.workflow.refresh_timers()
                 self.workflow.do_engine_steps(will_complete_task=will_run, did_complete_task=did_run)
+        except Exception as exc:
+            # a timer whose expression never gave a due time is the one that failed; else the
+            # task that was running
+            timers = [t for t in self._waiting_timers() if "event_value" not in t.internal_data]
+            _locate(exc, timers or current, timer=bool(timers))
+            raise
         finally:
             environment.deadline = None
         self._collect_messages()
         self._check_consistency()
+
+    def _waiting_timers(self) -> list:
+        """Timer events that are waiting, or about to (their parent has completed)."""
+        reached = TaskState.WAITING | TaskState.READY | TaskState.FUTURE
+        return [t for t in self._all_tasks() if t.state & reached
+                and (t.parent is None or t.parent.state == TaskState.COMPLETED)
+                and isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
 
     def _record_step(self, task) -> None:
         event = step_event(task)
@@ -396,7 +442,7 @@ class WorkflowRun:
             if parent_id in present:
                 candidates[parent_id] = present[parent_id]
         for uuid, (sub_uuid, task) in candidates.items():
-            body = _task_body(task)
+            body = _storable_body(task)
             if self._stored.get(uuid) != body:
                 changes.upserts.append(TaskRow(uuid, sub_uuid, task.state, body,
                                                exists=uuid in self._stored))
