@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-from . import completion, growth, inbox, load, storage
+from . import completion, growth, inbox, load, sandbox, storage
 from .common import Row
 
 BENCHMARKS = {
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "growth": growth.run,
     "inbox": inbox.run,
     "storage": storage.run,
+    "sandbox": sandbox.run,
 }
 # Needs gunicorn, PostgreSQL and wrk: only with `--only load` (see bench/load.py).
 OPTIONAL = {"load": load.run}
