@@ -12,7 +12,7 @@ from datetime import datetime
 from lxml import etree
 from sqlalchemy import select
 
-from . import audit
+from . import audit, csvsafe
 from .clock import as_utc
 from .models import AuditChainHead, AuditEvent, HumanTask, ProcessInstance, ProcessVersion
 from .roles import stage_for_process
@@ -101,13 +101,16 @@ def export_jsonl(session, partnership_id: int) -> str:
 
 
 def export_csv(session, partnership_id: int) -> str:
-    """The same events as CSV; `payload` is the canonical JSON of the payload."""
+    """The same events as CSV; `payload` is the canonical JSON of the payload. No cell of any
+    column starts a formula: one starting with = + - @ a tab or a line break (or a quote) is
+    written with a leading quote (`csvsafe.unquote` gives the exported value back)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_FIELDS)
     for row in _export_rows(session, partnership_id):
-        writer.writerow([json.dumps(row[f], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                         if f == "payload" else ("" if row[f] is None else row[f]) for f in EXPORT_FIELDS])
+        writer.writerow(csvsafe.row(
+            json.dumps(row[f], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            if f == "payload" else row[f] for f in EXPORT_FIELDS))
     return out.getvalue()
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from .audit import bind_keys
+from .auditkeys import AuditKeys
 from .catalog import Catalog
 from .clock import SystemClock
 from .config import Settings
@@ -38,6 +40,8 @@ class Partnerflow:
         self.settings = settings
         self.db = make_engine(settings.database_url, echo=settings.sql_echo)
         self.sessions = make_session_factory(self.db)
+        self.audit_keys = AuditKeys(settings)
+        bind_keys(self.sessions, self.audit_keys)
         self.catalog = Catalog()
         self.forms = FormRegistry(settings.forms_dir, saved=self._saved_forms)
         self._saved_forms_cache: tuple[float, dict[str, dict]] = (0.0, {})

@@ -52,6 +52,12 @@ class Settings:
     secure_cookies: bool = False
     # Log lines as JSON (production) or as plain text.
     log_json: bool = True
+    # The audit log's MAC key, kept outside the database: the key itself (production), or a
+    # file holding it; the default file is created (mode 0600) on first use.
+    audit_key: str | None = field(default=None, repr=False)
+    audit_key_file: Path = Path("instance/audit_key")
+    # The Ed25519 key that signs audit seals (`partnerflow audit seal`), created on first use.
+    audit_seal_key_file: Path = Path("instance/audit_seal_key")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -94,6 +100,12 @@ def _mail_and_serving(env) -> dict:
     for variable, name in texts.items():
         if env.get(variable):
             values[name] = env[variable]
+    for variable, name in (("PARTNERFLOW_AUDIT_KEY_FILE", "audit_key_file"),
+                           ("PARTNERFLOW_AUDIT_SEAL_KEY_FILE", "audit_seal_key_file")):
+        if env.get(variable):
+            values[name] = Path(env[variable])
+    if env.get("PARTNERFLOW_AUDIT_KEY"):
+        values["audit_key"] = env["PARTNERFLOW_AUDIT_KEY"]
     if env.get("PARTNERFLOW_SMTP_PORT"):
         values["smtp_port"] = int(env["PARTNERFLOW_SMTP_PORT"])
     if env.get("PARTNERFLOW_DIGEST_HOUR_UTC"):

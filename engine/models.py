@@ -224,6 +224,8 @@ class AuditChainHead(Base):
     chain: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    # HMAC-SHA256 over (chain, last_seq, last_hash) with the audit key kept outside the database
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEvent(Base):
@@ -248,6 +250,8 @@ class AuditEvent(Base):
     payload: Mapped[dict] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 over (chain, seq, hash) with the audit key; not part of the hash
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class Document(Base):

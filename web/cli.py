@@ -159,15 +159,103 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.option("--partnership", "partnership_id", type=int, default=None)
-def audit_verify(partnership_id: int | None) -> None:
-    """Check every hash chain; report the first altered, inserted or deleted event."""
-    with _pf().read() as session:
-        breaks = audit.verify(session, partnership_id)
+@click.option("--against", "seal_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="a seal written by `audit seal`: the chains must still hold it")
+@click.option("--public-key", default=None,
+              help="the seal's trusted public key (base64 or PEM, or a file holding it); "
+                   "default: this instance's")
+def audit_verify(partnership_id: int | None, seal_file: Path | None, public_key: str | None) -> None:
+    """Check every chain (hashes, MACs, one chain per partnership); report the first altered,
+    inserted or deleted event of each, and with --against what changed since a seal."""
+    from partnerflow.engine import auditseal
+
+    pf = _pf()
+    seal = None
+    if seal_file is not None:
+        seal = auditseal.loads(seal_file.read_text(encoding="utf-8"))
+        trusted = _key_text(public_key) if public_key else pf.audit_keys.public_key(create=False)
+        auditseal.check_signature(seal, trusted)
+    with pf.read() as session:
+        breaks = [str(item) for item in audit.verify(session, partnership_id)]
+        if seal is not None:
+            breaks += [f"{item} (against the seal of {seal['sealed_at']})"
+                       for item in auditseal.compare(session, seal)
+                       if partnership_id is None or item.partnership_id == partnership_id]
     if breaks:
         for item in breaks:
             click.echo(f"BROKEN {item}", err=True)
         sys.exit(1)
     click.echo("audit chain intact")
+    if seal is not None:
+        click.echo(f"every chain still holds the seal of {seal['sealed_at']} "
+                   f"({len(seal['chains'])} chains)")
+
+
+def _key_text(value: str) -> str:
+    path = Path(value)
+    return path.read_text(encoding="utf-8") if len(value) < 4096 and path.is_file() else value
+
+
+@audit_group.command("seal")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the seal to this file (default: print it)")
+@click.option("--mail", "address", default=None, help="also e-mail the seal to this address")
+def audit_seal(out: Path | None, address: str | None) -> None:
+    """Sign a checkpoint of every chain (events, last hash) for a third party to keep."""
+    from partnerflow.engine import auditseal, notifications
+
+    pf = _pf()
+    mailer = notifications.mailer_for(pf.settings) if address else None
+    if address and mailer is None:
+        _fail("--mail needs an SMTP server (PARTNERFLOW_SMTP_HOST)")
+    with pf.uow() as uow:
+        seal = auditseal.make_seal(uow.session, pf.audit_keys, at=uow.clock(),
+                                   site=pf.settings.base_url)
+        text = auditseal.dumps(seal)
+        if out is not None:
+            out.write_text(text, encoding="utf-8")
+        if mailer is not None:
+            try:
+                mailer.send(address, auditseal.MAIL_SUBJECT.format(at=seal["sealed_at"]),
+                            auditseal.MAIL_BODY.format(public_key=seal["public_key"]) + text)
+            except OSError as exc:  # smtplib's errors are OSErrors
+                _fail(f"the seal could not be e-mailed to {address}: {exc}")
+        audit.append(uow.session, type="audit_sealed", actor=None, at=uow.clock(),
+                     payload={"chains": len(seal["chains"]), "public_key": seal["public_key"],
+                              "signature": seal["signature"], "mailed_to": address})
+        uow.commit()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"sealed {len(seal['chains'])} chains into {out}")
+    click.echo(f"public key (give it to whoever keeps the seal): {seal['public_key']}", err=out is None)
+
+
+@audit_group.command("public-key")
+@click.option("--pem", is_flag=True, help="as a PEM public key instead of base64")
+def audit_public_key(pem: bool) -> None:
+    """Print the public key that checks this instance's seals (created on first use)."""
+    from cryptography.hazmat.primitives import serialization
+
+    keys = _pf().audit_keys
+    if not pem:
+        click.echo(keys.public_key())
+        return
+    click.echo(keys.signing_key().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii"),
+        nl=False)
+
+
+@audit_group.command("adopt")
+def audit_adopt() -> None:
+    """Give a MAC to the events written before the audit key (once, after upgrading);
+    refuses while any chain does not verify."""
+    with _pf().uow() as uow:
+        keyed = audit.adopt(uow.session, at=uow.clock())
+        uow.commit()
+    for chain, count in keyed.items():
+        click.echo(f"chain {chain}: {count} event(s) keyed")
+    click.echo(f"{sum(keyed.values())} event(s) in {len(keyed)} chain(s) keyed")
 
 
 @main.command()

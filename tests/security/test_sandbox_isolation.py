@@ -152,3 +152,32 @@ def test_dates_a_designer_expects_work_in_a_script(sandboxed):
         data = stepping.restore(uow, instance).last_data()
     assert data["parsed"] == "2027-03-31"
     assert len(data["today"]) == 10
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="privileges are dropped only from root")
+def test_a_sandbox_process_started_by_root_runs_as_nobody():
+    import pickle
+
+    from partnerflow.engine.spiff import sandbox
+
+    worker = sandbox._Worker(64 * 1024 * 1024)
+    try:
+        reply = worker.ask(("eval", "sorted([2, 1])", {}, {}, 5.0), 5.0)
+        assert pickle.loads(reply) == ("ok", [1, 2])  # the process is serving
+        with open(f"/proc/{worker.proc.pid}/status") as status:
+            uid_line = next(line for line in status if line.startswith("Uid:"))
+        assert uid_line.split()[1:] == ["65534"] * 4
+    finally:
+        worker.kill()
+
+
+def test_a_sandbox_process_inherits_no_secret_from_the_server(monkeypatch):
+    from partnerflow.engine.spiff import sandbox
+
+    monkeypatch.setenv("PARTNERFLOW_SECRET_KEY", "s3cret-not-for-diagrams")
+    worker = sandbox._Worker(64 * 1024 * 1024)
+    try:
+        with open(f"/proc/{worker.proc.pid}/environ", "rb") as environ:
+            assert b"s3cret" not in environ.read()
+    finally:
+        worker.kill()

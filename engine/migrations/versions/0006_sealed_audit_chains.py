@@ -15,8 +15,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The MACs need the audit key, which the database never holds: the events written
+    # before this revision get theirs from `partnerflow audit adopt`.
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('audit_chain_head', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('audit_chain_head', schema=None) as batch_op:
+        batch_op.drop_column('mac')
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.drop_column('mac')

