@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from . import access
 from .models import (
     AuditEvent,
     Document,
@@ -40,39 +41,9 @@ SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
          "partnership": (Partnership.title, HumanTask.id)}
 
 
-@dataclass(frozen=True)
-class _Viewer:
-    username: str
-    roles: tuple[str, ...]
-    partnerships: tuple[int, ...]
-
-    @property
-    def partner_only(self) -> bool:
-        return set(self.roles) == {"partner"}
-
-
-def _viewer(session: Session, username: str) -> _Viewer:
-    # one lookup per session: a page asks for the inbox, its count and its filters
-    cached = session.info.get(("inbox_viewer", username))
-    if cached is not None:
-        return cached
-    viewer = _load_viewer(session, username)
-    session.info[("inbox_viewer", username)] = viewer
-    return viewer
-
-
-def _load_viewer(session: Session, username: str) -> _Viewer:
-    user_id = session.scalar(select(User.id).where(User.username == username, User.active.is_(True)))
-    if user_id is None:
-        return _Viewer(username, (), ())
-    roles = tuple(sorted(session.scalars(select(UserRole.role).where(UserRole.user_id == user_id))))
-    memberships = tuple(session.scalars(select(PartnershipMember.partnership_id).where(
-        PartnershipMember.user_id == user_id)))
-    return _Viewer(username, roles, memberships)
-
-
-def _branches(viewer: _Viewer, filters: InboxFilter | None, now: datetime | None):
-    """One condition per index range: my assigned tasks, then each of my roles' offers.
+def _branches(viewer: access.Actor, filters: InboxFilter | None, now: datetime | None):
+    """One condition per index range: my assigned tasks, then each of my roles' offers
+    (access.assigned_clause and access.offered_clause: the same rule as access.may_act).
 
     The ranges are disjoint (an offered task has no assignee; a task has one role), so
     counts add up and pages merge without duplicates."""
@@ -86,21 +57,16 @@ def _branches(viewer: _Viewer, filters: InboxFilter | None, now: datetime | None
             extra.append(HumanTask.role == filters.role)
         if filters.overdue_only and now is not None:
             extra.append(HumanTask.sort_due < now)
-    mine = list(viewer.partnerships)
-    scope = [HumanTask.partnership_id.in_(mine)] if viewer.partner_only else []
-    yield and_(HumanTask.assignee == viewer.username, HumanTask.state == "open", *scope, *extra)
-    for role in viewer.roles:
+    yield and_(access.assigned_clause(viewer), *extra)
+    for role in sorted(viewer.roles):
         if filters is not None and filters.role and filters.role != role:
             continue
-        partner_scope = [HumanTask.partnership_id.in_(mine)] if role == "partner" else scope
-        yield and_(HumanTask.state == "open", HumanTask.role == role, HumanTask.assignee.is_(None),
-                   or_(HumanTask.claimed_by.is_(None), HumanTask.claimed_by == viewer.username),
-                   *partner_scope, *extra)
+        yield and_(access.offered_clause(viewer, role), *extra)
 
 
 def inbox(session: Session, username: str, now: datetime, filters: InboxFilter = InboxFilter()):
     """A page of the user's open tasks with their partnership, soonest due first."""
-    viewer = _viewer(session, username)
+    viewer = access.actor(session, username)
     window = filters.offset + filters.limit
     if filters.sort == "due":
         # each branch reads its index range in order and stops after one page's worth
@@ -128,7 +94,7 @@ def _row_query():
 
 def inbox_partnerships(session: Session, username: str, limit: int = 200) -> list[tuple[int, str]]:
     """The partnerships the user's open tasks belong to (for the inbox's filter)."""
-    viewer = _viewer(session, username)
+    viewer = access.actor(session, username)
     ids = union_all(*[select(HumanTask.partnership_id).where(cond)
                       for cond in _branches(viewer, None, None)]).subquery()
     return [tuple(r) for r in session.execute(
@@ -139,7 +105,7 @@ def inbox_partnerships(session: Session, username: str, limit: int = 200) -> lis
 def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,
                 now: datetime | None = None) -> int:
     """How many open tasks the user can take (the header badge)."""
-    viewer = _viewer(session, username)
+    viewer = access.actor(session, username)
     return sum(session.scalar(select(func.count()).select_from(HumanTask).where(cond)) or 0
                for cond in _branches(viewer, filters, now))
 

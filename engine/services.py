@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, stepping
+from . import access, audit, stepping
 from .catalog import latest_version
 from .clock import as_utc
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -40,35 +40,15 @@ def get_user(session: Session, username: str | None) -> User:
     return user
 
 
-def is_member(session: Session, user: User, partnership_id: int) -> bool:
-    return session.get(PartnershipMember, (partnership_id, user.id)) is not None
-
-
 def can_act_on(session: Session, user: User, task: HumanTask, ignore_claim: bool = False) -> bool:
     """May this user complete (or claim) this task? `ignore_claim` asks whether the task is
-    theirs to take at all, whoever holds it right now."""
-    roles = user.role_keys
-    if task.assignee:
-        return task.assignee == user.username
-    if not ignore_claim and task.claimed_by and task.claimed_by != user.username:
-        return False
-    groups = set(filter(None, (task.candidate_groups or "").split(","))) or {task.role}
-    if "partner" in roles and not roles - {"partner"}:
-        return "partner" in groups and is_member(session, user, task.partnership_id)
-    if groups & {"partner"} and is_member(session, user, task.partnership_id):
-        return True
-    return bool(groups & roles)
+    theirs to take at all, whoever holds it right now (the rule: access.may_act)."""
+    return access.may_act(access.actor_of(session, user), task, ignore_claim=ignore_claim)
 
 
 def may_receive(session: Session, user: User, task: HumanTask) -> bool:
-    """Can a task be reassigned to this user? Auditors change nothing; a partner user only
-    ever gets tasks of their own partnerships."""
-    roles = user.role_keys
-    if not roles or roles <= {"auditor"}:
-        return False
-    if roles <= {"partner", "auditor"}:
-        return is_member(session, user, task.partnership_id)
-    return True
+    """Can a task be reassigned to this user? (the rule: access.may_receive)"""
+    return access.may_receive(access.actor_of(session, user), task)
 
 
 # ---------------------------------------------------------------- partnerships
@@ -416,15 +396,16 @@ def fire_next_due_timer(uow, *, skip: frozenset[int] = frozenset(),
 
 
 def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
-    """The task if this user may work on it (open and theirs or their role's)."""
+    """The task if this user may work on it (open and theirs or their role's), or read it
+    once closed (access.may_act, access.may_read_closed_task)."""
     user = get_user(session, actor)
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
-    if task.state == "open" and not can_act_on(session, user, task):
+    who = access.actor_of(session, user)
+    if task.state == "open" and not access.may_act(who, task):
         raise Forbidden(f"{actor} may not work on task {task_id}")
-    if task.state != "open" and not (user.role_keys & {"direction", "auditor", "admin"}
-                                     or task.completed_by == actor):
+    if task.state != "open" and not access.may_read_closed_task(who, task):
         raise Forbidden(f"{actor} may not see task {task_id}")
     return task
 

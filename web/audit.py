@@ -9,22 +9,18 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import audit, auditlog, convention, queries, services
+from partnerflow.engine import access, audit, auditlog, convention, queries, services
 from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 from partnerflow.engine.roles import STAGES
 
 from .current import engine, get_or_404, with_diagram_csp
 
 bp = Blueprint("audit", __name__)
-READERS = ("auditor", "direction", "admin")
 
 
 def _may_read(partnership_id: int) -> None:
-    if current_user.has(*READERS):
-        return
-    if current_user.has("partner") and partnership_id in current_user.partnership_ids:
-        return
-    abort(403)
+    if not current_user.may_read_audit(partnership_id):  # the rule: access.may_read_audit
+        abort(403)
 
 
 def _partnership(db, partnership_id: int) -> Partnership:
@@ -155,8 +151,7 @@ def version_source(version_id: int):
         version = get_or_404(db, ProcessVersion, version_id)
         instance_partnerships = db.scalars(select(ProcessInstance.partnership_id).where(
             ProcessInstance.version_id == version_id)).all()
-    if not current_user.has(*READERS, "designer") and not (
-            current_user.has("partner") and set(instance_partnerships) & current_user.partnership_ids):
+    if not access.may_read_version(current_user, instance_partnerships):
         abort(403)
     return Response(version.source, mimetype="application/xml")
 
@@ -165,7 +160,7 @@ def version_source(version_id: int):
 @login_required
 def version_times(version_id: int):
     """A heatmap of the time each task takes, across the instances of one version."""
-    if not current_user.has(*READERS, "designer"):
+    if not current_user.has(*access.VERSION_READERS):
         abort(403)
     with engine().read() as db:
         version = get_or_404(db, ProcessVersion, version_id)

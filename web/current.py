@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from flask import abort, current_app
 from flask_login import current_user
 
+from partnerflow.engine import access
 from partnerflow.engine.bootstrap import Partnerflow
 
 
@@ -38,14 +39,19 @@ class WebUser:
     def is_partner_only(self) -> bool:
         return self.roles == {"partner"}
 
+    # the rules live in engine/access.py; this object is the `Subject` they read
     @property
     def is_staff(self) -> bool:
-        return bool(self.roles - {"partner", "auditor"})
+        return access.is_staff(self)
 
     def may_see_partnership(self, partnership_id: int) -> bool:
-        if self.is_partner_only:
-            return partnership_id in self.partnership_ids
-        return True
+        return access.may_read_partnership(self, partnership_id)
+
+    def may_read_audit(self, partnership_id: int) -> bool:
+        return access.may_read_audit(self, partnership_id)
+
+    def may_act(self, task) -> bool:
+        return access.may_act(self, task)
 
 
 def safe_next(target: str | None, default: str) -> str:

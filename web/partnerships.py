@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import catalog, documents, queries, services
+from partnerflow.engine import access, catalog, documents, queries, services
 from partnerflow.engine.errors import FormValidationError, NotFound
 from partnerflow.engine.models import Partnership
 from partnerflow.engine.roles import STAGES
@@ -20,7 +20,7 @@ MAIN_PROCESS = "partnership_cycle"
 
 
 def _visible_ids():
-    return sorted(current_user.partnership_ids) if current_user.is_partner_only else None
+    return access.readable_partnerships(current_user)
 
 
 def _check_visible(partnership_id: int) -> None:
@@ -49,8 +49,8 @@ def show(partnership_id: int):
         if partnership is None:
             abort(404)
         open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")
-        me = services.get_user(db, current_user.username)
-        actionable = {t.id for t in open_tasks if services.can_act_on(db, me, t)}
+        me = access.actor(db, current_user.username)
+        actionable = {t.id for t in open_tasks if access.may_act(me, t)}
         done = queries.tasks_of_partnership(db, partnership_id, "completed")
         members, actors = queries.partnership_people(db, partnership_id)
         organisations = queries.partnership_organisations(db, partnership_id)

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import documents, queries, services
+from partnerflow.engine import access, documents, queries, services
 from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
 from partnerflow.engine.models import HumanTask, Partnership
 
@@ -73,9 +73,7 @@ def _signing(db, task) -> dict | None:
 
 def _offered_to_me(task) -> bool:
     """Was this task for the signed-in user (assigned to them, or offered to one of their roles)?"""
-    groups = set(filter(None, (task.candidate_groups or "").split(","))) or {task.role}
-    mine = task.assignee == current_user.username or (not task.assignee and current_user.has(*groups))
-    return mine and current_user.may_see_partnership(task.partnership_id)
+    return access.may_act(current_user, task, ignore_claim=True)
 
 
 def _task_to_submit(db, task_id: int):
@@ -101,7 +99,7 @@ def show(task_id: int):
         except Forbidden:
             # auditors read every task; the form stays closed to them
             task = db.get(HumanTask, task_id)
-            if task is None or not current_user.has("auditor"):
+            if task is None or not access.may_read_open_task(current_user, task):
                 raise
             return _render(task, _schema(pf, task), {}, readonly=True)
     schema = _schema(pf, task)
