@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import convention, reminders
+from . import accounts, convention, reminders
 
 
 def _convention(uow, *, task, data: dict, actor: str, password: str | None) -> dict:
@@ -19,6 +19,8 @@ def _convention(uow, *, task, data: dict, actor: str, password: str | None) -> d
 
 
 def _signature(uow, *, task, data: dict, actor: str, password: str | None) -> dict:
+    # a wrong password counts as a failed sign-in, and too many refuse the right one a while
+    accounts.confirm_password(uow, username=actor, password=password)
     convention.sign(uow, task=task, actor=actor, password=password, data=data)
     # the hash signed is the one the process prepared, whatever the browser sent back
     return {**data, "document_sha256": (task.context or {}).get("document_sha256")}

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -57,6 +58,9 @@ class User(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email_digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    # kept in the signed session at sign-in; signing out or changing the password moves it
+    # on, and a session carrying an older value no longer signs anyone in
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"
     )
@@ -276,13 +280,18 @@ class LoginAttempt(Base):
     """Failed and successful logins, for throttling across every web process."""
 
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_user_at", "username", "at"),)
+    __table_args__ = (Index("ix_login_attempt_user_at", "username", "at"),
+                      Index("ix_login_attempt_addr_at", "remote_addr", "at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(80))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
     success: Mapped[bool] = mapped_column(Boolean)
+    # no account has this name: such failures count per address, not per name
+    unknown_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # sign_in, or signature (the password typed again to sign counts as a sign-in)
+    purpose: Mapped[str] = mapped_column(String(20), default="sign_in", server_default="sign_in")
 
 
 class FormVersion(Base):

@@ -13,8 +13,16 @@ from partnerflow.engine.errors import Conflict, InvalidInput
 from partnerflow.engine.roles import ROLES
 
 from .current import engine, require_roles
+from .webforms import N_, error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# what accounts.create_user says of a user name, marked here for translation
+ENGINE_MESSAGES = (
+    N_("L'identifiant ne peut pas commencer par =, +, - ou @ (un tableur le lirait comme une "
+       "formule)."),
+    N_("L'identifiant ne peut pas contenir de caractère de contrôle (tabulation, retour à la "
+       "ligne)."),
+)
 
 
 @bp.get("/utilisateurs")
@@ -56,8 +64,9 @@ def create_user():
                                      organisation_id=form.get("organisation_id", type=int))
         except Conflict:
             errors["username"] = [_("Cet identifiant est déjà pris.")]
-        except InvalidInput as exc:
-            errors.update(exc.errors)
+        except InvalidInput as exc:  # names a spreadsheet would read as a formula, unknown roles
+            errors.update({name: [error_text(m) for m in messages]
+                           for name, messages in exc.errors.items()})
     if errors:
         with engine().read() as db:
             rows = queries.users(db)

@@ -1,9 +1,13 @@
-"""Signing in and out; the login page lists the demo accounts when (and only when) the
-demo is loaded."""
+"""Signing in and out, and changing one's password; the login page lists the demo accounts
+when (and only when) the demo is loaded.
+
+A session holds the user's session epoch from the database; the user loader refuses a
+session whose epoch is not the current one, so signing out or changing the password ends
+every session issued before (copied cookies included), on every web process."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -13,12 +17,14 @@ from wtforms.validators import DataRequired, Length
 from partnerflow.engine import accounts, queries
 from partnerflow.engine.accounts import LoginThrottled
 from partnerflow.engine.demo import DEMO_PASSWORD, demo_accounts
+from partnerflow.engine.errors import FormValidationError
 from partnerflow.engine.roles import ROLES
 
 from .current import WebUser, engine, safe_next
 from .extensions import login_manager
 
 bp = Blueprint("auth", __name__)
+EPOCH = "session_epoch"
 
 
 class LoginForm(FlaskForm):
@@ -26,8 +32,21 @@ class LoginForm(FlaskForm):
     password = PasswordField("Mot de passe", validators=[DataRequired(), Length(max=200)])
 
 
-@login_manager.user_loader
-def load_user(user_id: str) -> WebUser | None:
+@bp.before_app_request
+def _remember_client_address():
+    # checks deep inside a use case (the password typed again to sign) count failures per
+    # address too
+    g._client_address_token = accounts.set_client_address(request.remote_addr)
+
+
+@bp.teardown_app_request
+def _forget_client_address(_exc):
+    token = g.pop("_client_address_token", None)
+    if token is not None:
+        accounts.reset_client_address(token)
+
+
+def _web_user(user_id: str, epoch: int | None) -> WebUser | None:
     if not user_id.isdigit():
         return None
     with engine().read() as db:
@@ -35,11 +54,23 @@ def load_user(user_id: str) -> WebUser | None:
         if found is None:
             return None
         user, partnerships = found
-        if not user.active:
+        if not user.active or epoch is None or epoch != user.session_epoch:
             return None
         return WebUser(id=user.id, username=user.username, full_name=user.full_name,
                        roles=frozenset(user.role_keys), partnership_ids=frozenset(partnerships),
                        organisation_id=user.organisation_id)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> WebUser | None:
+    return _web_user(user_id, session.get(EPOCH))
+
+
+def _fresh_session() -> None:
+    lang = session.get("lang")
+    session.clear()  # a new session, keeping only the chosen language
+    if lang:
+        session["lang"] = lang
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -47,39 +78,72 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("inbox.index"))
     form = LoginForm()
-    error = None
+    error, status, headers = None, 200, {}
     if form.validate_on_submit():
         try:
             with engine().uow() as uow:
                 user = accounts.authenticate(uow, username=form.username.data.strip(),
                                              password=form.password.data,
                                              remote_addr=request.remote_addr)
-        except LoginThrottled:
-            error = _("Trop de tentatives échouées. Réessayez dans 15 minutes.")
+                epoch = user.session_epoch if user is not None else None
+        except LoginThrottled as exc:
+            error = _("Trop de tentatives échouées. Réessayez dans %(minutes)s minute(s).",
+                      minutes=exc.minutes)
+            status, headers = 429, {"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}
             user = None
         if user is not None:
-            lang = session.get("lang")
-            session.clear()  # a new session on sign-in, keeping only the chosen language
-            if lang:
-                session["lang"] = lang
+            _fresh_session()
             session.permanent = True
-            login_user(load_user(str(user.id)))
+            session[EPOCH] = epoch
+            login_user(_web_user(str(user.id), epoch))
             flash(_("Bienvenue, %(name)s.", name=user.full_name), "success")
             return redirect(safe_next(request.args.get("next"), url_for("inbox.index")))
-        error = error or _("Identifiant ou mot de passe incorrect.")
+        if error is None:
+            error, status = _("Identifiant ou mot de passe incorrect."), 401
     with engine().read() as db:
         demo = demo_accounts() if queries.demo_loaded(db) else []
     return render_template("login.html", form=form, error=error, demo=demo,
-                           demo_password=DEMO_PASSWORD, roles=ROLES), (401 if error else 200)
+                           demo_password=DEMO_PASSWORD, roles=ROLES), status, headers
 
 
 @bp.post("/deconnexion")
 @login_required
 def logout():
+    with engine().uow() as uow:
+        accounts.end_sessions(uow, user_id=current_user.id)
     logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    _fresh_session()
     flash(_("Vous êtes déconnecté(e)."), "info")
     return redirect(url_for("auth.login"))
+
+
+class PasswordForm(FlaskForm):
+    # lengths are the engine's to check (accounts.change_password), with French messages
+    current_password = PasswordField("Mot de passe actuel")
+    new_password = PasswordField("Nouveau mot de passe")
+    confirm_password = PasswordField("Confirmation")
+
+
+@bp.route("/mot-de-passe", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = PasswordForm()
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        if form.new_password.data != form.confirm_password.data:
+            errors["confirm_password"] = [_("Les deux saisies du nouveau mot de passe diffèrent.")]
+        else:
+            try:
+                with engine().uow() as uow:
+                    change = accounts.change_password(uow, username=current_user.username,
+                                                      current=form.current_password.data,
+                                                      new=form.new_password.data)
+            except FormValidationError as exc:
+                errors = exc.errors
+            else:
+                # this session goes on with the new epoch; every other one has ended
+                session[EPOCH] = change.session_epoch
+                flash(_("Votre mot de passe est changé. Vos autres sessions sont fermées."),
+                      "success")
+                return redirect(url_for("inbox.index"))
+    return render_template("password.html", form=form, errors=errors), 422 if errors else 200

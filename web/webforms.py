@@ -100,6 +100,8 @@ _PATTERN_ERRORS = (
     (re.compile(r"^Au plus (\d+) lignes\.$"), N_("Au plus %(v)s lignes.")),
     (re.compile(r"^Format (\S+) attendu\.$"), N_("Format %(v)s attendu.")),
     (re.compile(r"^Champ inconnu : (.*)$"), N_("Champ inconnu : %(v)s")),
+    (re.compile(r"^Trop de mots de passe erronés\. Réessayez dans (\d+) minute\(s\)\.$"),
+     N_("Trop de mots de passe erronés. Réessayez dans %(v)s minute(s).")),
 )
 
 

@@ -135,19 +135,23 @@ def _open_tasks(pf):
         return list(db.scalars(select(HumanTask.id).where(HumanTask.state == "open")))
 
 
-def test_the_sixth_wrong_password_locks_the_account_even_with_the_right_password(app, world, clock):
+def test_after_five_wrong_passwords_even_the_right_one_waits_longer_each_time(app, world, clock):
     client = app.test_client()
     for _ in range(5):
         response = login(client, "claire", "mauvais")
         assert response.status_code == 401
         assert "Identifiant ou mot de passe incorrect." in text_of(response)
     response = login(client, "claire", PASSWORD)
-    assert response.status_code == 401
-    assert "Trop de tentatives échouées. Réessayez dans 15 minutes." in text_of(response)
+    assert response.status_code == 429
+    assert "Trop de tentatives échouées. Réessayez dans 1 minute(s)." in text_of(response)
     assert client.get("/").status_code == 302  # not signed in
-    clock.advance(minutes=14)
-    assert login(client, "claire", PASSWORD).status_code == 401
-    clock.advance(minutes=2)
+    clock.advance(seconds=61)
+    assert login(client, "claire", "mauvais").status_code == 401  # a sixth failure: 2 minutes
+    clock.advance(seconds=61)
+    response = login(client, "claire", PASSWORD)
+    assert response.status_code == 429
+    assert "Réessayez dans 1 minute(s)." in text_of(response)
+    clock.advance(seconds=60)
     response = login(client, "claire", PASSWORD)
     assert response.status_code == 302
     assert client.get("/").status_code == 200
