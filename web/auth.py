@@ -22,9 +22,13 @@ from partnerflow.engine.roles import ROLES
 
 from .current import WebUser, engine, safe_next
 from .extensions import login_manager
+from .webforms import N_
 
 bp = Blueprint("auth", __name__)
 EPOCH = "session_epoch"
+# what accounts.change_password says of the fields, marked here for translation
+ENGINE_MESSAGES = (N_("Mot de passe actuel incorrect."),
+                   N_("Le nouveau mot de passe doit être différent de l'actuel."))
 
 
 class LoginForm(FlaskForm):
