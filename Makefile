@@ -28,13 +28,17 @@ assets: $(ASSETS_STAMP)
 
 install: $(STAMP) $(ASSETS_STAMP)
 
+# The session signing key: random, written once to instance/secret_key (mode 0600), reused.
+SECRET_KEY_FILE ?= $(CURDIR)/instance/secret_key
+
 run: install
+	$(BIN)/partnerflow secret-key $(SECRET_KEY_FILE)
 	$(BIN)/partnerflow db upgrade
 	$(BIN)/partnerflow deploy
 	$(BIN)/partnerflow demo
 	$(BIN)/partnerflow worker & WORKER=$$!; \
 	trap "kill $$WORKER 2>/dev/null" EXIT INT TERM; \
-	$(BIN)/partnerflow run --host 127.0.0.1 --port 5000
+	PARTNERFLOW_SECRET_KEY_FILE=$(SECRET_KEY_FILE) $(BIN)/partnerflow run --host 127.0.0.1 --port 5000
 
 lint: install
 	$(BIN)/ruff check engine web tests bench

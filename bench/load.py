@@ -81,7 +81,7 @@ def _port() -> int:
 def _gunicorn(url: str, workers: int = 4):
     port = _port()
     env = dict(os.environ, PARTNERFLOW_DATABASE_URL=url, PARTNERFLOW_FORMS_DIR=str(FIXTURES / "forms"),
-               PARTNERFLOW_BPMN_DIR=str(FIXTURES), PARTNERFLOW_SECRET_KEY="bench-secret",
+               PARTNERFLOW_BPMN_DIR=str(FIXTURES), PARTNERFLOW_SECRET_KEY="bench-session-key-" + "b" * 32,
                PARTNERFLOW_LOG_JSON="1")
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen([str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}",

@@ -33,7 +33,9 @@ class Settings:
     # SpiffWorkflow's task iterators stop at depth 1000; refuse to go near it.
     max_task_depth: int = 800
     max_upload_bytes: int = 5 * 1024 * 1024
-    secret_key: str = "dev-only-change-me"
+    # the built-in key serves tests and the debugger only: the WSGI entry point and
+    # `partnerflow run` refuse it (engine/signing_key.py)
+    secret_key: str = field(default="dev-only-change-me", repr=False)
     sql_echo: bool = False
     # E-mail delivery (the worker sends; no SMTP host means notifications stay in the app).
     smtp_host: str | None = None
@@ -48,8 +50,11 @@ class Settings:
     digest_hour_utc: int = 6
     # Trust X-Forwarded-* from one reverse proxy in front of the web processes.
     proxy_fix: bool = False
-    # Send the session cookie over HTTPS only (set it whenever the site is served by TLS).
+    # Send the session cookie over HTTPS only (set it whenever the site is served by TLS);
+    # a request that came over HTTPS gets a Secure cookie either way.
     secure_cookies: bool = False
+    # Host names the site answers to (others get 400); empty: any (development only).
+    trusted_hosts: tuple[str, ...] = ()
     # Log lines as JSON (production) or as plain text.
     log_json: bool = True
     # The audit log's MAC key, kept outside the database: the key itself (production), or a
@@ -76,8 +81,7 @@ class Settings:
             values["max_task_depth"] = int(env["PARTNERFLOW_MAX_TASK_DEPTH"])
         if "PARTNERFLOW_MAX_UPLOAD_BYTES" in env:
             values["max_upload_bytes"] = int(env["PARTNERFLOW_MAX_UPLOAD_BYTES"])
-        if "PARTNERFLOW_SECRET_KEY" in env:
-            values["secret_key"] = env["PARTNERFLOW_SECRET_KEY"]
+        values.update(_secret_key(env))
         if env.get("PARTNERFLOW_SQL_ECHO") in ("1", "true", "yes"):
             values["sql_echo"] = True
         values.update(_mail_and_serving(env))
@@ -89,6 +93,17 @@ class Settings:
 
 
 _TRUE = ("1", "true", "yes", "on")
+
+
+def _secret_key(env) -> dict:
+    """The session signing key: PARTNERFLOW_SECRET_KEY, else the file PARTNERFLOW_SECRET_KEY_FILE."""
+    if "PARTNERFLOW_SECRET_KEY" in env:
+        return {"secret_key": env["PARTNERFLOW_SECRET_KEY"]}
+    if env.get("PARTNERFLOW_SECRET_KEY_FILE"):
+        from .signing_key import read_key_file
+
+        return {"secret_key": read_key_file(Path(env["PARTNERFLOW_SECRET_KEY_FILE"]))}
+    return {}
 
 
 def _mail_and_serving(env) -> dict:
@@ -106,6 +121,9 @@ def _mail_and_serving(env) -> dict:
             values[name] = Path(env[variable])
     if env.get("PARTNERFLOW_AUDIT_KEY"):
         values["audit_key"] = env["PARTNERFLOW_AUDIT_KEY"]
+    if env.get("PARTNERFLOW_TRUSTED_HOSTS"):
+        values["trusted_hosts"] = tuple(h.strip() for h in env["PARTNERFLOW_TRUSTED_HOSTS"].split(",")
+                                        if h.strip())
     if env.get("PARTNERFLOW_SMTP_PORT"):
         values["smtp_port"] = int(env["PARTNERFLOW_SMTP_PORT"])
     if env.get("PARTNERFLOW_DIGEST_HOUR_UTC"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
@@ -16,8 +15,8 @@ from .accounts import check_password
 from .clock import as_utc
 from .errors import FormValidationError, NotFound
 from .models import Document, HumanTask, Partnership, Signature, User
+from .pdf import TEMPLATES, render_pdf
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 ARTICLES = [
     ("Préambule", "preamble"), ("Objet", "purpose"), ("Publics et territoire", "population_concerned"),
     ("Territoire", "territory"), ("Engagements réciproques", "reciprocal_commitments"),
@@ -81,12 +80,6 @@ def render_html(data: dict, *, partnership_title: str, level: str | None, versio
         c=data, partnership_title=partnership_title, level=level, version=version, sheets=sheets,
         sections=sections, sheet_fields=SHEET_FIELDS, signatures=signatures,
         signed_hash=signed_hash, renewal=present(data.get("renewal"), props.get("renewal")))
-
-
-def render_pdf(html: str) -> bytes:
-    from weasyprint import HTML  # imported late: it loads Pango
-
-    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
 
 
 def action_sheets(session, partnership_id: int) -> list[dict]:

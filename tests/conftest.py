@@ -20,6 +20,8 @@ from partnerflow.engine.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# an explicit key of the required length: the built-in one is refused by the serving entry points
+TEST_SECRET_KEY = "test-session-key-" + "k" * 32
 PG_ADMIN_URL = os.environ.get("PARTNERFLOW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -76,7 +78,7 @@ def clock():
 
 @pytest.fixture
 def settings(database_url):
-    return Settings(database_url=database_url, step_time_limit_s=2.0)
+    return Settings(database_url=database_url, step_time_limit_s=2.0, secret_key=TEST_SECRET_KEY)
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
+from werkzeug.exceptions import SecurityError
 
 from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.config import Settings
@@ -16,6 +19,15 @@ from .extensions import babel, csrf, login_manager
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
        "form-action 'self'; frame-ancestors 'none'")
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, sent `Secure` whenever the request came over HTTPS (behind
+    a proxy: with PARTNERFLOW_PROXY_FIX) or the settings ask for it on every response."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
+            has_request_context() and request.is_secure)
 
 
 def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None = None,
@@ -34,12 +46,15 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         PERMANENT_SESSION_LIFETIME=timedelta(hours=2),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # None accepts any Host header: development only (docs/deployment.md)
+        TRUSTED_HOSTS=list(settings.trusted_hosts) or None,
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
     )
     app.config.update(config)
+    app.session_interface = SessionInterface()
     app.extensions["partnerflow"] = partnerflow or Partnerflow(settings)
 
     login_manager.init_app(app)
@@ -68,6 +83,12 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
                    notifications):
         app.register_blueprint(module.bp)
     errors.register(app)
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc):
+        # no URL can be built for a host outside TRUSTED_HOSTS: a page without links
+        return Response(_("Requête invalide : ce nom d'hôte n'est pas celui du site."), 400,
+                        mimetype="text/plain")
 
     @app.after_request
     def security_headers(response):

@@ -4,6 +4,7 @@ diagram with its markers, and each task's data before and after."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from pathlib import Path
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_login import current_user, login_required
@@ -11,11 +12,14 @@ from sqlalchemy import select
 
 from partnerflow.engine import access, audit, auditlog, convention, queries, services
 from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
+from partnerflow.engine.pdf import render_pdf
 from partnerflow.engine.roles import STAGES
 
 from .current import engine, get_or_404, with_diagram_csp
 
 bp = Blueprint("audit", __name__)
+# the report's PDF reads its style sheet from the package, never through a URL of the request
+REPORT_CSS = Path(__file__).resolve().parent / "static" / "report.css"
 
 
 def _may_read(partnership_id: int) -> None:
@@ -81,7 +85,7 @@ def export_csv(partnership_id: int):
     return _download("\ufeff" + body, f"audit-partenariat-{partnership_id}.csv", "text/csv")
 
 
-def _report_html(partnership_id: int) -> str:
+def _report_html(partnership_id: int, for_pdf: bool = False) -> str:
     with engine().read() as db:
         partnership = _partnership(db, partnership_id)
         events = auditlog.timeline(db, partnership_id)
@@ -89,7 +93,7 @@ def _report_html(partnership_id: int) -> str:
         signatures = convention.signature_statuses(db, partnership_id)
     return render_template("audit_report.html", partnership=partnership, events=events,
                            chain_break=breaks[0] if breaks else None, signatures=signatures,
-                           generated_at=engine().clock())
+                           generated_at=engine().clock(), for_pdf=for_pdf)
 
 
 @bp.get("/partenariats/<int:partnership_id>/rapport")
@@ -103,7 +107,7 @@ def report(partnership_id: int):
 @login_required
 def report_pdf(partnership_id: int):
     _may_read(partnership_id)
-    pdf = convention.render_pdf(_report_html(partnership_id))
+    pdf = render_pdf(_report_html(partnership_id, for_pdf=True), stylesheets=[REPORT_CSS])
     return _download(pdf, f"rapport-audit-partenariat-{partnership_id}.pdf", "application/pdf")
 
 

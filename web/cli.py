@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, run_command
+from flask.helpers import get_debug_flag
 
-from partnerflow.engine import audit, deployment, queries, services
+from partnerflow.engine import audit, deployment, queries, services, signing_key
 from partnerflow.engine.clock import as_utc
 from partnerflow.engine.config import Settings
 from partnerflow.engine.errors import DeploymentRejected, FormValidationError, PartnerflowError
@@ -51,6 +52,36 @@ class _Errors(AppGroup):
              help="Partnerflow: the partnership method run as BPMN processes.")
 def main() -> None:
     pass
+
+
+@click.pass_context
+def _run(ctx, **options) -> None:
+    if not get_debug_flag():
+        try:
+            app = ctx.ensure_object(ScriptInfo).load_app()
+        except signing_key.SigningKeyError as exc:
+            _fail(f"refusing to start: {exc}")
+        if (reason := signing_key.problem(app.secret_key)) is not None:
+            _fail(f"refusing to start: {reason}")
+    ctx.invoke(run_command, **options)
+
+
+main.add_command(click.Command(
+    "run", params=run_command.params, callback=_run, short_help=run_command.short_help,
+    help=f"{run_command.help}\n\nOutside debug mode it refuses the built-in session key and any "
+         "key under 32 bytes."))
+
+
+@main.command("secret-key", with_appcontext=False)
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def secret_key(path: Path) -> None:
+    """Write a random session signing key to PATH (mode 0600) unless the file exists; then
+    point PARTNERFLOW_SECRET_KEY_FILE at it."""
+    try:
+        _key, created = signing_key.ensure_key_file(path)
+    except (OSError, signing_key.SigningKeyError) as exc:
+        _fail(str(exc))
+    click.echo(f"{'created' if created else 'kept'} the session key file {path}")
 
 
 @main.group(cls=_Errors)

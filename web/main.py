@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, request, session, url_for
-from sqlalchemy import text
+from flask import Blueprint, current_app, jsonify, redirect, request, session, url_for
+from flask_login import current_user
 
 from .current import engine, safe_next
 from .formatting import LOCALES
@@ -13,17 +13,14 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/health")
 def health():
-    pf = engine()
-    try:
-        with pf.read() as db:
-            count = lambda table, where="": db.execute(  # noqa: E731
-                text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
-            figures = {"db": pf.db.dialect.name, "versions": count("process_version"),
-                       "partnerships": count("partnership"),
-                       "open_tasks": count("human_task", "WHERE state = 'open'")}
-    except Exception as exc:  # noqa: BLE001 - health reports, it does not crash
-        return jsonify(status="error", error=str(exc).splitlines()[0]), 503
-    return jsonify(status="ok", **figures)
+    """Liveness: `ok` (200) or `unavailable` (503); figures and the error for administrators."""
+    from partnerflow.engine.health import liveness
+
+    result = liveness(engine())
+    body = {"status": "ok" if result.ok else "unavailable"}
+    if current_user.is_authenticated and current_user.has("admin"):
+        body |= result.figures | ({"error": result.error} if result.error else {})
+    return jsonify(body), 200 if result.ok else 503
 
 
 @bp.get("/ready")
@@ -32,7 +29,7 @@ def ready():
     503 with the reasons otherwise (for load balancers and orchestrators)."""
     from partnerflow.engine.health import readiness_problems
 
-    problems = readiness_problems(engine())
+    problems = readiness_problems(engine(), secret_key=current_app.secret_key)
     if problems:
         return jsonify(status="not ready", reasons=problems), 503
     return jsonify(status="ready")

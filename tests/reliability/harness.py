@@ -29,7 +29,7 @@ from partnerflow.engine.models import HumanTask, ProcessInstance
 from tests.conftest import FIXTURES, ROOT, deploy, make_user
 
 PASSWORD = "mot-de-passe-solide"
-SECRET = "reliability-secret-key"
+SECRET = "reliability-secret-key-of-at-least-32-bytes"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
