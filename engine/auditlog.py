@@ -228,3 +228,44 @@ def version_heatmap(session, version_id: int) -> list[ElementTime]:
     result = [ElementTime(k, titles[k], len(v), round(medians[k], 1), round(max(v), 1),
                           min(5, 1 + int(4 * medians[k] / top))) for k, v in spans.items()]
     return sorted(result, key=lambda e: -e.median_hours)
+
+
+# ---------------------------------------------------------------- task data before a step
+
+
+def _digest(data) -> str:
+    import hashlib
+
+    canonical = json.dumps(data or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def context_reference(task: HumanTask) -> dict:
+    """What a `task_completed` event records of the data the task started from: the task row
+    that keeps it and its SHA-256, not a copy (the data grows with every step)."""
+    return {"task_id": task.id, "sha256": _digest(task.context)}
+
+
+@dataclass
+class TaskData:
+    """The data a task started from, read back through its audit reference."""
+
+    data: dict
+    verified: bool | None  # True: matches the audited hash; False: altered; None: no reference
+
+
+def data_before(session, task: HumanTask) -> TaskData:
+    """The task's data before it ran, checked against what its `task_completed` event recorded
+    (an older event holds a full copy, a newer one the reference)."""
+    event = session.scalar(select(AuditEvent).where(AuditEvent.task_uuid == task.task_uuid,
+                                                    AuditEvent.type == "task_completed")
+                           .order_by(AuditEvent.seq.desc()).limit(1))
+    before = (event.payload or {}).get("before") if event is not None else None
+    if isinstance(before, dict) and set(before) == {"task_id", "sha256"}:
+        row = session.get(HumanTask, before["task_id"]) if before["task_id"] != task.id else task
+        data = (row.context if row is not None else None) or {}
+        return TaskData(data, row is not None and _digest(data) == before["sha256"])
+    if isinstance(before, dict):
+        return TaskData(before, _digest(before) == _digest(task.context))
+    return TaskData(task.context or {}, None)

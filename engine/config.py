@@ -33,6 +33,10 @@ class Settings:
     # SpiffWorkflow's task iterators stop at depth 1000; refuse to go near it.
     max_task_depth: int = 800
     max_upload_bytes: int = 5 * 1024 * 1024
+    # Largest JSON of one request's task data (completion, draft, start form), and the most
+    # rows a map import reads before refusing the file.
+    max_task_data_bytes: int = 1024 * 1024
+    import_max_rows: int = 5000
     # the built-in key serves tests and the debugger only: the WSGI entry point and
     # `partnerflow run` refuse it (engine/signing_key.py)
     secret_key: str = field(default="dev-only-change-me", repr=False)
@@ -81,6 +85,10 @@ class Settings:
             values["max_task_depth"] = int(env["PARTNERFLOW_MAX_TASK_DEPTH"])
         if "PARTNERFLOW_MAX_UPLOAD_BYTES" in env:
             values["max_upload_bytes"] = int(env["PARTNERFLOW_MAX_UPLOAD_BYTES"])
+        for variable, name in (("PARTNERFLOW_MAX_TASK_DATA_BYTES", "max_task_data_bytes"),
+                               ("PARTNERFLOW_IMPORT_MAX_ROWS", "import_max_rows")):
+            if variable in env:
+                values[name] = int(env[variable])
         values.update(_secret_key(env))
         if env.get("PARTNERFLOW_SQL_ECHO") in ("1", "true", "yes"):
             values["sql_echo"] = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -198,6 +199,8 @@ def _coerce(schema: dict, data):
                 number = float(re.sub(r"\s", "", text).replace(",", "."))
             except ValueError:
                 return data
+            if not math.isfinite(number):  # "1e999", "inf": not an amount anyone typed
+                return data
             return int(number) if kind == "integer" and number.is_integer() else number
         if kind == "boolean":
             return text.lower() in ("true", "on", "1", "oui", "yes")
@@ -217,12 +220,18 @@ def _drop_empty(schema: dict, data):
 
 
 def validate_against(schema: dict, data: dict) -> dict:
-    """Validate and clean form data; every error is reported, in French, by field path."""
+    """Validate and clean form data; every error is reported, in French, by field path.
+
+    Every string field is bounded (its own maxLength, else a default) and refuses control
+    characters (a long text keeps its line breaks and tabs)."""
     if not isinstance(data, dict):
         raise FormValidationError("Les données du formulaire doivent être un objet JSON.",
                                   {ROOT: ["Les données du formulaire doivent être un objet."]})
+    schema = bounded(schema)
     cleaned = _drop_empty(schema, _coerce(schema, data))
     errors: dict[str, list[str]] = {}
+    for path, message in _character_errors(schema, cleaned, ()):
+        errors.setdefault(path, []).append(message)
     validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
     for error in sorted(validator.iter_errors(cleaned), key=lambda e: list(e.absolute_path)):
         if error.validator == "oneOf" and error.context:
@@ -264,3 +273,137 @@ def _rule_errors(rules: list[dict], data: dict):
                     yield prefix + rule["field"], rule.get("message") or "Ce champ est obligatoire."
             elif rule.get("rule") == "true" and scope.get(rule["field"]) is not True:
                 yield prefix + rule["field"], rule.get("message") or "Cette case doit être cochée."
+
+
+# ---------------------------------------------------------------- bounds and characters
+
+# A string field whose form gives no maxLength gets one: a line, or a long text.
+DEFAULT_MAX_LENGTH = 300
+DEFAULT_MAX_LENGTH_MULTILINE = 20_000
+MULTILINE_WIDGETS = frozenset({"textarea"})
+# C0 controls, DEL and C1 controls; a long text keeps tab, line feed and carriage return
+_REFUSED_SINGLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_REFUSED_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SUBSCHEMAS = ("items", "additionalProperties", "unevaluatedProperties", "unevaluatedItems",
+               "contains", "propertyNames", "not", "if", "then", "else")
+_SUBSCHEMA_LISTS = ("prefixItems", "oneOf", "anyOf", "allOf")
+
+
+def is_multiline(schema) -> bool:
+    """A long text (its widget is a text area): line breaks and tabs are allowed in it."""
+    return isinstance(schema, dict) and (schema.get("x-widget") in MULTILINE_WIDGETS
+                                         or schema.get("x-multiline") is True)
+
+
+def _is_string(schema) -> bool:
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    return kind == "string" or (isinstance(kind, list) and "string" in kind)
+
+
+def bounded(schema):
+    """The schema with a maxLength on every string field that has none (a form file, a form
+    saved from the modeller, a diagram's camunda:formData fields alike)."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if _is_string(out) and "maxLength" not in out:
+        out["maxLength"] = DEFAULT_MAX_LENGTH_MULTILINE if is_multiline(out) else DEFAULT_MAX_LENGTH
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: bounded(sub) for name, sub in out[key].items()}
+    for key in _SUBSCHEMAS:
+        if isinstance(out.get(key), dict):
+            out[key] = bounded(out[key])
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [bounded(sub) for sub in out[key]]
+    return out
+
+
+def _refused_character(text: str, single_line: bool) -> str | None:
+    found = (_REFUSED_SINGLE_LINE if single_line else _REFUSED_MULTILINE).search(text)
+    return found.group() if found else None
+
+
+def _character_message(char: str, label: str) -> str:
+    kind = "invalide" if "\ud800" <= char <= "\udfff" else "de contrôle interdit"
+    return f"Caractère {kind} (U+{ord(char):04X}) dans « {label} » : retirez-le."
+
+
+def _character_errors(schema, data, path: tuple[str, ...]):
+    """(field path, French message) for every value no form accepts: a control character
+    (any string not declared as a long text is a single line; NUL is refused everywhere),
+    a lone surrogate, a number that is not finite."""
+    schema = schema if isinstance(schema, dict) else {}
+    where = ".".join(path) or ROOT
+    if isinstance(data, str):
+        # a declared string is a line unless it is a long text; undeclared data keeps its lines
+        char = _refused_character(data, single_line=_is_string(schema) and not is_multiline(schema))
+        if char:
+            yield where, _character_message(char, schema.get("title") or where)
+    elif isinstance(data, float) and not math.isfinite(data):
+        yield where, "Valeur attendue : un nombre."
+    elif isinstance(data, dict):
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        extra = schema.get("additionalProperties")
+        for key, value in data.items():
+            name = str(key)
+            char = _refused_character(name, single_line=True)
+            if char:
+                yield where, _character_message(char, "nom de champ")
+                continue
+            yield from _character_errors(props.get(name, extra), value, (*path, name))
+    elif isinstance(data, list):
+        items = schema.get("items")
+        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+        for index, item in enumerate(data):
+            sub = prefix[index] if index < len(prefix) else items
+            yield from _character_errors(sub, item, (*path, str(index)))
+
+
+# The JSON of one request's task data (a completion, a draft, a start form) stays below this
+# unless the settings say otherwise (PARTNERFLOW_MAX_TASK_DATA_BYTES).
+DEFAULT_MAX_DATA_BYTES = 1024 * 1024
+
+
+def data_size(data) -> int:
+    """Bytes of the data as stored (UTF-8 JSON)."""
+    return len(json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
+               .encode("utf-8", "surrogatepass"))
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(data, path: tuple[str, ...]):
+    if isinstance(data, str):
+        found = _UNSTORABLE.search(data)
+        if found:
+            where = ".".join(path) or ROOT
+            yield where, _character_message(found.group(), where)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _unstorable(str(key), path)
+            yield from _unstorable(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _unstorable(item, (*path, str(index)))
+
+
+def check_data_size(data, max_bytes: int = DEFAULT_MAX_DATA_BYTES) -> None:
+    """Refuse task data larger than `max_bytes` of JSON, or holding a character no database
+    stores (NUL, a lone surrogate), whoever sends it (web, command line) and whatever it is
+    for (a completion, a draft, a start form)."""
+    size = data_size(data)
+    if size > max_bytes:
+        raise FormValidationError(
+            f"the task data is {size} bytes of JSON; at most {max_bytes} are accepted",
+            {ROOT: [f"Les données envoyées sont trop volumineuses ({-(-size // 1024)} Ko) : "
+                    f"{max_bytes // 1024} Ko au plus. Raccourcissez les textes ou joignez-les "
+                    "en document."]})
+    errors: dict[str, list[str]] = {}
+    for where, message in _unstorable(data, ()):
+        errors.setdefault(where, []).append(message)
+    if errors:
+        raise FormValidationError("Le formulaire contient des erreurs.", errors)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, registry
+from . import audit, csvsafe, registry
+from .config import Settings
 from .errors import InvalidInput, NotFound
 from .models import Document, Organisation, Relationship
 
@@ -85,39 +87,69 @@ class ImportPreview:
 
 # ---------------------------------------------------------------- reading files
 
+# The most rows an import reads (the settings' import_max_rows), the columns read in each
+# row, and what an .xlsx may unpack to: a file is read as a stream, once, and refused as soon
+# as it goes past a bound.
+DEFAULT_MAX_ROWS = Settings.import_max_rows
+MAX_COLUMNS = 64
+MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+# empty rows between or after the data are skipped, but not without end
+EMPTY_ROWS_FACTOR = 2
 
-def read_table(filename: str, content: bytes) -> list[tuple[int, dict]]:
-    """(line number, {field: text}) for every non-empty row under the header row."""
-    if content.startswith(XLSX_MAGIC) or filename.lower().endswith(".xlsx"):
-        grid = _xlsx_grid(content)
-    else:
-        grid = _csv_grid(content)
-    if not grid:
-        raise InvalidInput("the file is empty", {"file": ["Le fichier est vide."]})
-    header = [_BY_HEADER.get(registry.fold(str(h or ""))) for h in grid[0]]
-    if "name" not in header or "kind" not in header:
-        raise InvalidInput("the header row lacks required columns",
-                           {"file": ["La première ligne doit porter les en-têtes, dont « Partenaire » "
-                                     "et « Relation ». En-têtes attendus : " + " ; ".join(HEADERS)]})
+
+def read_table(filename: str, content: bytes, max_rows: int = DEFAULT_MAX_ROWS) -> list[tuple[int, dict]]:
+    """(line number, {field: text}) for every non-empty row under the header row.
+
+    The file is read row by row and only once; past `max_rows` rows (or twice as many with
+    the empty ones) the whole file is refused, with a message saying how to split it."""
+    xlsx = content.startswith(XLSX_MAGIC) or filename.lower().endswith(".xlsx")
+    source = _xlsx_rows(content) if xlsx else _csv_rows(content)
+    try:
+        first = next(source, None)
+        if first is None:
+            raise InvalidInput("the file is empty", {"file": ["Le fichier est vide."]})
+        header = [_BY_HEADER.get(registry.fold(str(h or ""))) for h in first[:MAX_COLUMNS]]
+        if "name" not in header or "kind" not in header:
+            raise InvalidInput("the header row lacks required columns",
+                               {"file": ["La première ligne doit porter les en-têtes, dont « Partenaire » "
+                                         "et « Relation ». En-têtes attendus : " + " ; ".join(HEADERS)]})
+        return _data_rows(source, header, max_rows)
+    finally:
+        source.close()
+
+
+def _data_rows(source, header: list, max_rows: int) -> list[tuple[int, dict]]:
     rows = []
-    for number, cells in enumerate(grid[1:], start=2):
+    for number, cells in enumerate(source, start=2):
         values = {f: _value(f, cells[i]) for i, f in enumerate(header) if f and i < len(cells)}
         if any(str(v).strip() for v in values.values() if v is not None):
+            if len(rows) == max_rows:
+                raise _too_many(max_rows, f"la ligne {number} dépasse la limite de {max_rows} lignes")
             rows.append((number, values))
+        elif number - 1 > EMPTY_ROWS_FACTOR * max_rows:
+            raise _too_many(max_rows, f"plus de {EMPTY_ROWS_FACTOR * max_rows} lignes, vides comprises")
     return rows
+
+
+def _too_many(max_rows: int, detail: str) -> InvalidInput:
+    return InvalidInput(f"the file has more than {max_rows} rows",
+                        {"file": [f"Fichier trop long : {detail}. Un import compte au plus {max_rows} "
+                                  "lignes ; découpez le fichier en plusieurs imports."]})
 
 
 def _value(name: str, cell):
     """A cell as text: numbers typed into SIRET/FINESS get back their leading zeros, and the
-    quote the export puts before a leading =, +, - or @ is removed."""
+    quote the export puts before a formula-like text (csvsafe) is removed."""
     if isinstance(cell, (int, float)) and not isinstance(cell, bool) and name in ("siret", "finess"):
+        if not math.isfinite(cell) or abs(cell) >= 10**15:
+            return str(cell)  # not a number of this kind: the check says so
         return str(int(cell)).zfill(14 if name == "siret" else 9)
-    if isinstance(cell, str) and cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@"):
-        return cell[1:]
+    if isinstance(cell, str):
+        return csvsafe.unquote(cell)
     return cell
 
 
-def _csv_grid(content: bytes) -> list[list]:
+def _csv_rows(content: bytes):
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -125,21 +157,80 @@ def _csv_grid(content: bytes) -> list[list]:
                            {"file": ["Le fichier CSV doit être encodé en UTF-8."]}) from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") >= first.count(",") else ","
-    return [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-
-
-def _xlsx_grid(content: bytes) -> list[list]:
-    from openpyxl import load_workbook
-
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        for row in reader:
+            yield ["" if v is None else v for v in row[:MAX_COLUMNS]]
+    except csv.Error as exc:
+        raise InvalidInput(f"unreadable CSV at line {reader.line_num}: {exc}",
+                           {"file": [f"Le fichier CSV est illisible à la ligne {reader.line_num} "
+                                     "(cellule trop longue ou guillemets mal fermés)."]}) from None
+
+
+def _xlsx_rows(content: bytes):
+    import zipfile
+
+    unreadable = InvalidInput("the workbook cannot be read", {"file": ["Le classeur XLSX est illisible."]})
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise unreadable from None
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise InvalidInput("the workbook unpacks to too much data",
+                           {"file": [f"Le classeur XLSX est trop volumineux une fois décompressé "
+                                     f"({unpacked // 1024 // 1024} Mo ; "
+                                     f"{MAX_XLSX_UNPACKED_BYTES // 1024 // 1024} Mo au plus)."]})
+    try:
+        archive, sheet = _first_sheet(content)
     except Exception:  # openpyxl raises many kinds on a damaged file
-        raise InvalidInput("the workbook cannot be read",
-                           {"file": ["Le classeur XLSX est illisible."]}) from None
-    sheet = book.worksheets[0]
-    grid = [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    return grid
+        raise unreadable from None
+    try:
+        if sheet is None:
+            raise unreadable
+        # the sheet is parsed as it is read: rows are never all in memory
+        rows = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # a damaged sheet part, found while reading it
+                raise unreadable from None
+            yield ["" if v is None else v for v in row]
+    finally:
+        archive.close()
+
+
+def _first_sheet(content: bytes):
+    """The workbook's first worksheet in openpyxl's read-only mode, and the archive to close.
+
+    openpyxl's own `load_workbook(read_only=True)` first probes each sheet's size, and when a
+    file has no <dimension> element (some programs write none) the probe parses the whole
+    sheet before a single row is read: a hostile file costs its full size however early the
+    reading stops. The sheet here is the same read-only sheet without that probe."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    class StreamedSheet(ReadOnlyWorksheet):
+        def _get_size(self):  # rows are counted as they come instead
+            return None
+
+    reader = ExcelReader(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        reader.read_manifest()
+        reader.read_strings()
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)  # the date formats of date cells
+        for found, rel in reader.parser.find_sheets():
+            if rel.target in reader.valid_files and "chartsheet" not in (rel.Type or ""):
+                return reader.archive, StreamedSheet(reader.wb, found.name, rel.target,
+                                                     reader.shared_strings)
+    except Exception:
+        reader.archive.close()
+        raise
+    return reader.archive, None
 
 
 # ---------------------------------------------------------------- checking rows
@@ -305,7 +396,7 @@ def store_upload(uow, *, filename: str, content: bytes, actor: str, max_bytes: i
     if len(content) > max_bytes:
         raise InvalidInput("the file is too large",
                            {"file": [f"Fichier trop volumineux (maximum {max_bytes // 1024 // 1024} Mo)."]})
-    read_table(filename, content)
+    read_table(filename, content, _max_rows(uow))
     digest = hashlib.sha256(content).hexdigest()
     session = uow.session
     if _upload(session, digest) is None:
@@ -333,13 +424,18 @@ def _upload(session: Session, sha256: str) -> Document | None:
                                                  Document.sha256 == sha256))
 
 
-def preview(session: Session, *, sha256: str, actor: str) -> ImportPreview:
+def _max_rows(uow) -> int:
+    return uow.settings.import_max_rows
+
+
+def preview(session: Session, *, sha256: str, actor: str,
+            max_rows: int = DEFAULT_MAX_ROWS) -> ImportPreview:
     """What the upload contains and what confirming it would do; writes nothing."""
     doc = _upload(session, sha256)
     if doc is None:
         raise NotFound(f"no uploaded map {sha256}")
     own_id = registry.own_organisation_id(session, actor)
-    rows = check_rows(session, read_table(doc.filename, doc.content), own_id)
+    rows = check_rows(session, read_table(doc.filename, doc.content, max_rows), own_id)
     return ImportPreview(sha256, doc.filename, rows)
 
 
@@ -356,7 +452,8 @@ def confirm(uow, *, sha256: str, actor: str) -> ImportResult:
     errors are left out. Importing the same file again changes nothing."""
     session = uow.session
     registry._editor(session, actor)
-    result = apply_rows(uow, preview(session, sha256=sha256, actor=actor).rows, actor)
+    result = apply_rows(uow, preview(session, sha256=sha256, actor=actor,
+                                     max_rows=_max_rows(uow)).rows, actor)
     audit.append(session, type="map_imported", actor=actor, at=uow.clock(),
                  payload={"sha256": sha256, "added": result.added, "updated": result.updated,
                           "unchanged": result.unchanged, "rejected": result.rejected})
@@ -466,9 +563,7 @@ def _cell(value) -> str:
         value = value.date()
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # never a formula in a spreadsheet program
-    return str(value)
+    return csvsafe.cell(value)  # never a formula in a spreadsheet program (CSV and XLSX alike)
 
 
 def to_csv(rows: list[list[str]]) -> bytes:

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import access, audit, stepping
+from . import access, audit, auditlog, stepping
 from .catalog import latest_version
 from .clock import as_utc
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .forms import validate_against
+from .forms import check_data_size, validate_against
 from .models import (
     HumanTask,
     Partnership,
@@ -106,6 +106,7 @@ def start_instance(uow, *, partnership_id: int, process_key: str, actor: str,
     version = latest_version(session, process_key)
     compiled = uow.catalog.compiled(session, version.id)
     data = dict(data or {})
+    check_data_size(data, uow.settings.max_task_data_bytes)
     if compiled.start_form_key:
         data = uow.forms.validate(compiled.start_form_key, data)
     data.update({"partnership_id": partnership_id, "initiator": actor})
@@ -185,7 +186,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
                  partnership_id=task.partnership_id, instance_id=instance.id,
                  task_uuid=task.task_uuid, element_id=task.element_id,
                  payload={"title": task.title, "form_key": task.form_key, "data": cleaned,
-                          "before": task.context})
+                          "before": auditlog.context_reference(task)})
     stepping.advance(uow, instance, run, actor)
     _commit(uow, task_id)
     next_ids = list(session.scalars(select(HumanTask.id).where(
@@ -205,6 +206,7 @@ def _form_effects(uow, task: HumanTask, cleaned: dict, actor: str,
 
 
 def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:
+    check_data_size(data, uow.settings.max_task_data_bytes)
     if task.form_key:
         return uow.forms.validate(task.form_key, data)
     if task.inline_schema:
@@ -285,6 +287,7 @@ def save_draft(uow, *, task_id: int, actor: str, data: dict) -> None:
     _ensure_open(task)
     if not can_act_on(session, user, task):
         raise Forbidden(f"{actor} may not work on task {task_id}")
+    check_data_size(data, uow.settings.max_task_data_bytes)
     task.draft = stepping.json_safe(data)
     _commit(uow, task_id)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from .errors import Problem
@@ -36,6 +38,43 @@ def _parser() -> etree.XMLParser:
     )
 
 
+_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+_UTF8_NAMES = {b"utf-8", b"utf8", b"us-ascii", b"ascii"}
+
+
+def _as_utf8(content: bytes) -> bytes:
+    """The bytes to scan for declarations: a UTF-16 or UTF-32 file decoded first."""
+    if not (content[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in content[:4096]):
+        return content
+    for codec in ("utf-32", "utf-16", "utf-16-le", "utf-16-be"):
+        try:
+            return content.decode(codec).encode("utf-8", "replace")
+        except (UnicodeDecodeError, UnicodeEncodeError):
+            continue
+    return content.replace(b"\x00", b"")
+
+
+def _check_utf8(content: bytes, filename: str) -> None:
+    """Process files are UTF-8 (every BPMN modeller writes them so, and they are stored as
+    text): UTF-16 or UTF-32, with or without a byte order mark, another declared encoding or
+    bytes that are not UTF-8 are refused before the parser guesses anything."""
+    hint = "save the file again as UTF-8 (the default of every BPMN modeller)"
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in content:
+        raise UnsafeXml(Problem(filename, "the file is encoded in UTF-16 or UTF-32; only UTF-8 is "
+                                          "accepted", hint=hint))
+    declared = _DECLARED_ENCODING.match(content[:200])
+    if declared and declared.group(1).strip().lower() not in _UTF8_NAMES:
+        name = declared.group(1).decode("ascii", "replace")
+        raise UnsafeXml(Problem(filename, f"the file declares the encoding {name!r}; only UTF-8 is "
+                                          "accepted", hint=hint))
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise UnsafeXml(Problem(filename, f"the file is not valid UTF-8 (byte {exc.start + 1})",
+                                line=line, hint=hint)) from None
+
+
 def parse_xml(content: bytes, filename: str, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse a BPMN or DMN document, refusing anything that could expand or fetch."""
     if len(content) > max_bytes:
@@ -47,7 +86,8 @@ def parse_xml(content: bytes, filename: str, max_bytes: int = MAX_XML_BYTES) -> 
             )
         )
     head = content[:4096].lstrip()
-    if b"<!DOCTYPE" in content.upper() or b"<!ENTITY" in content.upper():
+    scanned = _as_utf8(content).upper()
+    if b"<!DOCTYPE" in scanned or b"<!ENTITY" in scanned:
         raise UnsafeXml(
             Problem(
                 filename,
@@ -57,6 +97,7 @@ def parse_xml(content: bytes, filename: str, max_bytes: int = MAX_XML_BYTES) -> 
         )
     if not head:
         raise UnsafeXml(Problem(filename, "the file is empty"))
+    _check_utf8(content, filename)
     try:
         root = etree.fromstring(content, parser=_parser())
     except etree.XMLSyntaxError as exc:

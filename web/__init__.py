@@ -13,7 +13,7 @@ from werkzeug.exceptions import SecurityError
 from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.config import Settings
 
-from . import formatting
+from . import formatting, params
 from .extensions import babel, csrf, login_manager
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     csrf.init_app(app)
     babel.init_app(app, locale_selector=formatting.select_locale)
     formatting.register(app)
+    params.install(app)  # before the blueprints: their `<int:...>` routes use its converter
 
     from . import (
         admin,

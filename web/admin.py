@@ -13,6 +13,7 @@ from partnerflow.engine.errors import Conflict, InvalidInput
 from partnerflow.engine.roles import ROLES
 
 from .current import engine, require_roles
+from .params import int_arg
 from .webforms import N_, error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -61,7 +62,7 @@ def create_user():
                 accounts.create_user(uow, username=username, full_name=full_name, roles=roles,
                                      actor=current_user.username, password=password,
                                      email=form.get("email") or None,
-                                     organisation_id=form.get("organisation_id", type=int))
+                                     organisation_id=int_arg("organisation_id", source=form))
         except Conflict:
             errors["username"] = [_("Cet identifiant est déjà pris.")]
         except InvalidInput as exc:  # names a spreadsheet would read as a formula, unknown roles
@@ -94,7 +95,7 @@ def set_roles(username: str):
 @login_required
 def attach(username: str):
     require_roles("admin")
-    partnership_id = request.form.get("partnership_id", type=int)
+    partnership_id = int_arg("partnership_id", source=request.form)
     if not partnership_id:
         raise InvalidInput("choose a partnership", {"partnership_id": [_("Choisissez un partenariat.")]})
     with engine().uow() as uow:

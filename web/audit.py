@@ -16,6 +16,7 @@ from partnerflow.engine.pdf import render_pdf
 from partnerflow.engine.roles import STAGES
 
 from .current import engine, get_or_404, with_diagram_csp
+from .params import int_arg
 
 bp = Blueprint("audit", __name__)
 # the report's PDF reads its style sheet from the package, never through a URL of the request
@@ -47,7 +48,7 @@ def timeline(partnership_id: int):
     _may_read(partnership_id)
     args = request.args
     filters = auditlog.TimelineFilter(
-        instance_id=args.get("instance", type=int), stage=args.get("stage") or None,
+        instance_id=int_arg("instance"), stage=args.get("stage") or None,
         actor=args.get("actor") or None, type=args.get("type") or None,
         since=_day(args.get("since")), until=_day(args.get("until"), end=True))
     with engine().read() as db:
@@ -183,10 +184,11 @@ def task_history(task_id: int):
         task = get_or_404(db, HumanTask, task_id)
         _may_read(task.partnership_id)
         partnership = db.get(Partnership, task.partnership_id)
-    before = task.context or {}
-    after = {**before, **(task.result or {})}
+        # the audit event holds a reference (task row and hash) to the data before the step
+        before = auditlog.data_before(db, task)
+    after = {**before.data, **(task.result or {})}
     return render_template("task_history.html", task=task, partnership=partnership,
-                           changes=auditlog.data_diff(before, after))
+                           changes=auditlog.data_diff(before.data, after), verified=before.verified)
 
 
 def _download(body, filename: str, mimetype: str) -> Response:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from partnerflow.engine.errors import (
@@ -41,7 +43,9 @@ def _default_messages() -> dict[int, str]:
             405: _("Cette action n'est pas possible ainsi."),
             409: _("L'élément a été modifié entre-temps."),
             413: _("Le fichier dépasse la taille autorisée."),
-            500: _("Une erreur inattendue s'est produite. Elle a été enregistrée ; réessayez plus tard.")}
+            500: _("Une erreur inattendue s'est produite. Elle a été enregistrée ; réessayez plus tard."),
+            503: _("La base de données ne répond pas pour le moment. Réessayez dans quelques "
+                   "minutes ; si cela dure, prévenez l'administrateur.")}
 
 
 def render_error(status: int, message: str | None = None, errors: dict | None = None):
@@ -52,7 +56,13 @@ def render_error(status: int, message: str | None = None, errors: dict | None = 
         if errors:
             body["errors"] = errors
         return jsonify(body), status
-    return render_template("error.html", title=title, message=message), status
+    details = [m for messages in (errors or {}).values() if isinstance(messages, list)
+               for m in messages if isinstance(m, str)]
+    # error.html stands alone and is rendered without the context processors (the signed-in
+    # user, the header counts): an error page never queries the database, so it shows even
+    # when the database is what failed
+    page = current_app.jinja_env.get_template("error.html")
+    return page.render(title=title, message=message, details=details), status
 
 
 def register(app) -> None:
@@ -87,12 +97,42 @@ def register(app) -> None:
 
     @app.errorhandler(InvalidInput)
     def invalid(exc):
-        return render_error(400, str(exc), exc.errors)
+        # the page lists the French messages of each field; JSON keeps the engine's summary
+        message = str(exc) if _wants_json() or not exc.errors else _("Les données envoyées sont refusées.")
+        return render_error(400, message, exc.errors)
+
+    _register_database_errors(app)
 
     @app.errorhandler(Exception)
     def unexpected(exc):
         log.exception("unexpected error on %s %s", request.method, request.path)
         return render_error(500)
+
+
+def _register_database_errors(app) -> None:
+    """The database down or refusing a value: a French page, never the bare server error."""
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc):
+        log.error("database unavailable on %s %s: %s", request.method, request.path,
+                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return render_error(503)
+
+    @app.errorhandler(DataError)
+    def unstorable(exc):
+        log.warning("value refused by the database on %s %s: %s", request.method, request.path,
+                    str(exc).splitlines()[0])
+        return render_error(400, _("Une valeur envoyée ne peut pas être enregistrée (trop longue ou "
+                                   "d'un type inattendu). Vérifiez le formulaire."))
+
+    @app.errorhandler(IntegrityError)
+    def inconsistent(exc):
+        log.warning("integrity error on %s %s: %s", request.method, request.path,
+                    str(exc).splitlines()[0])
+        return render_error(409, _("Ces données ne sont pas cohérentes avec ce qui est enregistré "
+                                   "(un élément désigné n'existe pas ou existe déjà)."))
 
 
 def _conflict_message(text: str) -> str:

@@ -10,6 +10,7 @@ from partnerflow.engine import queries, services
 from partnerflow.engine.roles import ROLES, STAGES
 
 from .current import engine, safe_next
+from .params import int_arg, page_arg
 
 bp = Blueprint("inbox", __name__)
 PAGE_SIZE = 25
@@ -17,9 +18,9 @@ PAGE_SIZE = 25
 
 def _filters() -> queries.InboxFilter:
     args = request.args
-    page = max(args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     return queries.InboxFilter(
-        partnership_id=args.get("partnership", type=int),
+        partnership_id=int_arg("partnership"),
         stage=args.get("stage") if args.get("stage") in STAGES else None,
         role=args.get("role") if args.get("role") in ROLES else None,
         overdue_only=args.get("overdue") == "1",

@@ -211,8 +211,10 @@ def upload():
 @bp.get("/import/<sha256>")
 def preview(sha256: str):
     require_roles(*EDITORS)
-    with engine().read() as db:
-        result = map_io.preview(db, sha256=sha256, actor=current_user.username)
+    pf = engine()
+    with pf.read() as db:
+        result = map_io.preview(db, sha256=sha256, actor=current_user.username,
+                                max_rows=pf.settings.import_max_rows)
     return render_template("map_preview.html", preview=result)
 
 

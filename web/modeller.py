@@ -12,6 +12,7 @@ from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
 from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
 
 from .current import engine, require_roles, with_diagram_csp
+from .params import int_arg, json_object
 from .webforms import build_fields
 
 bp = Blueprint("modeller", __name__, url_prefix="/modeleur")
@@ -51,7 +52,7 @@ def index():
 
 @bp.get("/<key>")
 def edit(key: str):
-    number = request.args.get("version", type=int)
+    number = int_arg("version")
     with engine().read() as db:
         version = _version(db, key, number)
         draft = db.get(ProcessDraft, key)
@@ -69,16 +70,19 @@ def source(key: str):
             draft = db.get(ProcessDraft, key)
             if draft is not None:
                 return Response(draft.source, mimetype="application/xml")
-        version = _version(db, key, request.args.get("version", type=int))
+        version = _version(db, key, int_arg("version"))
         return Response(version.source, mimetype="application/xml")
 
 
 def _posted_xml() -> bytes:
-    payload = request.get_json(silent=True) or {}
-    xml = payload.get("xml")
+    xml = json_object().get("xml")
     if not isinstance(xml, str) or not xml.strip():
         raise InvalidInput("no diagram was sent", {"xml": [_("Aucun diagramme reçu.")]})
-    return xml.encode("utf-8")
+    try:
+        return xml.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no file can hold it
+        raise InvalidInput("the diagram holds an invalid character",
+                           {"xml": [_("Le diagramme contient un caractère invalide.")]}) from None
 
 
 @bp.post("/<key>/brouillon")
@@ -136,8 +140,8 @@ def differences(key: str):
         if not rows:
             abort(404)
         latest = rows[-1][0].version
-        new_number = request.args.get("to", latest, type=int)
-        old_number = request.args.get("from", max(new_number - 1, 1), type=int)
+        new_number = int_arg("to", latest)
+        old_number = int_arg("from", max(new_number - 1, 1))
         old, new = _version(db, key, old_number), _version(db, key, new_number)
     diff = versiondiff.diff_sources(old.source, new.source, new.filename)
     return render_template("modeller_diff.html", key=key, old=old, new=new, diff=diff,
@@ -199,8 +203,7 @@ def edit_form(form_key: str):
 
 @bp.post("/formulaires/<form_key>")
 def save_form(form_key: str):
-    payload = request.get_json(silent=True) or {}
-    schema = payload.get("schema")
+    schema = json_object().get("schema")
     if not isinstance(schema, dict):
         return jsonify(saved=False, errors={"schema": [_("Le JSON doit décrire un objet.")]}), 422
     try:
@@ -215,8 +218,7 @@ def save_form(form_key: str):
 
 @bp.post("/formulaires/<form_key>/apercu")
 def preview_form(form_key: str):
-    payload = request.get_json(silent=True) or {}
-    schema = payload.get("schema")
+    schema = json_object().get("schema")
     if not isinstance(schema, dict) or schema.get("type") != "object":
         return jsonify(html="", error=_("Le JSON doit décrire un objet (\"type\": \"object\").")), 422
     try:

@@ -11,6 +11,7 @@ from partnerflow.engine import notifications
 from partnerflow.engine.models import HumanTask
 
 from .current import engine, safe_next
+from .params import page_arg
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PAGE_SIZE = 50
@@ -51,7 +52,7 @@ def _header_count() -> dict:
 @bp.get("/")
 @login_required
 def index():
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     with engine().read() as db:
         rows = notifications.recent(db, current_user.username, limit=PAGE_SIZE,
                                     offset=(page - 1) * PAGE_SIZE)

@@ -100,6 +100,16 @@ _PATTERN_ERRORS = (
     (re.compile(r"^Au plus (\d+) lignes\.$"), N_("Au plus %(v)s lignes.")),
     (re.compile(r"^Format (\S+) attendu\.$"), N_("Format %(v)s attendu.")),
     (re.compile(r"^Champ inconnu : (.*)$"), N_("Champ inconnu : %(v)s")),
+    # named groups: each is formatted in under its name; `field` is a form's title, translated
+    (re.compile(r"^Caractère de contrôle interdit \((?P<code>U\+[0-9A-F]{4})\) dans « (?P<field>.*) » : "
+                r"retirez-le\.$"),
+     N_("Caractère de contrôle interdit (%(code)s) dans « %(field)s » : retirez-le.")),
+    (re.compile(r"^Caractère invalide \((?P<code>U\+[0-9A-F]{4})\) dans « (?P<field>.*) » : retirez-le\.$"),
+     N_("Caractère invalide (%(code)s) dans « %(field)s » : retirez-le.")),
+    (re.compile(r"^Les données envoyées sont trop volumineuses \((?P<size>\d+) Ko\) : (?P<limit>\d+) Ko "
+                r"au plus\. Raccourcissez les textes ou joignez-les en document\.$"),
+     N_("Les données envoyées sont trop volumineuses (%(size)s Ko) : %(limit)s Ko au plus. "
+        "Raccourcissez les textes ou joignez-les en document.")),
     (re.compile(r"^Trop de mots de passe erronés\. Réessayez dans (\d+) minute\(s\)\.$"),
      N_("Trop de mots de passe erronés. Réessayez dans %(v)s minute(s).")),
 )
@@ -111,6 +121,11 @@ def error_text(message):
         return message
     for pattern, msgid in _PATTERN_ERRORS:
         found = pattern.match(message)
+        if found and found.groupdict():
+            named = found.groupdict()
+            if "field" in named:
+                named["field"] = tr(named["field"])
+            return gettext(msgid, **named)
         if found:
             return gettext(msgid, v=found.group(1))
     return gettext(message)
@@ -167,7 +182,7 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
     return fields
 
 
-_INDEX = re.compile(r"^(\d+)-")
+_INDEX = re.compile(r"^(\d{1,6})-")  # a row number, never thousands of digits
 
 
 def _parse_rows(name: str, prop: dict, form: MultiDict, files, store_file) -> list[dict]:
