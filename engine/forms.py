@@ -101,7 +101,63 @@ def check_schema(schema: dict, name: str) -> dict:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise FormValidationError(f"{name}: invalid JSON Schema: {exc.message}") from None
+    problem = next(_schema_problems(schema, schema), None) or _rules_problem(schema.get("x-rules"))
+    if problem:
+        raise FormValidationError(f"{name}: {problem}")
     return schema
+
+
+_RULES = {"after": ("field", "other"), "required_if": ("field", "other"), "true": ("field",)}
+
+
+def _schema_problems(node, root, path: str = "#"):
+    """What valid JSON Schema still makes validating or drawing the form fail: a reference
+    outside the form (never fetched) or to nothing, a field order that is not a number."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _schema_problems(item, root, f"{path}/{index}")
+        return
+    if not isinstance(node, dict):
+        return
+    for key in ("$ref", "$dynamicRef"):
+        ref = node.get(key)
+        if isinstance(ref, str) and not _local_target(root, ref):
+            yield f"{path}: the reference {ref!r} does not point inside the form"
+    order = node.get("x-order")
+    if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
+        yield f"{path}: x-order must be a number"
+    for key, value in node.items():
+        if key not in ("const", "enum", "default", "examples", "x-rules"):
+            yield from _schema_problems(value, root, f"{path}/{key}")
+
+
+def _local_target(root: dict, ref: str) -> bool:
+    if not ref.startswith("#"):
+        return False
+    target = root
+    for part in (p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/") if p):
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return False
+    return True
+
+
+def _rules_problem(rules) -> str | None:
+    if rules is None:
+        return None
+    if not isinstance(rules, list):
+        return "x-rules must be a list of rules"
+    for index, rule in enumerate(rules):
+        needed = _RULES.get(rule.get("rule")) if isinstance(rule, dict) else None
+        if needed is None:
+            return f"x-rules[{index}]: the rule must be one of {', '.join(_RULES)}"
+        missing = [k for k in needed if not isinstance(rule.get(k), str)]
+        if missing or ("in" in rule and not isinstance(rule["in"], str)):
+            return f"x-rules[{index}]: {', '.join(missing) or 'in'} must name a field"
+    return None
 
 
 def schema_from_form_fields(fields: list[dict]) -> dict:

@@ -160,3 +160,20 @@ def test_the_error_page_itself_never_queries_the_database(world, as_user, monkey
     response = client.get("/cette-page-n-existe-pas")
     assert response.status_code == 404
     assert "Page introuvable" in text_of(response)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:9/champ.json"}}},
+    {"type": "object", "properties": {"a": {"$ref": "#/$defs/absent"}}},
+    {"type": "object", "properties": {"a": {"type": "string", "x-order": "premier"}}},
+    {"type": "object", "properties": {"a": {"type": "string"}}, "x-rules": [{"rule": "after"}]},
+    {"type": "object", "properties": {"a": {"type": "string"}}, "x-rules": "toujours"},
+])
+def test_a_form_that_would_fail_every_later_completion_is_refused_when_saved(world, as_user, schema):
+    client = as_user("denis")
+    token = csrf_token(client, "/modeleur/")
+    response = client.post("/modeleur/formulaires/review", json={"schema": schema},
+                           headers={"X-CSRFToken": token})
+    assert response.status_code == 422
+    assert response.get_json()["saved"] is False
+    assert world.pf.forms.validate("review", {"decision": "done"}) == {"decision": "done"}
