@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from . import spiff
 from .audit import bind_keys
 from .auditkeys import AuditKeys
 from .catalog import Catalog
@@ -46,6 +47,7 @@ class Partnerflow:
         self.forms = FormRegistry(settings.forms_dir, saved=self._saved_forms)
         self._saved_forms_cache: tuple[float, dict[str, dict]] = (0.0, {})
         self.clock = clock or SystemClock()
+        spiff.configure_sandbox(settings.sandbox_workers, settings.sandbox_memory_mb)
 
     def _saved_forms(self) -> dict[str, dict]:
         """The newest browser-saved version of each form, cached for a few seconds so that

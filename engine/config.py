@@ -30,6 +30,9 @@ class Settings:
     forms_dir: Path = field(default_factory=_default_forms_dir)
     # Wall-clock budget for the engine steps that one request runs (scripts, gateways, DMN).
     step_time_limit_s: float = 5.0
+    # Sandbox processes kept warm per server process, and the memory each may use.
+    sandbox_workers: int = 2
+    sandbox_memory_mb: int = 256
     # SpiffWorkflow's task iterators stop at depth 1000; refuse to go near it.
     max_task_depth: int = 800
     max_upload_bytes: int = 5 * 1024 * 1024
@@ -81,6 +84,10 @@ class Settings:
             values["forms_dir"] = Path(env["PARTNERFLOW_FORMS_DIR"])
         if "PARTNERFLOW_STEP_TIME_LIMIT" in env:
             values["step_time_limit_s"] = float(env["PARTNERFLOW_STEP_TIME_LIMIT"])
+        if "PARTNERFLOW_SANDBOX_WORKERS" in env:
+            values["sandbox_workers"] = int(env["PARTNERFLOW_SANDBOX_WORKERS"])
+        if "PARTNERFLOW_SANDBOX_MEMORY_MB" in env:
+            values["sandbox_memory_mb"] = int(env["PARTNERFLOW_SANDBOX_MEMORY_MB"])
         if "PARTNERFLOW_MAX_TASK_DEPTH" in env:
             values["max_task_depth"] = int(env["PARTNERFLOW_MAX_TASK_DEPTH"])
         if "PARTNERFLOW_MAX_UPLOAD_BYTES" in env:
@@ -123,15 +130,15 @@ def _mail_and_serving(env) -> dict:
     for variable, name in texts.items():
         if env.get(variable):
             values[name] = env[variable]
+    if env.get("PARTNERFLOW_TRUSTED_HOSTS"):
+        values["trusted_hosts"] = tuple(h.strip() for h in env["PARTNERFLOW_TRUSTED_HOSTS"].split(",")
+                                        if h.strip())
     for variable, name in (("PARTNERFLOW_AUDIT_KEY_FILE", "audit_key_file"),
                            ("PARTNERFLOW_AUDIT_SEAL_KEY_FILE", "audit_seal_key_file")):
         if env.get(variable):
             values[name] = Path(env[variable])
     if env.get("PARTNERFLOW_AUDIT_KEY"):
         values["audit_key"] = env["PARTNERFLOW_AUDIT_KEY"]
-    if env.get("PARTNERFLOW_TRUSTED_HOSTS"):
-        values["trusted_hosts"] = tuple(h.strip() for h in env["PARTNERFLOW_TRUSTED_HOSTS"].split(",")
-                                        if h.strip())
     if env.get("PARTNERFLOW_SMTP_PORT"):
         values["smtp_port"] = int(env["PARTNERFLOW_SMTP_PORT"])
     if env.get("PARTNERFLOW_DIGEST_HOUR_UTC"):

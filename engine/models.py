@@ -383,3 +383,27 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Incident(Base):
+    """A step of an instance failed: where, why, when, and what data it had; open until the
+    instance is retried, resumed from a task or cancelled."""
+
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_open", "resolved_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"),
+                                             index=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    # engine_steps | task_completion | timer | retry | resume
+    during: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(default=dict)
+    actor: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(80))
+    # retried | resumed | cancelled
+    resolution: Mapped[str | None] = mapped_column(String(20))

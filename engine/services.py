@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import access, audit, auditlog, stepping
 from .catalog import latest_version
 from .clock import as_utc
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
 from .forms import check_data_size, validate_against
 from .models import (
     HumanTask,
@@ -110,8 +110,16 @@ def start_instance(uow, *, partnership_id: int, process_key: str, actor: str,
     if compiled.start_form_key:
         data = uow.forms.validate(compiled.start_form_key, data)
     data.update({"partnership_id": partnership_id, "initiator": actor})
-    instance = stepping.start(uow, partnership, version, compiled, data, actor)
-    uow.commit()
+    try:
+        instance = stepping.start(uow, partnership, version, compiled, data, actor)
+        uow.commit()
+    except USER_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - nothing was started; say why, keep nothing half-done
+        log.warning("starting %s failed: %s", process_key, exc, exc_info=True)
+        uow.rollback()
+        raise StepFailed(stepping.describe_failure(exc), instance_id=None,
+                         element=stepping.failed_element(exc)) from exc
     return instance.id
 
 
@@ -154,6 +162,8 @@ class Completion:
     instance_status: str
     next_tasks: list[int] = field(default_factory=list)
     error: str | None = None
+    error_element: str | None = None
+    told: tuple[str, ...] = ()  # who was told of the error
 
 
 def complete_task(uow, *, task_id: int, actor: str, data: dict,
@@ -173,6 +183,28 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     instance = session.get(ProcessInstance, task.instance_id)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
+    instance_id = instance.id
+    try:
+        return _run_completion(uow, task, instance, cleaned, actor, password)
+    except USER_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the step becomes an incident
+        log.warning("completing task %s failed: %s", task_id, exc, exc_info=True)
+        uow.rollback()
+        incident = stepping.record_incident(uow, instance_id, exc, actor, during="task_completion",
+                                            task_id=task_id, draft=data)
+        raise StepFailed(incident.message, instance_id=instance_id, element=incident.element,
+                         told=incident.told) from exc
+
+
+# Errors that say the request itself cannot be done (a refusal, a conflict, bad input): they
+# reach the caller as they are. Anything else raised while a step runs is an incident.
+USER_ERRORS = (Conflict, Forbidden, InvalidInput, NotFound)
+
+
+def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: dict, actor: str,
+                    password: str | None) -> Completion:
+    session, task_id = uow.session, task.id
     cleaned = _form_effects(uow, task, cleaned, actor, password)
     run = stepping.restore(uow, instance)
     now = uow.clock()
@@ -191,7 +223,10 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     _commit(uow, task_id)
     next_ids = list(session.scalars(select(HumanTask.id).where(
         HumanTask.instance_id == instance.id, HumanTask.state == "open")))
-    return Completion(task_id, instance.id, instance.status, next_ids, instance.error_message)
+    incident = uow.incidents[0] if uow.incidents else None
+    return Completion(task_id, instance.id, instance.status, next_ids, instance.error_message,
+                      error_element=incident.element if incident else instance.error_element,
+                      told=incident.told if incident else ())
 
 
 def _form_effects(uow, task: HumanTask, cleaned: dict, actor: str,
@@ -313,6 +348,7 @@ def cancel_instance(uow, *, instance_id: int, actor: str, reason: str) -> None:
                                                         HumanTask.state == "open")):
         task.state = "cancelled"
         task.completed_at = now
+    stepping.close_incidents(uow, instance_id, actor, "cancelled")
     audit.append(session, type="instance_cancelled", actor=actor, at=now,
                  partnership_id=instance.partnership_id, instance_id=instance_id,
                  payload={"reason": reason})
@@ -330,18 +366,22 @@ def retry_instance(uow, *, instance_id: int, actor: str) -> str:
         raise NotFound(f"instance {instance_id} does not exist")
     if instance.status != "error":
         raise Conflict(f"the instance is {instance.status}, not in error")
-    run = stepping.restore(uow, instance)
-    run.reset_errors()
-    instance.status = "running"
-    previous = instance.error_message
-    instance.error_message = None
-    instance.error_element = None
-    audit.append(session, type="instance_retried", actor=actor, at=uow.clock(),
-                 partnership_id=instance.partnership_id, instance_id=instance_id,
-                 payload={"previous_error": previous})
-    stepping.advance(uow, instance, run, actor)
-    _commit(uow)
-    return instance.status
+
+    def step(instance: ProcessInstance) -> None:
+        run = stepping.restore(uow, instance)
+        run.reset_errors()
+        instance.status = "running"
+        previous = instance.error_message
+        instance.error_message = None
+        instance.error_element = None
+        stepping.close_incidents(uow, instance_id, actor, "retried")
+        audit.append(session, type="instance_retried", actor=actor, at=uow.clock(),
+                     partnership_id=instance.partnership_id, instance_id=instance_id,
+                     payload={"previous_error": previous})
+        stepping.advance(uow, instance, run, actor)
+
+    _step_or_incident(uow, instance_id, actor, "retry", step)
+    return session.get(ProcessInstance, instance_id).status
 
 
 def fire_due_timers(uow, *, limit: int = 50) -> int:
@@ -353,12 +393,33 @@ def fire_due_timers(uow, *, limit: int = 50) -> int:
              .order_by(ProcessInstance.next_timer_at).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    instances = session.scalars(query).all()
-    for instance in instances:
-        run = stepping.restore(uow, instance)
-        stepping.advance(uow, instance, run, None)
-    _commit(uow)
-    return len(instances)
+    ids = list(session.scalars(query.with_only_columns(ProcessInstance.id)))
+
+    def fire(instance: ProcessInstance) -> None:
+        if instance.status == "running" and instance.next_timer_at is not None \
+                and as_utc(instance.next_timer_at) <= as_utc(now):
+            stepping.advance(uow, instance, stepping.restore(uow, instance), None)
+
+    for instance_id in ids:
+        try:
+            _step_or_incident(uow, instance_id, None, "timer", fire)
+        except Conflict:
+            continue  # another worker fired it at the same moment
+    return len(ids)
+
+
+def _step_or_incident(uow, instance_id: int, actor: str | None, during: str, step) -> None:
+    """Run `step(instance)` and commit; a failure is rolled back and recorded as an incident
+    on the instance (in error, the direction and designers told), never raised."""
+    try:
+        step(uow.session.get(ProcessInstance, instance_id))
+        _commit(uow)
+    except USER_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the step becomes an incident
+        log.warning("instance %s failed during %s: %s", instance_id, during, exc, exc_info=True)
+        uow.rollback()
+        stepping.record_incident(uow, instance_id, exc, actor, during=during)
 
 
 # ---------------------------------------------------------------- worker hook: one timer at a time
@@ -393,8 +454,8 @@ def fire_next_due_timer(uow, *, skip: frozenset[int] = frozenset(),
                                    .execution_options(populate_existing=True)).one_or_none()
     if claimed is not None:
         claimed.append(instance.id)
-    stepping.advance(uow, instance, stepping.restore(uow, instance), None)
-    _commit(uow)
+    _step_or_incident(uow, instance_id, None, "timer", lambda i: stepping.advance(
+        uow, i, stepping.restore(uow, i), None))
     return instance_id
 
 

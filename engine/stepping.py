@@ -17,7 +17,15 @@ from .assignment import assign
 from .catalog import version_for_start_message
 from .errors import InstanceError, ScriptError
 from .forms import schema_from_form_fields
-from .models import NO_DUE_DATE, HumanTask, Partnership, ProcessInstance, ProcessVersion, WorkflowTask
+from .models import (
+    NO_DUE_DATE,
+    HumanTask,
+    Partnership,
+    ProcessInstance,
+    ProcessVersion,
+    WorkflowTask,
+)
+from .models import Incident as IncidentRow
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +104,7 @@ def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str |
     run.events.clear()
     _persist(uow, instance, run)
     if failure is not None:
-        _mark_failed(uow, instance, failure, actor)
+        _mark_failed(uow, instance, failure, actor, data=run.failed_task_data())
         return
     _sync_projection(uow, instance, run)
     notifications.steps_ran(uow, instance, scripts_ran)  # notification hook; never raises
@@ -129,12 +137,17 @@ def _persist(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
 
 
 def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None,
-                 during: str = "engine_steps") -> Incident:
+                 during: str = "engine_steps", data: dict | None = None) -> Incident:
     element = failed_element(exc)
     message = describe_failure(exc)
     instance.status = "error"
     instance.error_message = message
     instance.error_element = element
+    now = uow.clock()
+    close_incidents(uow, instance.id, actor, "replaced")
+    uow.session.add(IncidentRow(instance_id=instance.id, partnership_id=instance.partnership_id,
+                                element_id=element, during=during, message=message,
+                                data=_bounded(data or {}), actor=actor, created_at=now))
     audit.append(uow.session, type="instance_failed", actor=actor, at=uow.clock(),
                  partnership_id=instance.partnership_id, instance_id=instance.id,
                  element_id=element, payload={"error": message, "during": during})
@@ -144,6 +157,25 @@ def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | No
                         tuple(u.full_name or u.username for u in told))
     uow.incidents.append(incident)
     return incident
+
+
+MAX_INCIDENT_DATA = 20_000
+
+
+def _bounded(data: dict) -> dict:
+    """The data the step had, as JSON, cut to a size a page can show."""
+    safe = json_safe(data)
+    text = json.dumps(safe, ensure_ascii=False)
+    if len(text) <= MAX_INCIDENT_DATA:
+        return safe
+    return {"_tronqué": text[:MAX_INCIDENT_DATA]}
+
+
+def close_incidents(uow, instance_id: int, actor: str | None, resolution: str) -> None:
+    """Resolve the instance's open incident (retried, resumed, cancelled, or replaced by a new one)."""
+    uow.session.execute(IncidentRow.__table__.update().where(
+        IncidentRow.instance_id == instance_id, IncidentRow.resolved_at.is_(None)).values(
+        resolved_at=uow.clock(), resolved_by=actor, resolution=resolution))
 
 
 @dataclass(frozen=True)
@@ -169,7 +201,7 @@ def record_incident(uow, instance_id: int, exc: Exception, actor: str | None, *,
         task = session.get(_Task, task_id)
         if task is not None and task.state == "open":
             task.draft = json_safe(draft)
-    incident = _mark_failed(uow, instance, exc, actor, during=during)
+    incident = _mark_failed(uow, instance, exc, actor, during=during, data=draft)
     uow.commit()
     return incident
 

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         dashboard,
         errors,
         inbox,
+        incidents,
         main,
         map,
         modeller,
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     )
 
     for module in (main, auth, inbox, tasks, partnerships, admin, modeller, audit, map, dashboard,
-                   notifications):
+                   notifications, incidents):
         app.register_blueprint(module.bp)
     errors.register(app)
 

@@ -18,6 +18,7 @@ from partnerflow.engine.errors import (
     FormValidationError,
     InvalidInput,
     NotFound,
+    StepFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,12 @@ def register(app) -> None:
     @app.errorhandler(DeploymentRejected)
     def rejected(exc):
         return render_error(422, str(exc), {"problems": [p.as_dict() for p in exc.problems]})
+
+    @app.errorhandler(StepFailed)
+    def step_failed(exc):
+        return render_error(409, _("Le processus n'a pas pu avancer : %(message)s. Rien n'a été "
+                                   "perdu ; l'incident est signalé à la direction et aux "
+                                   "concepteurs.", message=exc.message))
 
     @app.errorhandler(InvalidInput)
     def invalid(exc):

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import access, catalog, documents, queries, services
-from partnerflow.engine.errors import FormValidationError, NotFound
+from partnerflow.engine.errors import FormValidationError, NotFound, StepFailed
 from partnerflow.engine.models import Partnership
 from partnerflow.engine.roles import STAGES
 
@@ -113,6 +113,11 @@ def propose():
                                         actor=current_user.username, data=cleaned)
         except FormValidationError as exc:
             errors = exc.errors
+        except StepFailed as exc:
+            flash(_("L'idée est enregistrée, mais son processus n'a pas pu démarrer : %(message)s. "
+                    "La direction et les concepteurs peuvent le relancer.", message=exc.message),
+                  "warning")
+            return redirect(url_for("partnerships.show", partnership_id=pid))
         else:
             flash(_("Votre idée est proposée. La direction va l'examiner."), "success")
             return redirect(url_for("partnerships.show", partnership_id=pid))

@@ -7,8 +7,15 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import access, documents, queries, services
-from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
-from partnerflow.engine.models import HumanTask, Partnership
+from partnerflow.engine.errors import (
+    Conflict,
+    Forbidden,
+    FormValidationError,
+    InvalidInput,
+    NotFound,
+    StepFailed,
+)
+from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
 
 from .current import engine
 from .errors import _wants_json
@@ -45,17 +52,20 @@ def _context_items(pf, context: dict) -> list[tuple[str, object]]:
     return items[:40]
 
 
-def _render(task, schema, values, errors=None, status=200, readonly=False):
+def _render(task, schema, values, errors=None, status=200, readonly=False, told=None):
     pf = engine()
     with pf.read() as db:
         fields = build_fields(schema, values, errors, choices=_choices(db))
         partnership = db.get(Partnership, task.partnership_id)
         signing = _signing(db, task)
+        instance = db.get(ProcessInstance, task.instance_id)
+        incident = ({"element": instance.error_element, "message": instance.error_message,
+                     "told": told} if instance is not None and instance.status == "error" else None)
         colleagues = (queries.reassignable_users(db)
                       if task.state == "open" and current_user.has("direction", "admin") else [])
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, context=_context_items(pf, task.context or {}),
-                           signing=signing, colleagues=colleagues,
+                           signing=signing, colleagues=colleagues, incident=incident,
                            root_errors=(errors or {}).get("_form", []), readonly=readonly), status
 
 
@@ -151,9 +161,19 @@ def submit(task_id: int):
         if _wants_json():
             raise  # the JSON error handler names every field
         return _render(task, schema, data, exc.errors, 422)
+    except StepFailed as exc:
+        if _wants_json():
+            raise
+        # nothing of the attempt was kept but the incident: the answers are the task's draft
+        with pf.read() as db:
+            task = db.get(HumanTask, task_id)
+        return _render(task, schema, data, told=exc.told)
     if result.error:
-        flash(_("Vos réponses sont enregistrées, mais le processus s'est arrêté sur une erreur ; "
-                "un administrateur est prévenu."), "warning")
+        flash(_("Vos réponses sont enregistrées, mais le processus s'est arrêté à l'étape "
+                "« %(element)s » : %(message)s. Prévenus : %(told)s.",
+                element=result.error_element or "?", message=result.error,
+                told=", ".join(result.told) or _("personne (aucun compte de direction, de "
+                                                 "conception ou d'administration)")), "warning")
     else:
         flash(_("« %(title)s » est terminée. Merci !", title=task.title), "success")
     return redirect(url_for("inbox.index"))

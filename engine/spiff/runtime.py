@@ -304,6 +304,13 @@ class WorkflowRun:
                 bucket["errored"].add(bpmn_id)
         return {spec: {k: sorted(v) for k, v in b.items()} for spec, b in states.items()}
 
+    def failed_task_data(self) -> dict:
+        """The data of the task that failed (empty when none is in error)."""
+        for task in self._all_tasks():
+            if task.state == TaskState.ERROR:
+                return deepcopy(task.data)
+        return {}
+
     def reset_errors(self) -> None:
         """Put the tasks that failed back to READY so the next engine steps retry them."""
         for task in self._all_tasks():
@@ -366,6 +373,22 @@ class WorkflowRun:
         if task is None:
             raise InstanceError(f"task {uuid} is not part of this instance")
         return task
+
+    def completed_user_tasks(self) -> list[UserTaskView]:
+        """User tasks of this instance that ran, in the order they completed: the points it
+        can be resumed from."""
+        done = [t for t in self._all_tasks()
+                if t.state == TaskState.COMPLETED and t.task_spec.manual]
+        return [self._view(t) for t in sorted(done, key=lambda t: t.last_state_change)]
+
+    def reset_to(self, uuid: str) -> None:
+        """Go back to a completed user task: it is ready again, what followed it is removed."""
+        task = self.get_task(uuid)
+        if task.state != TaskState.COMPLETED or not task.task_spec.manual:
+            raise InstanceError(f"'{task.task_spec.bpmn_id}' has not run; only a completed user "
+                                "task can be resumed from")
+        self.workflow.reset_from_task_id(task.id)
+        self._completed = None
 
     def complete_user_task(self, uuid: str, data: dict) -> None:
         task = self.get_task(uuid)
