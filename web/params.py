@@ -10,12 +10,12 @@ import re
 
 from flask import request
 from flask_babel import gettext as _
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, ValidationError
 
 # the primary keys are 32-bit integers on PostgreSQL; SQLite stops at 2**63 - 1
 MAX_ID = 2**31 - 1
 MAX_PAGE = 100_000
-_DIGITS = re.compile(r"^\s*\+?(\d{1,10})\s*$")
+_DIGITS = re.compile(r"^\s*\+?([0-9]+)\s*$")
 # what PostgreSQL text refuses (NUL) and what no encoder writes (lone surrogates)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -29,8 +29,6 @@ class IdConverter(IntegerConverter):
 
     def to_python(self, value: str):
         if len(value) > 10:  # never turn thousands of digits into a number
-            from werkzeug.routing import ValidationError
-
             raise ValidationError()
         return super().to_python(value)
 
@@ -41,7 +39,7 @@ def int_arg(name: str, default: int | None = None, *, source=None, low: int = 1,
     `low` and `high`; `default` when it is missing, not a number or out of range."""
     raw = (request.args if source is None else source).get(name)
     found = _DIGITS.match(raw) if isinstance(raw, str) else None
-    if found is None:
+    if found is None or len(found.group(1)) > 10:
         return default
     value = int(found.group(1))
     return value if low <= value <= high else default
@@ -53,7 +51,8 @@ def page_arg(name: str = "page") -> int:
     found = _DIGITS.match(raw) if isinstance(raw, str) else None
     if found is None:
         return 1
-    return min(max(int(found.group(1)), 1), MAX_PAGE)
+    digits = found.group(1)
+    return MAX_PAGE if len(digits) > 6 else min(max(int(digits), 1), MAX_PAGE)
 
 
 def json_object() -> dict:
