@@ -16,6 +16,8 @@ from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
@@ -26,12 +28,28 @@ from SpiffWorkflow.util.task import TaskState
 
 from ..errors import InstanceError, ScriptError
 from .clock import using_clock
-from .model import CompiledProcess, DataMessageEventDefinition
+from .model import CompiledProcess, ConnectorTask, DataMessageEventDefinition
 from .sandbox import RestrictedScriptEngine
 from .steps import StepEvent, step_event
 
 _CONFIG = dict(CAMUNDA_CONFIG)
 _CONFIG[DataMessageEventDefinition] = MessageEventDefinitionConverter
+
+
+class ConnectorTaskConverter(TaskSpecConverter):
+    """A connector task's spec as a dict (compared when instances migrate between versions)."""
+
+    def to_dict(self, spec):
+        dct = self.get_default_attributes(spec)
+        dct.update(topic=spec.topic, connector_inputs=[list(i) for i in spec.connector_inputs],
+                   connector_outputs=[list(o) for o in spec.connector_outputs])
+        return dct
+
+    def from_dict(self, dct):
+        return self.task_spec_from_dict(dct)
+
+
+_CONFIG[ConnectorTask] = ConnectorTaskConverter
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
 _REGISTRY = SERIALIZER.registry
 _WORKFLOW_CONVERTER = _REGISTRY.convert_from_dict["BpmnWorkflow"].args[0].__self__
@@ -75,6 +93,27 @@ class Changes:
 class ThrownMessage:
     name: str
     payload: object
+    # the thrower's camunda:resultVariable: the receiver stores the payload under this name
+    result_var: str | None = None
+
+
+def _timer_definition(task):
+    """The timer a task waits for: its own, or one of an event-based gateway's events."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, TimerEventDefinition):
+        return definition
+    if isinstance(definition, MultipleEventDefinition):
+        return next((d for d in definition.event_definitions
+                     if isinstance(d, TimerEventDefinition)), None)
+    return None
+
+
+def _message_definitions(task) -> list:
+    """The messages a catching task waits for: its own, or an event-based gateway's."""
+    definition = task.task_spec.event_definition
+    inner = (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
+             else [definition])
+    return [d for d in inner if type(d).__name__.endswith("MessageEventDefinition")]
 
 
 def _dumps(obj) -> str:
@@ -124,8 +163,10 @@ def _storable_body(task) -> str:
         return _task_body(task)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         element, name = _element_of(task)
+        reason = ("un nombre entier y a plus de 4 300 chiffres"
+                  if "integer string conversion" in str(exc) else str(exc))
         error = InstanceError(f"{name} ({element}) : les données de cette étape ne peuvent pas être "
-                              f"enregistrées ({exc})")
+                              f"enregistrées ({reason})")
         error.element_id = element
         raise error from exc
 
@@ -144,6 +185,8 @@ class WorkflowRun:
         self._max_depth = max_depth
         self.events: list[StepEvent] = []
         self.messages: list[ThrownMessage] = []
+        # runs service tasks (engine.connectors.Runner); set by the engine before each step
+        self.connector_runner: Callable | None = None
         # Tasks whose state changed after this moment are re-serialised; see changes().
         self._loaded_at = time.time() - 0.001
 
@@ -212,6 +255,8 @@ class WorkflowRun:
         self._completed = None
         environment = self.workflow.script_engine.environment
         environment.deadline = deadline  # every sandboxed evaluation shares the step's budget
+        # service tasks reach the engine's connectors through the workflow's script engine
+        self.workflow.script_engine.connector_runner = self.connector_runner
         try:
             with using_clock(self._clock):
                 self.workflow.refresh_timers()
@@ -232,7 +277,7 @@ class WorkflowRun:
         reached = TaskState.WAITING | TaskState.READY | TaskState.FUTURE
         return [t for t in self._all_tasks() if t.state & reached
                 and (t.parent is None or t.parent.state == TaskState.COMPLETED)
-                and isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
+                and _timer_definition(t) is not None]
 
     def _record_step(self, task) -> None:
         event = step_event(task)
@@ -243,10 +288,10 @@ class WorkflowRun:
         for event in self.workflow.get_events():
             definition = event.event_definition
             if type(definition).__name__.endswith("MessageEventDefinition"):
-                payload = event.payload
+                payload, result_var = event.payload, None
                 if isinstance(payload, dict) and "payload" in payload:
-                    payload = payload["payload"]
-                self.messages.append(ThrownMessage(definition.name, payload))
+                    payload, result_var = payload["payload"], payload.get("result_var")
+                self.messages.append(ThrownMessage(definition.name, payload, result_var))
 
     def _check_consistency(self) -> None:
         """Detect the silent stall: a 'completed' workflow that still has live tasks."""
@@ -265,27 +310,29 @@ class WorkflowRun:
         for sub in self.workflow.subprocesses.values():
             yield from sub.tasks.values()
 
-    def catch_message(self, name: str, payload) -> bool:
-        """Deliver a message to a waiting catch event; False when nothing waits for it."""
+    def catch_message(self, name: str, payload, result_var: str | None = None) -> bool:
+        """Deliver a message to a waiting catch event (or an event-based gateway waiting for
+        it); False when nothing waits for it. With the thrower's `result_var` the receiver
+        stores the payload under that name, else a payload's keys become its variables."""
         for task in self.waiting_message_tasks():
-            definition = task.task_spec.event_definition
-            if definition.name == name:
-                from SpiffWorkflow.bpmn import BpmnEvent
+            for definition in _message_definitions(task):
+                if definition.name == name:
+                    from SpiffWorkflow.bpmn import BpmnEvent
 
-                event = BpmnEvent(definition, payload={"payload": payload, "result_var": None})
-                self.workflow.catch(event)
-                return True
+                    event = BpmnEvent(definition,
+                                      payload={"payload": payload, "result_var": result_var})
+                    self.workflow.catch(event)
+                    return True
         return False
 
     def waiting_message_tasks(self):
         for task in self._all_tasks():
-            if task.state == TaskState.WAITING and isinstance(task.task_spec, CatchingEvent):
-                definition = task.task_spec.event_definition
-                if type(definition).__name__.endswith("MessageEventDefinition"):
-                    yield task
+            if task.state == TaskState.WAITING and isinstance(task.task_spec, CatchingEvent) \
+                    and _message_definitions(task):
+                yield task
 
     def waiting_message_names(self) -> list[str]:
-        return sorted({t.task_spec.event_definition.name for t in self.waiting_message_tasks()})
+        return sorted({d.name for t in self.waiting_message_tasks() for d in _message_definitions(t)})
 
     def element_states(self) -> dict[str, dict[str, list[str]]]:
         """Per process (spec) name: the BPMN ids completed, active and in error."""
@@ -412,17 +459,11 @@ class WorkflowRun:
             self._completed = self.workflow.is_completed()
         return self._completed
 
-    def last_data(self) -> dict:
-        """The data of the most recently completed task (the instance's outcome)."""
-        last = self.workflow.last_task
-        return dict(last.data) if last is not None else dict(self.workflow.data)
-
     def next_timer_due(self) -> datetime | None:
         due = []
         for task in self._all_tasks():
-            spec = task.task_spec
-            if task.state == TaskState.WAITING and isinstance(
-                    getattr(spec, "event_definition", None), TimerEventDefinition):
+            # a timer event, or an event-based gateway that waits for one among its events
+            if task.state == TaskState.WAITING and _timer_definition(task) is not None:
                 value = task._get_internal_data("event_value")
                 if isinstance(value, dict):
                     value = value.get("next")
