@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, spiff
 from .errors import DeploymentRejected, Problem, ScriptError
-from .forms import FormRegistry
+from .forms import FormRegistry, is_camunda_form_key
 from .models import ProcessVersion
 from .roles import ROLES, role_for_lane
 from .xmlsafe import UnsafeXml, document_kind, parse_xml
@@ -57,6 +57,9 @@ class DeployedItem:
 @dataclass
 class DeployResult:
     items: list[DeployedItem] = field(default_factory=list)
+    # what was deployed but behaves differently from the diagram's intent (a Camunda form
+    # shown as a generic form, a process left out because it is not executable...)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def created(self) -> list[DeployedItem]:
@@ -134,7 +137,8 @@ def _lint_user_task(problems, doc, task, forms: FormRegistry):
     tid = task.get("id")
     form_key = task.get(f"{CAMUNDA}formKey")
     has_fields = task.find(f".//{CAMUNDA}formField") is not None
-    if form_key is not None and not has_fields:
+    # a Camunda form key falls back to the task's fields or a generic form (see warnings_for)
+    if form_key is not None and not has_fields and not is_camunda_form_key(form_key):
         if not forms.exists(form_key):
             problems.append(Problem(doc.filename, f"the form key '{form_key}' has no form",
                                     element_id=tid,
@@ -204,14 +208,22 @@ def _lint_lanes_and_scripts(problems, doc, process) -> None:
 def _lint_starts(problems, doc, process, forms: FormRegistry) -> None:
     for start in process.iter(f"{B}startEvent"):
         key = start.get(f"{CAMUNDA}formKey")
-        if key and not forms.exists(key):
+        if key and not is_camunda_form_key(key) and not forms.exists(key):
             problems.append(Problem(doc.filename, f"the start form key '{key}' has no form",
                                     element_id=start.get("id"), hint=f"create forms/{key}.json"))
 
 
 def _lint_references(problems, doc, process, known_processes: set[str],
-                     known_decisions: set[str]) -> None:
+                     known_decisions: set[str], not_executable: set[str] = frozenset()) -> None:
     """Call activities and business rule tasks must point at something deployed."""
+    for call in process.iter(f"{B}callActivity"):
+        if call.get("calledElement") in not_executable:
+            target = call.get("calledElement")
+            problems.append(Problem(
+                doc.filename, f"the called process '{target}' is not executable",
+                element_id=call.get("id"),
+                hint=f"tick 'Executable' in the properties of the process '{target}' "
+                     '(isExecutable="true"), or call another process'))
     checks = (
         ("callActivity", lambda el: el.get("calledElement"), known_processes,
          "the call activity names no process", "set 'Called element' to a process id",
@@ -223,6 +235,8 @@ def _lint_references(problems, doc, process, known_processes: set[str],
     for tag, target_of, known, missing, missing_hint, unknown in checks:
         for element in process.iter(f"{B}{tag}"):
             target = target_of(element)
+            if tag == "callActivity" and target in not_executable:
+                continue  # said above
             if not target:
                 problems.append(Problem(doc.filename, missing, element_id=element.get("id"),
                                         hint=missing_hint))
@@ -232,11 +246,101 @@ def _lint_references(problems, doc, process, known_processes: set[str],
                                         hint="deploy its file in the same upload, or fix the id"))
 
 
+def _executable(process) -> bool:
+    # SpiffWorkflow, like Camunda, runs a process unless it says isExecutable="false"
+    return process.get("isExecutable", "true") == "true"
+
+
+def _lint_data_stores(problems, doc) -> None:
+    """Data stores: SpiffWorkflow needs an implementation for each, and Partnerflow has none."""
+    stores = {s.get("id"): s for s in doc.root.iter(f"{B}dataStore")}
+    referenced = set()
+    for ref in doc.root.iter(f"{B}dataStoreReference"):
+        store = stores.get(ref.get("dataStoreRef"))
+        referenced.add(ref.get("dataStoreRef"))
+        name = ref.get("name") or (store.get("name") if store is not None else None) or ref.get("id")
+        problems.append(Problem(
+            doc.filename, f"the data store '{name}' is not supported: a process's data is kept "
+            "in its instance", element_id=ref.get("id"),
+            hint="remove the data store and its data associations; to read or write an outside "
+                 "system, use a service task"))
+    for store_id, store in stores.items():
+        if store_id not in referenced:
+            problems.append(Problem(
+                doc.filename, f"the data store '{store.get('name') or store_id}' is not supported",
+                element_id=store_id, hint="remove the data store from the file"))
+
+
+def _lint_form_field_ids(problems, doc) -> None:
+    """A camunda:formData field (or one of its values) must not reuse an element's id: the
+    field's id names the variable it fills, but SpiffWorkflow looks elements up by id and finds
+    the field instead of the task."""
+    elements = {}
+    for el in doc.root.iter():
+        if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace != CAMUNDA[1:-1]:
+            elements.setdefault(el.get("id"), el)
+    for owner in doc.root.iter(f"{B}userTask", f"{B}startEvent"):
+        for field_el in owner.iter(f"{CAMUNDA}formField", f"{CAMUNDA}value"):
+            clash = elements.get(field_el.get("id"))
+            if clash is None:
+                continue
+            what = re.sub(r"(?<!^)(?=[A-Z])", " ", _local(clash)).lower()
+            label = clash.get("name") or clash.get("id")
+            kind = "form field" if _local(field_el) == "formField" else "form field value"
+            problems.append(Problem(
+                doc.filename, f"the {kind} '{field_el.get('id')}' has the same id as the {what} "
+                f"'{label}'", element_id=owner.get("id"),
+                hint=f"rename the field (its id is the variable it fills, for example "
+                     f"{field_el.get('id')}_answer): no two elements of a file may share an id"))
+
+
+def _lint_event_gateways(problems, doc, process) -> None:
+    """After an event-based gateway the engine can wait for one timer, a date or a duration."""
+    targets = {}
+    for flow in process.iter(f"{B}sequenceFlow"):
+        targets.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+    by_id = {el.get("id"): el for el in process.iter() if isinstance(el.tag, str) and el.get("id")}
+    for gateway in process.iter(f"{B}eventBasedGateway"):
+        timers = [by_id[t] for t in targets.get(gateway.get("id"), []) if t in by_id
+                  and by_id[t].find(f"{B}timerEventDefinition") is not None]
+        if len(timers) > 1:
+            problems.append(Problem(
+                doc.filename, f"the event-based gateway waits for {len(timers)} timers; it can "
+                "wait for one", element_id=gateway.get("id"),
+                hint="keep the earliest timer after the gateway and move the others after it"))
+        for timer in timers:
+            if timer.find(f"{B}timerEventDefinition/{B}timeCycle") is not None:
+                problems.append(Problem(
+                    doc.filename, "a cycle timer cannot follow an event-based gateway",
+                    element_id=timer.get("id"),
+                    hint='use a duration ("P14D") or a date instead of a cycle'))
+
+
+def _lint_messages(problems, doc, process) -> None:
+    """A thrown message's payload expression is Python; its result variable a name."""
+    for definition in process.iter(f"{B}messageEventDefinition"):
+        event_id = definition.getparent().get("id")
+        expression = definition.get(f"{CAMUNDA}expression")
+        if expression is not None:
+            _check_expression(problems, doc, event_id, expression, "message payload expression")
+        result_var = definition.get(f"{CAMUNDA}resultVariable")
+        if result_var is not None and not result_var.isidentifier():
+            problems.append(Problem(
+                doc.filename, f"the result variable '{result_var}' is not a variable name",
+                element_id=event_id, hint="use letters, digits and _ (for example request)"))
+
+
 def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
-              known_decisions: set[str]) -> list[Problem]:
+              known_decisions: set[str], not_executable: set[str] = frozenset()) -> list[Problem]:
     """Everything SpiffWorkflow would only find when an instance gets there."""
     problems: list[Problem] = []
+    _lint_data_stores(problems, doc)
+    _lint_form_field_ids(problems, doc)
     for process in doc.root.iterfind(f"{B}process"):
+        if not _executable(process):
+            continue  # not deployed (see warnings_for)
+        _lint_event_gateways(problems, doc, process)
+        _lint_messages(problems, doc, process)
         _lint_flows(problems, doc, process)
         _lint_lanes_and_scripts(problems, doc, process)
         for event_tag in ("startEvent", "intermediateCatchEvent", "boundaryEvent"):
@@ -245,8 +349,64 @@ def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
         for task in process.iter(f"{B}userTask"):
             _lint_user_task(problems, doc, task, forms)
         _lint_starts(problems, doc, process, forms)
-        _lint_references(problems, doc, process, known_processes, known_decisions)
+        _lint_references(problems, doc, process, known_processes, known_decisions, not_executable)
+    if not any(_executable(p) for p in doc.root.iterfind(f"{B}process")):
+        problems.append(Problem(doc.filename, "the file has no executable process",
+                                hint="tick 'Executable' in the process's properties "
+                                     '(isExecutable="true")'))
     return problems
+
+
+def warnings_for(doc: Document) -> list[Problem]:
+    """What deploys but does not do what the diagram says in Camunda: its Camunda forms are
+    shown as the task's camunda:formData fields or a generic form, a process that is not
+    executable is left out, a decision input with no expression reads its label's variable."""
+    warnings: list[Problem] = []
+    if doc.kind == "dmn":
+        ns = etree.QName(doc.root).namespace
+        for column in doc.root.iter(f"{{{ns}}}input"):
+            expr = column.find(f"{{{ns}}}inputExpression")
+            text = (expr.findtext(f"{{{ns}}}text") if expr is not None else None) or ""
+            label = (column.get("label") or "").strip()
+            if not text.strip() and label.isidentifier():
+                warnings.append(Problem(
+                    doc.filename, f"the input '{label}' has no expression: the variable {label}, "
+                    "named by its label, is read", element_id=column.get("id"),
+                    hint=f"write {label} as the input's expression to make it explicit"))
+        return warnings
+    for process in doc.root.iterfind(f"{B}process"):
+        if not _executable(process):
+            warnings.append(Problem(
+                doc.filename, f"the process '{process.get('name') or process.get('id')}' is not "
+                "executable: it is not deployed", element_id=process.get("id"),
+                hint="tick 'Executable' in its properties (isExecutable=\"true\") to deploy it"))
+            continue
+        for task in process.iter(f"{B}userTask"):
+            key, ref = task.get(f"{CAMUNDA}formKey"), task.get(f"{CAMUNDA}formRef")
+            what = (f"the form key '{key}' is a Camunda form" if is_camunda_form_key(key)
+                    else f"the Camunda Forms reference '{ref}'" if ref and not key else None)
+            if what is None:
+                continue
+            if task.find(f".//{CAMUNDA}formField") is not None:
+                warnings.append(Problem(
+                    doc.filename, f"{what}, which Partnerflow cannot show: the task shows its "
+                    "camunda:formData fields instead", element_id=task.get("id"),
+                    hint="remove the Camunda form from the task to make this explicit"))
+            else:
+                warnings.append(Problem(
+                    doc.filename, f"{what}, which Partnerflow cannot show: the task gets a generic "
+                    "form (a comment and a confirmation)", element_id=task.get("id"),
+                    hint="choose 'Generated Task Forms' and declare its fields (camunda:formData), "
+                         "or write the key of a form of the method (forms/<key>.json)"))
+        for start in process.iter(f"{B}startEvent"):
+            key = start.get(f"{CAMUNDA}formKey")
+            if is_camunda_form_key(key):
+                warnings.append(Problem(
+                    doc.filename, f"the start form key '{key}' is a Camunda form, which Partnerflow "
+                    "cannot show: instances start without a start form",
+                    element_id=start.get("id"),
+                    hint="write the key of a form of the method (forms/<key>.json), or remove it"))
+    return warnings
 
 
 def lint_dmn(doc: Document) -> list[Problem]:
@@ -259,10 +419,13 @@ def lint_dmn(doc: Document) -> list[Problem]:
             problems.append(Problem(doc.filename, f"hit policy {policy} is not supported",
                                     element_id=table.get("id"),
                                     hint="use UNIQUE, FIRST, PRIORITY or COLLECT"))
-        for expr in table.iter(f"{d}inputExpression"):
-            text = expr.find(f"{d}text")
-            _check_expression(problems, doc, expr.get("id"), text.text if text is not None else None,
-                              "input expression")
+        for column in table.iterfind(f"{d}input"):
+            expr = column.find(f"{d}inputExpression")
+            text = expr.findtext(f"{d}text") if expr is not None else None
+            if not (text or "").strip():
+                _lint_empty_input(problems, doc, column)
+                continue
+            _check_expression(problems, doc, expr.get("id"), text, "input expression")
         for entry in table.iter(f"{d}inputEntry"):
             text = (entry.findtext(f"{d}text") or "").strip()
             if text in ("", "-"):
@@ -273,6 +436,19 @@ def lint_dmn(doc: Document) -> list[Problem]:
             if text:
                 _check_expression(problems, doc, entry.get("id"), text, "output cell")
     return problems
+
+
+def _lint_empty_input(problems, doc, column) -> None:
+    """An input with no expression reads the variable its label names (SpiffWorkflow's
+    rule); a label that is no variable name leaves nothing to read."""
+    label = (column.get("label") or "").strip()
+    if label.isidentifier():
+        return  # said in warnings_for
+    problems.append(Problem(
+        doc.filename, f"the input '{label}' has no expression" if label
+        else "the input has no expression and no label", element_id=column.get("id"),
+        hint="write the expression (a variable's name, for example amount) in the input's "
+             "Expression field; an input whose label is a variable's name reads that variable"))
 
 
 def _check_cell(problems, doc, element_id, text):
@@ -314,7 +490,8 @@ def _items(documents: list[Document]) -> tuple[dict[str, _Item], list[Problem]]:
     for doc in documents:
         if doc.kind == "bpmn":
             found = {k: _Item(k, "bpmn", i.name, doc, i.calls | i.decisions, i.start_message)
-                     for k, i in spiff.read_processes(doc.root, doc.filename).items()}
+                     for k, i in spiff.read_processes(doc.root, doc.filename).items()
+                     if i.executable}
         else:
             found = {k: _Item(k, "dmn", n, doc, set()) for k, n in spiff.read_decisions(doc.root).items()}
         for key, item in found.items():
@@ -361,9 +538,13 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
         k for k, v in deployed.items() if v.kind == "bpmn"}
     known_decisions = {k for k, i in items.items() if i.kind == "dmn"} | {
         k for k, v in deployed.items() if v.kind == "dmn"}
+    not_executable = {p.get("id") for doc in documents if doc.kind == "bpmn"
+                      for p in doc.root.iterfind(f"{B}process") if not _executable(p)}
+    warnings: list[Problem] = []
     for doc in documents:
-        problems.extend(lint_bpmn(doc, forms, known_processes, known_decisions)
+        problems.extend(lint_bpmn(doc, forms, known_processes, known_decisions, not_executable)
                         if doc.kind == "bpmn" else lint_dmn(doc))
+        warnings.extend(warnings_for(doc))
     if problems:
         raise DeploymentRejected(problems)
     # Processes already deployed that call what changes get a version pinned to the new one.
@@ -386,7 +567,7 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
     if problems:
         raise DeploymentRejected(problems)
 
-    result = DeployResult()
+    result = DeployResult(warnings=warnings)
     hashes: dict[str, str] = {k: v.content_hash for k, v in deployed.items()}
     version_ids: dict[str, int] = {k: v.id for k, v in deployed.items()}
     for key in order:

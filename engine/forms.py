@@ -160,6 +160,44 @@ def _rules_problem(rules) -> str | None:
     return None
 
 
+def is_camunda_form_key(key: str | None) -> bool:
+    """A form key written for Camunda's own task list (`embedded:app:forms/x.html`,
+    `camunda-forms:app:x.form`, `app:...`, a URL or an expression), which names no form here.
+    A plain key (`idea`) is the method's own: it must name forms/<key>.json."""
+    return bool(key) and any(mark in key for mark in (":", "/", "${", "#{"))
+
+
+# What a task shows when its form cannot be shown here (a Camunda form key or a Camunda
+# Forms reference) and the diagram declares no camunda:formData fields.
+GENERIC_FORM: dict = {
+    "type": "object",
+    "title": "Tâche",
+    "x-instructions": "Le formulaire prévu pour cette tâche n’est pas disponible : notez ce "
+                      "qui a été fait, puis confirmez.",
+    "properties": {
+        "comment": {"type": "string", "title": "Commentaire", "x-widget": "textarea",
+                    "x-order": 1},
+        "confirmed": {"type": "boolean", "title": "J’ai fait ce que cette tâche demande",
+                      "x-widget": "checkbox", "const": True, "x-order": 2},
+    },
+    "required": ["confirmed"],
+}
+
+
+def task_form(form_key: str | None, form_fields=(), form_ref: str | None = None
+              ) -> tuple[str | None, dict | None]:
+    """The form a user task shows, as (form key, inline schema): its camunda:formData fields
+    when it declares some, else its form key when it is one of the method's, else the generic
+    form when its form was written for Camunda (a form key or a camunda:formRef), else none."""
+    if form_fields:
+        return None, schema_from_form_fields(list(form_fields))
+    if form_key and not is_camunda_form_key(form_key):
+        return form_key, None
+    if form_key or form_ref:
+        return None, json.loads(json.dumps(GENERIC_FORM))
+    return None, None
+
+
 def schema_from_form_fields(fields: list[dict]) -> dict:
     """A JSON Schema for the simple `camunda:formData` fields declared in a diagram."""
     types = {"long": "integer", "boolean": "boolean", "string": "string", "date": "string",

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from . import audit, deployment
 from .errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
-from .forms import FORM_KEY, check_schema
+from .forms import FORM_KEY, check_schema, task_form
 from .models import FormVersion, HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
 from .services import _commit, get_user
 from .stepping import advance, restore, task_title
@@ -137,7 +137,7 @@ def _refresh_open_tasks(session, instance: ProcessInstance, compiled) -> None:
         if meta is None:
             continue
         row.title = task_title(meta, row.context or {}, row.element_id)
-        row.form_key = meta.form_key if not meta.form_fields else None
+        row.form_key, row.inline_schema = task_form(meta.form_key, meta.form_fields, meta.form_ref)
         if meta.candidate_groups:
             row.candidate_groups = ",".join(meta.candidate_groups)
             row.role = meta.candidate_groups[0]

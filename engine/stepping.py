@@ -16,7 +16,7 @@ from . import audit, notifications, spiff
 from .assignment import assign
 from .catalog import version_for_start_message
 from .errors import InstanceError, ScriptError
-from .forms import schema_from_form_fields
+from .forms import task_form
 from .models import (
     NO_DUE_DATE,
     HumanTask,
@@ -51,7 +51,8 @@ def start(uow, partnership: Partnership, version: ProcessVersion, compiled, data
     if message is not None:
         # a message start event waits once the start is reached; hand it the message
         run.run_engine_steps()
-        if not run.catch_message(message.name, data):
+        if not run.catch_message(message.name, message.payload if message.result_var else data,
+                                 message.result_var):
             raise InstanceError(f"'{version.process_key}' does not start on message '{message.name}'")
     advance(uow, instance, run, actor, hops=hops)
     return instance
@@ -273,15 +274,15 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
                      candidate_groups=meta.candidate_groups if meta else (),
                      assignee=meta.assignee if meta else None,
                      due_date=meta.due_date if meta else None, data=data, created=now)
+        form_key, inline_schema = (task_form(meta.form_key, meta.form_fields, meta.form_ref)
+                                   if meta else (None, None))
         row = HumanTask(
             instance_id=instance.id, partnership_id=instance.partnership_id, task_uuid=uuid,
             process_key=view.spec_name, element_id=view.element_id,
             title=task_title(meta, data, view.element_id),
             stage=(meta.stage if meta else None) or run.compiled.stage, role=who.role,
             candidate_groups=",".join(who.candidate_groups) or None, assignee=who.assignee,
-            form_key=meta.form_key if meta and not meta.form_fields else None,
-            inline_schema=(schema_from_form_fields(list(meta.form_fields))
-                           if meta and meta.form_fields else None),
+            form_key=form_key, inline_schema=inline_schema,
             due_at=who.due_at, sort_due=who.due_at or NO_DUE_DATE, created_at=now, state="open",
             context=json_safe(data))
         session.add(row)
@@ -343,7 +344,13 @@ def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, a
     session, now = uow.session, uow.clock()
     if hops > MAX_MESSAGE_HOPS:
         raise InstanceError(f"message '{message.name}' bounced more than {MAX_MESSAGE_HOPS} times")
-    payload = message.payload if isinstance(message.payload, dict) else {"payload": message.payload}
+    # the thrower's camunda:resultVariable names the one variable the receiver gets; without
+    # it, a payload's keys become the receiver's variables
+    if message.result_var:
+        payload, variables = message.payload, {message.result_var: message.payload}
+    else:
+        payload = message.payload if isinstance(message.payload, dict) else {"payload": message.payload}
+        variables = payload
     candidates = session.scalars(select(ProcessInstance).where(
         ProcessInstance.partnership_id == sender.partnership_id,
         ProcessInstance.status == "running", ProcessInstance.id != sender.id)
@@ -351,7 +358,7 @@ def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, a
     for target in candidates:
         if message.name in (target.waiting_messages or []):
             run = restore(uow, target)
-            if run.catch_message(message.name, payload):
+            if run.catch_message(message.name, payload, message.result_var):
                 audit.append(session, type="message_delivered", actor=actor, at=now,
                              partnership_id=sender.partnership_id, instance_id=target.id,
                              payload={"message": message.name, "from_instance": sender.id})
@@ -365,7 +372,7 @@ def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, a
         return
     partnership = session.get(Partnership, sender.partnership_id)
     compiled = uow.catalog.compiled(session, version.id)
-    data = {k: v for k, v in payload.items()}
+    data = dict(variables)
     audit.append(session, type="message_delivered", actor=actor, at=now,
                  partnership_id=sender.partnership_id, instance_id=sender.id,
                  payload={"message": message.name, "starts": version.process_key})

@@ -116,6 +116,8 @@ def deploy(files: tuple[Path, ...], actor: str) -> None:
     for item in result.items:
         state = "new version" if item.created else "unchanged"
         click.echo(f"{item.process_key:30} v{item.version:<4} {state}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()

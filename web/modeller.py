@@ -108,7 +108,8 @@ def deploy(key: str):
                        problems=[p.as_dict() for p in exc.problems]), 422
     return jsonify(deployed=True, items=[
         {"process_key": i.process_key, "version": i.version, "created": i.created} for i in result.items],
-        message=_("Déployé."))
+        warnings=[w.as_dict() for w in result.warnings],
+        message=_("Déployé, avec des avertissements.") if result.warnings else _("Déployé."))
 
 
 @bp.get("/<key>/versions")
@@ -171,6 +172,8 @@ def upload():
     created = [f"{i.process_key} v{i.version}" for i in result.created]
     flash(_("Déployé : %(items)s.", items=", ".join(created)) if created
           else _("Rien de nouveau : ces fichiers sont identiques aux versions déployées."), "success")
+    for warning in result.warnings:
+        flash(_("Avertissement : %(warning)s", warning=str(warning)), "warning")
     return redirect(url_for("modeller.index"))
 
 

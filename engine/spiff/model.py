@@ -15,6 +15,10 @@ from pathlib import Path
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.specs.event_definitions import (
     MessageEventDefinition as CamundaMessageEventDefinition,
@@ -23,6 +27,7 @@ from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..errors import Problem
+from ..forms import is_camunda_form_key
 from ..roles import stage_for_process
 
 NS = {
@@ -57,6 +62,8 @@ class UserTaskMeta:
     form_fields: tuple = ()
     # the inbox title, may name variables: "Rédiger la version ${draft_version} du projet"
     title_template: str | None = None
+    # a Camunda Forms reference (camunda:formRef), which Partnerflow cannot show
+    form_ref: str | None = None
 
 
 @dataclass
@@ -72,6 +79,7 @@ class ModelInfo:
     start_message: str | None = None
     stage: str | None = None
     user_tasks: dict[str, UserTaskMeta] = field(default_factory=dict)
+    executable: bool = True
 
 
 # ---------------------------------------------------------------- XSD validation
@@ -150,7 +158,8 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
     messages = {m.get("id"): m.get("name") for m in root.iterfind(".//bpmn:message", NS)}
     for process in root.iterfind("bpmn:process", NS):
         key = process.get("id")
-        info = ModelInfo(key, process.get("name"), filename)
+        info = ModelInfo(key, process.get("name"), filename,
+                         executable=process.get("isExecutable", "true") == "true")
         info.stage = stage_for_process(key, _process_property(process, "stage"))
         lanes = _lanes(process)
         for call in process.iterfind(".//bpmn:callActivity", NS):
@@ -160,7 +169,7 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
             if rule.get(f"{CAMUNDA}decisionRef"):
                 info.decisions.add(rule.get(f"{CAMUNDA}decisionRef"))
         for start in process.iterfind("bpmn:startEvent", NS):
-            if start.get(f"{CAMUNDA}formKey"):
+            if start.get(f"{CAMUNDA}formKey") and not is_camunda_form_key(start.get(f"{CAMUNDA}formKey")):
                 info.start_form_key = start.get(f"{CAMUNDA}formKey")
             msg = start.find("bpmn:messageEventDefinition", NS)
             if msg is not None:
@@ -181,6 +190,7 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
                 stage=info.stage,
                 form_fields=_form_fields(task),
                 title_template=_task_property(task, "title"),
+                form_ref=task.get(f"{CAMUNDA}formRef"),
             )
         infos[key] = info
     return infos
@@ -296,6 +306,11 @@ class PartnerflowParser(CamundaParser):
             table_el = decision_el.find(f"{{{ns}}}decisionTable")
         aggregation = table_el.get("aggregation") if table_el is not None else None
         priorities = _output_priorities(decision_el) if decision_el is not None else {}
+        for column in engine.decision_table.inputs:
+            # an input with no expression reads the variable its label names, as SpiffWorkflow
+            # does; as an expression, a missing variable is named when the rule runs
+            if not (column.expression or "").strip() and (column.label or "").isidentifier():
+                column.expression = column.label
         return PartnerflowDMNEngine(engine.decision_table, priorities, aggregation)
 
     def add_dmn_xml(self, node, filename=None):
@@ -336,10 +351,31 @@ class DataMessageEventDefinition(CamundaMessageEventDefinition):
             my_task.data.update(payload)
 
 
+class GatewayEventDefinition(MultipleEventDefinition):
+    """The events an event-based gateway waits for: the first one to happen wins.
+
+    SpiffWorkflow's version asks each timer whether it fired through a flag the gateway's
+    task shares with the caught message, so a message made its timer branch run too. Here a
+    timer counts only while nothing else was caught, and only the first event is kept.
+    """
+
+    def has_fired(self, my_task):
+        seen = list(my_task.internal_data.get("seen_events", []))[:1]
+        if not seen:
+            for definition in self.event_definitions:
+                if isinstance(definition, TimerEventDefinition) and definition.has_fired(my_task):
+                    seen.append(BpmnEvent(definition))
+                    break
+        my_task.internal_data["seen_events"] = seen
+        return bool(seen)
+
+
 def _upgrade_message_definitions(specs) -> None:
     for spec in specs:
         for task_spec in spec.task_specs.values():
             definition = getattr(task_spec, "event_definition", None)
+            if isinstance(task_spec, EventBasedGateway) and type(definition) is MultipleEventDefinition:
+                definition.__class__ = GatewayEventDefinition
             if type(definition) is CamundaMessageEventDefinition:
                 definition.__class__ = DataMessageEventDefinition
             for inner in getattr(definition, "event_definitions", []) or []:

@@ -16,6 +16,7 @@ from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import MultipleEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -28,12 +29,13 @@ from SpiffWorkflow.util.task import TaskState
 
 from ..errors import InstanceError, ScriptError
 from .clock import using_clock
-from .model import CompiledProcess, ConnectorTask, DataMessageEventDefinition
+from .model import CompiledProcess, ConnectorTask, DataMessageEventDefinition, GatewayEventDefinition
 from .sandbox import RestrictedScriptEngine
 from .steps import StepEvent, step_event
 
 _CONFIG = dict(CAMUNDA_CONFIG)
 _CONFIG[DataMessageEventDefinition] = MessageEventDefinitionConverter
+_CONFIG[GatewayEventDefinition] = MultipleEventDefinitionConverter
 
 
 class ConnectorTaskConverter(TaskSpecConverter):

@@ -7,6 +7,7 @@
   var csrf = document.querySelector("meta[name=csrf-token]").content;
   var status = document.getElementById("modeller-status");
   var problemsBox = document.getElementById("modeller-problems");
+  var warningsBox = document.getElementById("modeller-warnings");
   var modeler = kind === "dmn"
     ? PartnerflowDmn.createDmnModeler(document.getElementById("canvas"))
     : PartnerflowModeller.createModeler(document.getElementById("canvas"), document.getElementById("properties"));
@@ -89,6 +90,17 @@
     }
   }
 
+  function showWarnings(warnings) {
+    var list = warningsBox.querySelector("ul");
+    list.innerHTML = "";
+    warnings.forEach(function (w) {
+      var li = document.createElement("li");
+      li.textContent = (w.element_id ? "[" + w.element_id + "] " : "") + w.message + (w.hint ? " — " + w.hint : "");
+      list.appendChild(li);
+    });
+    warningsBox.hidden = warnings.length === 0;
+  }
+
   function saveDraft() {
     return currentXml().then(function (xml) { return post(root.dataset.saveUrl, { xml: xml }); })
       .then(function (r) {
@@ -104,11 +116,13 @@
           dirty = false;
           clearMarks();
           problemsBox.hidden = true;
+          showWarnings(r.data.warnings || []);
           var created = r.data.items.filter(function (i) { return i.created; })
             .map(function (i) { return i.process_key + " v" + i.version; });
           say(created.length ? root.dataset.msgDeployed + created.join(", ") : root.dataset.msgUnchanged);
         } else {
           say(r.data.message || root.dataset.msgError);
+          showWarnings([]);
           showProblems(r.data.problems || []);
         }
       });
