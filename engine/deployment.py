@@ -16,7 +16,7 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, spiff
+from . import audit, connectors, spiff
 from .errors import DeploymentRejected, Problem, ScriptError
 from .forms import FormRegistry, is_camunda_form_key
 from .models import ProcessVersion
@@ -330,6 +330,21 @@ def _lint_messages(problems, doc, process) -> None:
                 element_id=event_id, hint="use letters, digits and _ (for example request)"))
 
 
+def _lint_service_tasks(problems, doc, process) -> None:
+    """Every service and send task runs a known connector with its required inputs; Java
+    implementations are refused with what to use instead (engine/connectors.py)."""
+    confirming = {t.get("id") for t in process.iter(f"{B}userTask")
+                  if any(p.get("name") == "confirm_password" and (p.get("value") or "").strip().lower()
+                         == "true" for p in t.iter(f"{CAMUNDA}property"))}
+    sources: dict[str, set[str]] = {}
+    for flow in process.iter(f"{B}sequenceFlow"):
+        sources.setdefault(flow.get("targetRef"), set()).add(flow.get("sourceRef"))
+    for service in spiff.read_service_tasks(process):
+        before = sources.get(service.element_id, set())
+        problems.extend(connectors.check(service, doc.filename,
+                                         follows_confirmation=bool(before) and before <= confirming))
+
+
 def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
               known_decisions: set[str], not_executable: set[str] = frozenset()) -> list[Problem]:
     """Everything SpiffWorkflow would only find when an instance gets there."""
@@ -350,6 +365,7 @@ def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
             _lint_user_task(problems, doc, task, forms)
         _lint_starts(problems, doc, process, forms)
         _lint_references(problems, doc, process, known_processes, known_decisions, not_executable)
+        _lint_service_tasks(problems, doc, process)
     if not any(_executable(p) for p in doc.root.iterfind(f"{B}process")):
         problems.append(Problem(doc.filename, "the file has no executable process",
                                 hint="tick 'Executable' in the process's properties "

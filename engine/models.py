@@ -215,6 +215,8 @@ class HumanTask(Base):
     # a schema built from camunda:formData fields when the diagram declares the form inline
     inline_schema: Mapped[dict | None] = mapped_column(nullable=True)
     overdue_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the diagram's camunda:property confirm_password: completing asks for the password again
+    confirm_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": row_version}
@@ -358,6 +360,8 @@ class Relationship(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     partnership_id: Mapped[int | None] = mapped_column(ForeignKey("partnership.id"))
     external_ref: Mapped[str | None] = mapped_column(String(120), index=True)
+    # the SHA-256 of the convention in the partnership's document base (a process put it here)
+    convention_document: Mapped[str | None] = mapped_column(String(64))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -31,14 +31,6 @@ log = logging.getLogger(__name__)
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
 MAX_ATTEMPTS = len(BACKOFF) + 1
 
-# Script tasks of the method whose run is worth a notification: element id -> (kind, audience).
-# audience "direction": every active direction user; "task": whoever may act on the instance's
-# open task(s) (the validator), falling back to the direction.
-SIGNALS: dict[str, tuple[str, str]] = {
-    "record_validation_escalation": ("escalation", "direction"),
-    "send_validation_reminder": ("reminder", "task"),
-}
-
 TEMPLATES: dict[str, tuple[str, str]] = {
     "task_assigned": (
         "Nouvelle tâche : {title}",
@@ -213,26 +205,25 @@ def tasks_created(uow, instance: ProcessInstance, tasks: list[HumanTask]) -> Non
     _safely("task_assigned", run)
 
 
-def steps_ran(uow, instance: ProcessInstance, script_element_ids: list[str]) -> None:
-    """Hook of the engine steps: reminders and escalations recorded by the method's scripts."""
-    signals = [SIGNALS[e] for e in script_element_ids if e in SIGNALS]
-    if not signals:
-        return
+def notify_instance(uow, instance: ProcessInstance, *, kind: str, audience: str) -> None:
+    """What the `notify` connector does (a reminder or an escalation on a service task):
+    for each open task of the instance, tell whoever may act on it (audience "task", falling
+    back to the direction) or every active direction user (audience "direction"). Never
+    raises into the workflow."""
 
     def run() -> None:
         session = uow.session
         partnership = session.get(Partnership, instance.partnership_id)
         open_tasks = list(session.scalars(select(HumanTask).where(
             HumanTask.instance_id == instance.id, HumanTask.state == "open").order_by(HumanTask.id)))
-        for kind, audience in signals:
-            for task in open_tasks or [None]:
-                users = (recipients_for_task(session, task) if audience == "task" and task is not None
-                         else [])
-                notify(session, uow.settings, users or _direction(session), kind=kind,
-                       partnership=partnership, task=task, now=uow.clock(),
-                       title=None if task is not None else instance.label or instance.process_key)
+        for task in open_tasks or [None]:
+            users = (recipients_for_task(session, task) if audience == "task" and task is not None
+                     else [])
+            notify(session, uow.settings, users or _direction(session), kind=kind,
+                   partnership=partnership, task=task, now=uow.clock(),
+                   title=None if task is not None else instance.label or instance.process_key)
 
-    _safely("escalation", run)
+    _safely(kind, run)
 
 
 def incident_recorded(uow, instance: ProcessInstance, summary: str) -> list[User]:

@@ -325,6 +325,80 @@ def archive_relationship(uow, *, relationship_id: int, actor: str) -> None:
     uow.commit()
 
 
+def record_for_partnership(uow, *, partnership: Partnership, actor: str | None, values: dict,
+                           element_id: str | None = None) -> list[int]:
+    """What a process puts on the map (the `map.update` connector): the relationship with
+    each partner organisation of the partnership, created or updated with the values given
+    (kind, level, convention dates and document; None leaves a value as it is). Part of the
+    step's transaction; returns the relationship ids."""
+    from .models import PartnershipOrganisation
+
+    session = uow.session
+    partners = session.scalars(select(PartnershipOrganisation.organisation_id).where(
+        PartnershipOrganisation.partnership_id == partnership.id).order_by(
+        PartnershipOrganisation.organisation_id)).all()
+    if not partners:
+        return []  # no partner organisation recorded on the partnership: nothing to draw
+    own = partnership.organisation_id or own_organisation_id(session, actor)
+    given = {"kind": values.get("kind"), "formalisation_level": values.get("formalisation_level"),
+             "convention_start": as_moment(parse_date(values.get("convention_start"))),
+             "convention_end": as_moment(parse_date(values.get("convention_end"))),
+             "renewal_date": as_moment(parse_date(values.get("renewal_date"))),
+             "convention_document": values.get("convention_document")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given.get("convention_document"):
+        given["agreement"] = "written"
+    ids = []
+    for partner_id in partners:
+        rel = session.scalar(select(Relationship).where(
+            Relationship.organisation_id == own, Relationship.partner_id == partner_id,
+            Relationship.partnership_id == partnership.id).order_by(Relationship.id).limit(1))
+        if rel is None:
+            rel = Relationship(organisation_id=own, partner_id=partner_id, partnership_id=partnership.id,
+                               kind=given.get("kind") or partnership.kind, archived=False,
+                               agreement=given.get("agreement", "oral"))
+            session.add(rel)
+            session.flush()
+            _apply(rel, given)
+            audit.append(session, type="relationship_created", actor=actor, at=uow.clock(),
+                         partnership_id=partnership.id,
+                         payload={"relationship_id": rel.id, "from_task": element_id,
+                                  **_public({"partner_id": partner_id, **given})})
+        else:
+            changes = _apply(rel, {**given, "archived": False})
+            if changes:
+                audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
+                             partnership_id=partnership.id,
+                             payload={"relationship_id": rel.id, "changes": changes,
+                                      "from_task": element_id})
+        ids.append(rel.id)
+    return ids
+
+
+def apply_renewal_decision(uow, *, relationship_id: int, decision: str,
+                           new_convention_end: str | None, actor: str | None,
+                           element_id: str | None = None) -> None:
+    """A renewal decision reaches the map (the `renewal.apply` connector): a new end date
+    (renewed or renegotiated convention) or the relationship archived (ended). Part of the
+    step's transaction."""
+    session = uow.session
+    rel = session.get(Relationship, relationship_id)
+    if rel is None:
+        raise NotFound(f"relationship {relationship_id} does not exist")
+    changes: dict = {}
+    if decision in ("renew", "renegotiate") and new_convention_end:
+        new_end = as_moment(parse_date(new_convention_end))
+        changes = _apply(rel, {"convention_end": new_end, "renewal_date": None})
+    elif decision == "end" and not rel.archived:
+        rel.archived = True
+        changes = {"archived": [False, True]}
+    if changes:
+        audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
+                     partnership_id=rel.partnership_id,
+                     payload={"relationship_id": rel.id, "changes": changes,
+                              "from_task": element_id, "decision": decision})
+
+
 def _relationship(session: Session, relationship_id: int) -> Relationship:
     rel = session.get(Relationship, relationship_id)
     if rel is None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import access, audit, auditlog, stepping
+from . import access, accounts, audit, auditlog, connectors, stepping
 from .catalog import latest_version
 from .clock import as_utc
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
@@ -170,7 +170,9 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
                   expected_version: int | None = None, password: str | None = None) -> Completion:
     """Validate the data against the task's form, run the task and what follows it.
 
-    A signature task also needs the signatory's password again (`password`)."""
+    A task that asks for the password again (the diagram's `confirm_password` property: the
+    signature tasks) needs it in `password`; the service tasks after it (a signature
+    recorded) then know who confirmed their identity."""
     session = uow.session
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
@@ -179,7 +181,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
         raise Conflict("this task changed since you opened it; reload the page")
     if not can_act_on(session, user, task):
         raise Forbidden(f"{actor} may not complete task {task_id} ('{task.title}')")
-    cleaned = _validate_task_data(uow, task, data)
+    cleaned = _keep_prepared(uow, task, _validate_task_data(uow, task, data))
     instance = session.get(ProcessInstance, task.instance_id)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
@@ -205,7 +207,7 @@ USER_ERRORS = (Conflict, Forbidden, InvalidInput, NotFound)
 def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: dict, actor: str,
                     password: str | None) -> Completion:
     session, task_id = uow.session, task.id
-    cleaned = _form_effects(uow, task, cleaned, actor, password)
+    identity = _confirmed_identity(uow, task, actor, password)
     run = stepping.restore(uow, instance)
     now = uow.clock()
     run.complete_user_task(task.task_uuid, cleaned)
@@ -219,7 +221,7 @@ def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: di
                  task_uuid=task.task_uuid, element_id=task.element_id,
                  payload={"title": task.title, "form_key": task.form_key, "data": cleaned,
                           "before": auditlog.context_reference(task)})
-    stepping.advance(uow, instance, run, actor)
+    stepping.advance(uow, instance, run, actor, identity=identity)
     _commit(uow, task_id)
     next_ids = list(session.scalars(select(HumanTask.id).where(
         HumanTask.instance_id == instance.id, HumanTask.state == "open")))
@@ -229,15 +231,28 @@ def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: di
                       told=incident.told if incident else ())
 
 
-def _form_effects(uow, task: HumanTask, cleaned: dict, actor: str,
-                  password: str | None) -> dict:
-    """What some forms do besides giving the process their data (see form_effects.py)."""
-    from .form_effects import EFFECTS
+def _confirmed_identity(uow, task: HumanTask, actor: str,
+                       password: str | None) -> connectors.Identity | None:
+    """A task with `confirm_password` asks for the password again: a wrong one counts as a
+    failed sign-in (accounts.confirm_password) and nothing runs."""
+    if not task.confirm_password:
+        return None
+    accounts.confirm_password(uow, username=actor, password=password)
+    return connectors.Identity(actor, task.instance_id, task.id, task.element_id)
 
-    effect = EFFECTS.get(task.form_key or "")
-    if effect is None:
-        return cleaned
-    return effect(uow, task=task, data=cleaned, actor=actor, password=password)
+
+def _keep_prepared(uow, task: HumanTask, cleaned: dict) -> dict:
+    """A read-only field shows what the process prepared; whatever a submission sends for
+    it, the process keeps the prepared value (the hash a signatory signs is the one the
+    process prepared, not one sent back)."""
+    schema = uow.forms.get(task.form_key).schema if task.form_key else task.inline_schema
+    context = task.context or {}
+    for key, prop in ((schema or {}).get("properties") or {}).items():
+        if isinstance(prop, dict) and prop.get("readOnly"):
+            cleaned.pop(key, None)
+            if key in context:
+                cleaned[key] = context[key]
+    return cleaned
 
 
 def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:

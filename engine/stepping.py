@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
-from . import audit, notifications, spiff
+from . import audit, connectors, notifications, spiff
 from .assignment import assign
 from .catalog import version_for_start_message
 from .errors import InstanceError, ScriptError
@@ -50,6 +50,7 @@ def start(uow, partnership: Partnership, version: ProcessVersion, compiled, data
     run = spiff.WorkflowRun.start(compiled, data, **_run_options(uow))
     if message is not None:
         # a message start event waits once the start is reached; hand it the message
+        run.connector_runner = connectors.Runner(uow, instance, actor)
         run.run_engine_steps()
         if not run.catch_message(message.name, message.payload if message.result_var else data,
                                  message.result_var):
@@ -83,9 +84,13 @@ def restore(uow, instance: ProcessInstance) -> spiff.WorkflowRun:
 
 
 def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str | None,
-             hops: int = 0) -> None:
-    """Run engine steps, then persist state, projection, audit and messages together."""
+             hops: int = 0, identity: connectors.Identity | None = None) -> None:
+    """Run engine steps, then persist state, projection, audit and messages together.
+
+    Service tasks run their connectors inside the steps, in this transaction; `identity` is
+    the user who confirmed their password completing a task of this instance just now."""
     session, now = uow.session, uow.clock()
+    run.connector_runner = connectors.Runner(uow, instance, actor, identity)
     try:
         run.run_engine_steps()
         failure = None
@@ -96,19 +101,12 @@ def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str |
                      partnership_id=instance.partnership_id, instance_id=instance.id,
                      element_id=event.element_id,
                      payload={"title": event.title, "process": event.spec_name, **event.details})
-        if event.type == "decision_evaluated":
-            level = event.details.get("outputs", {}).get("formalisation_level")
-            if level:
-                session.get(Partnership, instance.partnership_id).formalisation_level = str(level)[:2]
-    # notification hook: the script tasks that ran (reminders, escalations), see notifications.SIGNALS
-    scripts_ran = [e.element_id for e in run.events if e.type == "script_ran"]
     run.events.clear()
     _persist(uow, instance, run)
     if failure is not None:
         _mark_failed(uow, instance, failure, actor, data=run.failed_task_data())
         return
     _sync_projection(uow, instance, run)
-    notifications.steps_ran(uow, instance, scripts_ran)  # notification hook; never raises
     _finish_if_completed(uow, instance, run, actor)
     messages, run.messages = run.messages, []
     for message in messages:
@@ -283,6 +281,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             stage=(meta.stage if meta else None) or run.compiled.stage, role=who.role,
             candidate_groups=",".join(who.candidate_groups) or None, assignee=who.assignee,
             form_key=form_key, inline_schema=inline_schema,
+            confirm_password=bool(meta and meta.confirm_password),
             due_at=who.due_at, sort_due=who.due_at or NO_DUE_DATE, created_at=now, state="open",
             context=json_safe(data))
         session.add(row)
@@ -320,22 +319,11 @@ def _finish_if_completed(uow, instance: ProcessInstance, run: spiff.WorkflowRun,
     instance.status = "completed"
     instance.ended_at = now
     instance.next_timer_at = None
-    outcome = run.last_data()
+    # what the partnership becomes (archived, ended) is the diagram's to say: a
+    # "Mettre à jour le partenariat" service task (connectors, topic partnership.update)
     audit.append(uow.session, type="instance_completed", actor=actor, at=now,
                  partnership_id=instance.partnership_id, instance_id=instance.id,
                  payload={"process_key": instance.process_key})
-    if instance.parent_instance_id is None and instance.process_key == _main_process(uow, instance):
-        partnership = uow.session.get(Partnership, instance.partnership_id)
-        status = outcome.get("partnership_status")
-        if not status:
-            status = "archived" if outcome.get("idea_decision") == "decline" else "ended"
-        partnership.status = str(status)[:20]
-
-
-def _main_process(uow, instance: ProcessInstance) -> str:
-    first = uow.session.scalar(select(ProcessInstance.process_key).where(
-        ProcessInstance.partnership_id == instance.partnership_id).order_by(ProcessInstance.id).limit(1))
-    return first or instance.process_key
 
 
 def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, actor, hops) -> None:

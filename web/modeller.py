@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import modelling, queries, versiondiff
+from partnerflow.engine import connectors, modelling, queries, versiondiff
 from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
 from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
 
@@ -48,6 +48,13 @@ def index():
         latest[version.process_key] = (version, total[1] + running, total[2] + 1)
     return render_template("modeller_index.html", latest=latest, drafts=drafts,
                            forms=engine().forms.form_keys())
+
+
+@bp.get("/modeles-elements.json")
+def element_templates():
+    """The connectors as Camunda 7 element templates, for the modeller's template chooser (the
+    same file the desktop Camunda Modeler reads; see docs/conventions.md)."""
+    return jsonify(connectors.shipped_templates())
 
 
 @bp.get("/<key>")

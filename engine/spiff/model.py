@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 from SpiffWorkflow.camunda.specs.event_definitions import (
     MessageEventDefinition as CamundaMessageEventDefinition,
 )
@@ -62,6 +64,8 @@ class UserTaskMeta:
     form_fields: tuple = ()
     # the inbox title, may name variables: "Rédiger la version ${draft_version} du projet"
     title_template: str | None = None
+    # camunda:property confirm_password = true: completing it asks for the password again
+    confirm_password: bool = False
     # a Camunda Forms reference (camunda:formRef), which Partnerflow cannot show
     form_ref: str | None = None
 
@@ -190,6 +194,7 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
                 stage=info.stage,
                 form_fields=_form_fields(task),
                 title_template=_task_property(task, "title"),
+                confirm_password=(_task_property(task, "confirm_password") or "").strip().lower() == "true",
                 form_ref=task.get(f"{CAMUNDA}formRef"),
             )
         infos[key] = info
@@ -294,8 +299,114 @@ def _output_priorities(decision_el: etree._Element) -> dict[str, list[str]]:
     return priorities
 
 
+# ---------------------------------------------------------------- service tasks (connectors)
+
+SERVICE_TAGS = ("serviceTask", "sendTask")
+
+
+@dataclass(frozen=True)
+class ServiceTaskMeta:
+    """A service or send task as the diagram declares it: its connector topic and the
+    input and output parameters of its `camunda:inputOutput`."""
+
+    element_id: str
+    name: str
+    tag: str
+    implementation_type: str | None  # camunda:type ("external" for a connector)
+    topic: str | None
+    inputs: tuple[tuple[str, str | None], ...]
+    outputs: tuple[tuple[str, str | None], ...]
+    java: dict  # camunda:class / delegateExpression / expression, when written
+    unsupported: tuple[str, ...] = ()  # parameters written as a list, a map or a script
+
+
+def _parameters(node: etree._Element, kind: str) -> tuple[tuple[tuple[str, str | None], ...], list[str]]:
+    found, unsupported = [], []
+    for param in node.iterfind(f"bpmn:extensionElements/camunda:inputOutput/camunda:{kind}", NS):
+        name = param.get("name") or ""
+        if len(param):  # camunda:list, camunda:map or camunda:script
+            unsupported.append(name)
+            continue
+        found.append((name, param.text.strip() if param.text and param.text.strip() else None))
+    return tuple(found), unsupported
+
+
+def service_task_meta(node: etree._Element) -> ServiceTaskMeta:
+    inputs, bad_in = _parameters(node, "inputParameter")
+    outputs, bad_out = _parameters(node, "outputParameter")
+    java = {a: node.get(f"{CAMUNDA}{a}") for a in ("class", "delegateExpression", "expression")
+            if node.get(f"{CAMUNDA}{a}")}
+    element_id = node.get("id")
+    return ServiceTaskMeta(element_id, (node.get("name") or element_id).strip(),
+                           etree.QName(node).localname, node.get(f"{CAMUNDA}type"),
+                           (node.get(f"{CAMUNDA}topic") or "").strip() or None, inputs, outputs,
+                           java, tuple(bad_in + bad_out))
+
+
+def read_service_tasks(process: etree._Element) -> list[ServiceTaskMeta]:
+    """Every service and send task of a process, its subprocesses included."""
+    return [service_task_meta(node) for tag in SERVICE_TAGS
+            for node in process.iterfind(f".//bpmn:{tag}", NS)]
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """What the engine's connector runner receives for one service task."""
+
+    topic: str | None
+    element_id: str
+    element_name: str
+    process_key: str
+    inputs: tuple[tuple[str, str | None], ...]
+    outputs: tuple[tuple[str, str | None], ...]
+    data: dict
+
+
+class ConnectorTask(ServiceTask):
+    """A service or send task run by the connector runner the engine hands the workflow's
+    script engine (`connector_runner`); it completes in the same engine step, or fails.
+    Bare SpiffWorkflow would leave it STARTED forever."""
+
+    def __init__(self, wf_spec, bpmn_id, topic=None, connector_inputs=(), connector_outputs=(),
+                 **kwargs):
+        # not `inputs`/`outputs`: a task spec's own attributes, its incoming and outgoing specs
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.topic = topic
+        self.connector_inputs = tuple(tuple(i) for i in connector_inputs)
+        self.connector_outputs = tuple(tuple(o) for o in connector_outputs)
+
+    def _run_hook(self, my_task):
+        from copy import deepcopy
+
+        from ..errors import InstanceError
+
+        runner = getattr(my_task.workflow.script_engine, "connector_runner", None)
+        if runner is None:
+            raise InstanceError(f"{self.bpmn_name or self.bpmn_id} ({self.bpmn_id}) : aucun "
+                                "exécuteur de connecteurs n'est branché sur ce pas du moteur")
+        call = ServiceCall(self.topic, self.bpmn_id, self.bpmn_name or self.bpmn_id,
+                           my_task.workflow.spec.name, self.connector_inputs, self.connector_outputs,
+                           deepcopy(my_task.data))
+        my_task.data.update(deepcopy(runner(call)))
+        return True
+
+
+class ConnectorTaskParser(CamundaTaskParser):
+    def create_task(self):
+        meta = service_task_meta(self.node)
+        return self.spec_class(self.spec, self.bpmn_id, topic=meta.topic,
+                               connector_inputs=meta.inputs, connector_outputs=meta.outputs,
+                               **self.bpmn_attributes)
+
+
 class PartnerflowParser(CamundaParser):
     """CamundaParser with the richer DMN hit policies and message payload defaults."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        **{full_tag(tag): (ConnectorTaskParser, ConnectorTask) for tag in SERVICE_TAGS},
+    }
+
 
     def get_engine(self, decision_ref, node):
         engine = super().get_engine(decision_ref, node)
