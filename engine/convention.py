@@ -11,10 +11,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 
 from . import audit
-from .accounts import check_password
 from .clock import as_utc
-from .errors import FormValidationError, NotFound
-from .models import Document, HumanTask, Partnership, Signature, User
+from .errors import NotFound
+from .models import Document, HumanTask, Partnership, Signature
 from .pdf import TEMPLATES, render_pdf
 
 ARTICLES = [
@@ -102,7 +101,8 @@ def _store(session, *, partnership_id: int, content: bytes, filename: str, conte
     return digest
 
 
-def generate(uow, *, partnership_id: int, data: dict, actor: str) -> str:
+def generate(uow, *, partnership_id: int, data: dict, actor: str | None,
+             form_key: str = "convention") -> str:
     """Store a new version of the convention (HTML and PDF); returns the PDF's SHA-256,
     which is what the directors sign."""
     session = uow.session
@@ -113,7 +113,7 @@ def generate(uow, *, partnership_id: int, data: dict, actor: str) -> str:
     html = render_html(data, partnership_title=partnership.title,
                        level=partnership.formalisation_level, version=version,
                        sheets=action_sheets(session, partnership_id),
-                       schema=uow.forms.get("convention").schema)
+                       schema=uow.forms.get(form_key).schema)
     pdf = render_pdf(html)
     now = uow.clock()
     label = f"Convention v{version}"
@@ -139,26 +139,21 @@ def adopt_upload(session, partnership_id: int, sha256: str) -> None:
     doc.label = doc.label or "Convention (document déposé)"
 
 
-def sign(uow, *, task: HumanTask, actor: str, password: str | None, data: dict) -> Signature:
-    """Check the signatory's password again, then record user, time, hash and method."""
+def sign(uow, *, partnership_id: int, digest: str | None, actor: str, full_name: str,
+         quality: str, task_id: int | None, element_id: str | None) -> Signature:
+    """Record who signed which document, when and how. The signatory typed their password
+    again when completing the signature task (accounts.confirm_password, in the same
+    transaction); the document must be in the partnership's document base."""
     session = uow.session
-    user = session.scalar(select(User).where(User.username == actor))
-    if not password or user is None or not check_password(user.password_hash, password):
-        raise FormValidationError("Le mot de passe ne correspond pas.",
-                                  {"password": ["Mot de passe incorrect : la signature n'est pas "
-                                                "enregistrée."]})
-    digest = (task.context or {}).get("document_sha256") or data.get("document_sha256")
     if not digest or session.scalar(select(Document.id).where(
-            Document.partnership_id == task.partnership_id, Document.sha256 == digest)) is None:
+            Document.partnership_id == partnership_id, Document.sha256 == digest)) is None:
         raise NotFound("the document to sign is not in this partnership's document base")
-    signature = Signature(partnership_id=task.partnership_id, document_sha256=digest,
-                          username=actor, full_name=data["signatory_full_name"],
-                          quality=data["signatory_quality"], method=SIGNATURE_METHOD,
-                          task_id=task.id, signed_at=uow.clock())
+    signature = Signature(partnership_id=partnership_id, document_sha256=digest,
+                          username=actor, full_name=full_name, quality=quality,
+                          method=SIGNATURE_METHOD, task_id=task_id, signed_at=uow.clock())
     session.add(signature)
     audit.append(session, type="document_signed", actor=actor, at=uow.clock(),
-                 partnership_id=task.partnership_id, task_uuid=task.task_uuid,
-                 element_id=task.element_id,
+                 partnership_id=partnership_id, element_id=element_id,
                  payload={"document_sha256": digest, "full_name": signature.full_name,
                           "quality": signature.quality, "method": SIGNATURE_METHOD})
     return signature

@@ -177,29 +177,6 @@ def _partnership_for(uow, rel: Relationship, partner: Organisation, actor: str |
     return partnership
 
 
-def apply_renewal_decision(uow, *, task, data: dict, actor: str) -> None:
-    """The renewal task's decision reaches the map: a new end date (renewed or renegotiated
-    convention) or the relationship archived (ended). Part of the task's transaction."""
-    session = uow.session
-    relationship_id = (task.context or {}).get("relationship_id")
-    rel = session.get(Relationship, relationship_id) if relationship_id else None
-    if rel is None:
-        return
-    decision = data.get("renewal_decision")
-    changes: dict = {}
-    if decision in ("renew", "renegotiate") and data.get("new_convention_end"):
-        new_end = registry.as_moment(registry.parse_date(data["new_convention_end"]))
-        changes = registry._apply(rel, {"convention_end": new_end, "renewal_date": None})
-    elif decision == "end" and not rel.archived:
-        rel.archived = True
-        changes = {"archived": [False, True]}
-    if changes:
-        audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
-                     partnership_id=rel.partnership_id,
-                     payload={"relationship_id": rel.id, "changes": changes,
-                              "from_task": task.element_id, "decision": decision})
-
-
 def start_all(uow, actor: str | None = None) -> int:
     """Every reminder due today (renewals, evaluations); how many were started."""
     return len(start_due_reminders(uow, actor=actor)) + len(start_evaluation_reminders(uow, actor=actor))

@@ -3,10 +3,13 @@
 from .model import (
     CompiledProcess,
     ParserErrors,
+    ServiceCall,
+    ServiceTaskMeta,
     UserTaskMeta,
     compile_process,
     read_decisions,
     read_processes,
+    read_service_tasks,
     translate_parser_error,
     xsd_problems,
 )
@@ -17,7 +20,7 @@ from .steps import StepEvent
 
 __all__ = [
     "Changes", "CompiledProcess", "ParserErrors", "StepEvent", "StepMemoryExceeded", "StepTimeout",
-    "ThrownMessage", "UserTaskMeta", "UserTaskView", "WorkflowRun", "compile_expression",
-    "compile_process", "compile_script", "configure_sandbox", "read_decisions", "read_processes",
-    "translate_parser_error", "xsd_problems",
+    "ServiceCall", "ServiceTaskMeta", "ThrownMessage", "UserTaskMeta", "UserTaskView", "WorkflowRun",
+    "compile_expression", "compile_process", "compile_script", "configure_sandbox", "read_decisions",
+    "read_processes", "read_service_tasks", "translate_parser_error", "xsd_problems",
 ]

@@ -1,5 +1,5 @@
 """What an engine step did, in the audit log's terms: gateways taken and why, decisions with
-their inputs and the rules that fired, timers fired, scripts run."""
+their inputs and the rules that fired, timers fired, scripts and connectors run."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def step_event(task) -> StepEvent | None:
         return StepEvent("timer_fired", *where, {"due": task._get_internal_data("event_value")})
     if kind == "ScriptTask":
         return StepEvent("script_ran", *where, {})
+    if kind == "ConnectorTask":
+        return StepEvent("connector_ran", *where, {"topic": spec.topic})
     return None
 
 

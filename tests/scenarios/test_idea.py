@@ -53,7 +53,7 @@ def test_an_idea_left_undecided_is_reminded_after_three_days_then_escalated_afte
     assert walk.fire_timers() == 1
     fired = [e.element_id for e in walk.events("timer_fired")]
     assert fired == ["remind_idea_validation"]
-    assert "send_validation_reminder" in {e.element_id for e in walk.events("script_ran")}
+    assert "send_validation_reminder" in {e.element_id for e in walk.events("connector_ran")}
     assert walk.inbox_elements(DIRECTION) == ["validate_idea"]  # non-interrupting
     clock.advance(days=3, hours=23)
     assert walk.fire_timers() == 0
@@ -61,7 +61,7 @@ def test_an_idea_left_undecided_is_reminded_after_three_days_then_escalated_afte
     assert walk.fire_timers() == 1
     fired = [e.element_id for e in walk.events("timer_fired")]
     assert fired == ["remind_idea_validation", "escalate_idea_validation"]
-    assert "record_validation_escalation" in {e.element_id for e in walk.events("script_ran")}
+    assert "record_validation_escalation" in {e.element_id for e in walk.events("connector_ran")}
     [validation] = walk.inbox(DIRECTION)
     assert validation.element_id == "validate_idea" and as_utc(validation.due_at) < clock.now
     walk.accept_idea()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from partnerflow.engine import convention, form_effects, pdf, services
-from partnerflow.engine.models import HumanTask
+from partnerflow.engine import connectors, convention, pdf, services
+from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.integration.test_convention import CONVENTION
@@ -141,9 +141,13 @@ def test_a_hostile_convention_title_reaches_no_listener_and_opens_no_outside_fil
     _warm_up()
     data = {**CONVENTION, "convention_title": hostile_title(listener.port, secret_file)}
     with recording() as opened, pf.uow() as uow:
-        # the form effect complete_task runs once the form is valid: HTML and PDF stored
-        form_effects.EFFECTS["convention"](uow, task=uow.session.get(HumanTask, task.id),
-                                           data=data, actor="claire", password=None)
+        # what the "Générer la convention" service task runs after the form: HTML and PDF
+        # stored (called directly: the form itself would refuse the line break in the title)
+        generate = connectors.REGISTRY["convention.generate"]
+        context = connectors.ConnectorContext(
+            uow, uow.session.get(ProcessInstance, task.instance_id), uow.session.get(Partnership, pid),
+            "claire", "generate", "Générer la convention", data)
+        generate.function(context, {"uploaded_document": None, "form_key": "convention"})
         uow.commit()
     assert listener.received == []
     assert str(secret_file) not in opened

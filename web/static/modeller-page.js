@@ -13,6 +13,13 @@
     : PartnerflowModeller.createModeler(document.getElementById("canvas"), document.getElementById("properties"));
   var dirty = false;
   var marked = [];
+  if (kind !== "dmn" && root.dataset.templatesUrl) {
+    // the connectors, offered as element templates ("Générer la convention", "Notifier", ...)
+    fetch(root.dataset.templatesUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : []; })
+      .then(function (templates) { PartnerflowModeller.setElementTemplates(modeler, templates); })
+      .catch(function () { /* the modeller works without them */ });
+  }
 
   function say(text) { status.textContent = text; }
 
