@@ -383,6 +383,27 @@ def test_the_modeller_shows_the_warnings_of_an_upload_and_of_a_deployment(pf, cl
         as_text=True)
 
 
+def test_the_generic_form_shows_on_the_task_page_and_completes_from_it(pf, people):
+    deploy(pf, files("camunda_forms.bpmn"))
+    start(pf, people, "Process_camunda_forms")
+    [review] = open_tasks(pf)
+    make_user(pf, "chloe", "direction", password=PASSWORD)
+    app = create_app(partnerflow=pf, TESTING=True)
+    with app.test_client() as web:
+        assert login(web, "chloe").status_code == 302
+        page = text_of(web.get(f"/taches/{review.id}"))
+        assert "Le formulaire prévu pour cette tâche n’est pas disponible" in page
+        assert 'name="comment"' in page and 'name="confirmed"' in page
+        response = post(web, f"/taches/{review.id}", token_from=f"/taches/{review.id}",
+                        data={"comment": "Relu au téléphone", "confirmed": "on"})
+        assert response.status_code == 302
+    with pf.read() as db:
+        done = db.get(HumanTask, review.id)
+    assert (done.state, done.completed_by) == ("completed", "chloe")
+    [decide] = open_tasks(pf)
+    assert decide.context["comment"] == "Relu au téléphone" and decide.context["confirmed"] is True
+
+
 def test_the_deploy_command_prints_the_warnings(pf, people, monkeypatch):
     from partnerflow.web.cli import main
 
