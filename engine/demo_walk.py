@@ -84,7 +84,7 @@ class _Partnership:
                 task_id=task.id,
                 actor=username,
                 data=data,
-                password=PASSWORD if task.form_key == "signature" else None,
+                password=PASSWORD if task.confirm_password else None,
             )
         if done.error:
             raise RuntimeError(f"demo: '{element_id}' failed: {done.error}")

@@ -389,3 +389,47 @@ def test_the_differences_between_two_versions_are_marked_on_the_diagram(page, me
     assert page.locator('.djs-element[data-element-id="validate_idea"].pf-changed').count() == 1
     assert page.locator(".pf-changed").count() == 1
     assert "validate_idea" in page.inner_text("main")
+
+
+# ---------------------------------------------------------------- (6) connectors as element templates
+
+
+def test_a_designer_picks_a_connector_template_and_fills_its_inputs(page, method):
+    sign_in(page, "designer")
+    open_modeller(page, "stage_idea")
+    page.wait_for_function("() => window.partnerflowModeler.get('elementTemplates').getAll().length >= 6")
+    # a shipped service task shows its template and its inputs in the properties panel
+    click_element(page, "send_validation_reminder")
+    header = page.locator("#properties .bio-properties-panel-header")
+    assert "notifier" in header.inner_text().lower()
+    # the script task that archives a declined idea becomes a connector: picked from the list
+    new_id = page.evaluate("""() => {
+        const m = window.partnerflowModeler, registry = m.get('elementRegistry');
+        const task = registry.get('archive_idea');
+        const replaced = m.get('bpmnReplace').replaceElement(task, {type: 'bpmn:ServiceTask'});
+        m.get('selection').select(replaced);
+        return replaced.id;
+    }""")
+    assert new_id == "archive_idea"
+    page.locator("#properties").get_by_role("button", name=re.compile("Select|Sélectionner")).first.click()
+    chooser = page.locator(".djs-popup.element-template-chooser")
+    chooser.wait_for(timeout=5000)
+    assert chooser.locator(".entry").count() >= 5  # the service-task connectors, one per line
+    chooser.locator("input").first.press_sequentially("partenariat")
+    chooser.locator(".entry").filter(has_text="Mettre à jour le partenariat").first.click()
+    wait_attribute(page, "archive_idea", "camunda:topic", "partnership.update")
+    assert business_attribute(page, "archive_idea", "camunda:type") == "external"
+    assert business_attribute(page, "archive_idea", "camunda:modelerTemplate") == \
+        "partnerflow.partnership.update"
+    # its inputs are fields of the panel: the status is chosen from a list
+    status = page.locator("#properties select").filter(has=page.locator("option[value=archived]")).first
+    group = page.locator("#properties .bio-properties-panel-group").filter(
+        has=page.locator("option[value=archived]")).first
+    if not status.is_visible():
+        group.locator(".bio-properties-panel-group-header").first.click()
+    status.select_option("archived")
+    page.wait_for_function("""() => {
+        const bo = window.partnerflowModeler.get('elementRegistry').get('archive_idea').businessObject;
+        const io = (bo.extensionElements.values || []).find(v => v.$type === 'camunda:InputOutput');
+        return io && io.inputParameters.some(p => p.name === 'status' && p.value === 'archived');
+    }""")

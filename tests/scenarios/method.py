@@ -206,7 +206,7 @@ class Walk:
                 task_id=task.id,
                 actor=username,
                 data=data,
-                password=PASSWORD if task.form_key == "signature" else None,
+                password=PASSWORD if task.confirm_password else None,
             )
         assert done.error is None and done.instance_status != "error", (element_id, done.error)
         return task
