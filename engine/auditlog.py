@@ -12,7 +12,7 @@ from datetime import datetime
 from lxml import etree
 from sqlalchemy import select
 
-from . import audit, csvsafe
+from . import audit, csvsafe, views
 from .clock import as_utc
 from .models import AuditChainHead, AuditEvent, HumanTask, ProcessInstance, ProcessVersion
 from .roles import stage_for_process
@@ -80,43 +80,84 @@ def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFil
     return rows
 
 
-def _export_rows(session, partnership_id: int):
+def _export_rows(session, partnership_id: int, audiences: views.Audiences | None = None):
+    """The hashed fields of every event plus its hash. With `audiences` (an export for a
+    partner representative) internal values are replaced by views.REDACTED and the row's
+    `redacted` lists their paths: such a row's content no longer matches its hash."""
     chain = audit.chain_for(partnership_id)
     for e in session.scalars(select(AuditEvent).where(AuditEvent.chain == chain)
                              .order_by(AuditEvent.seq)):
         fields = audit.event_fields(e)
         fields["hash"] = e.hash
+        if audiences is not None:
+            fields["payload"], fields["redacted"] = _masked(audiences, e.payload or {})
         yield fields
 
 
-def export_jsonl(session, partnership_id: int) -> str:
-    """One JSON object per event (exactly the hashed fields plus the hash), then the head."""
+def _masked(audiences: views.Audiences, payload: dict) -> tuple[dict, list[str]]:
+    """The payload with each internal value replaced by views.REDACTED, and the paths."""
+    _kept, removed = views.redact_payload(audiences, payload)
+    masked = json.loads(json.dumps(payload, default=str))
+    for path in removed:
+        parts = path.split(".")[1:]  # "payload.data.x" -> ["data", "x"]
+        node = masked
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = views.REDACTED
+        elif isinstance(node, dict) and last in node:
+            node[last] = views.REDACTED
+    return masked, removed
+
+
+def export_jsonl(session, partnership_id: int, audiences: views.Audiences | None = None) -> str:
+    """One JSON object per event (exactly the hashed fields plus the hash), then the head.
+    An export for a partner representative (`audiences`) masks internal values and says so:
+    each such row lists them under `redacted`, and the head line says `redacted: true`."""
     lines = [json.dumps(row, sort_keys=True, ensure_ascii=False)
-             for row in _export_rows(session, partnership_id)]
+             for row in _export_rows(session, partnership_id, audiences)]
     head = session.get(AuditChainHead, audit.chain_for(partnership_id))
     if head is not None:
-        lines.append(json.dumps({"chain_head": {"chain": head.chain, "last_seq": head.last_seq,
-                                                "last_hash": head.last_hash}}, sort_keys=True))
+        line = {"chain_head": {"chain": head.chain, "last_seq": head.last_seq,
+                               "last_hash": head.last_hash}}
+        if audiences is not None:
+            line["redacted"] = True
+        lines.append(json.dumps(line, sort_keys=True))
     return "\n".join(lines) + "\n"
 
 
-def export_csv(session, partnership_id: int) -> str:
+def export_csv(session, partnership_id: int, audiences: views.Audiences | None = None) -> str:
     """The same events as CSV; `payload` is the canonical JSON of the payload. No cell of any
     column starts a formula: one starting with = + - @ a tab or a line break (or a quote) is
-    written with a leading quote (`csvsafe.unquote` gives the exported value back)."""
+    written with a leading quote (`csvsafe.unquote` gives the exported value back). An export
+    for a partner representative has one more column, `redacted`, as in the JSON lines."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    for row in _export_rows(session, partnership_id):
+    columns = EXPORT_FIELDS + (("redacted",) if audiences is not None else ())
+    writer.writerow(columns)
+    for row in _export_rows(session, partnership_id, audiences):
         writer.writerow(csvsafe.row(
             json.dumps(row[f], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            if f == "payload" else row[f] for f in EXPORT_FIELDS))
+            if f == "payload" else " ".join(row[f]) if f == "redacted" else row[f]
+            for f in columns))
     return out.getvalue()
 
 
-def verify_jsonl(text: str) -> list[str]:
+def redacted_timeline(events: list[TimelineEvent], audiences: views.Audiences) -> list[TimelineEvent]:
+    """The timeline as a partner representative reads it: internal values left out."""
+    return [TimelineEvent(e.id, e.seq, e.type, e.actor, e.occurred_at, e.instance_id, e.element_id,
+                          e.task_uuid, e.stage, views.redact_payload(audiences, e.payload)[0],
+                          e.hash, e.prev_hash) for e in events]
+
+
+def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
     """Re-verify an export with nothing but the standard library's hashlib and json
-    (the procedure documented in docs/audit.md). Returns the problems found."""
+    (the procedure documented in docs/audit.md). Returns the problems found.
+
+    A row whose values were masked (an export for a partner, its `redacted` list not empty)
+    cannot match its hash: it is reported as such, unless `allow_redacted`, which checks only
+    that the rows follow one another (sequence and previous hashes) for those rows."""
     import hashlib
 
     problems, previous, expected_seq, head = [], "0" * 64, 1, None
@@ -128,8 +169,13 @@ def verify_jsonl(text: str) -> list[str]:
             head = row["chain_head"]
             continue
         claimed = row.pop("hash")
+        masked = row.pop("redacted", None)
         canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if hashlib.sha256(canonical.encode("utf-8")).hexdigest() != claimed:
+        if masked:
+            if not allow_redacted:
+                problems.append(f"line {number} (event #{row['seq']}): values masked in this "
+                                f"export ({', '.join(masked)}); its content cannot be checked")
+        elif hashlib.sha256(canonical.encode("utf-8")).hexdigest() != claimed:
             problems.append(f"line {number} (event #{row['seq']}): content does not match its hash")
         if row["prev_hash"] != previous:
             problems.append(f"line {number} (event #{row['seq']}): does not follow the previous event")
@@ -159,17 +205,21 @@ def instance_diagrams(session, catalog, instance_id: int, run_states: dict) -> l
     return diagrams
 
 
-def executions(session, instance_id: int) -> dict[str, list[dict]]:
-    """Per element: who did what, when, with which data (from the audit events)."""
+def executions(session, instance_id: int,
+               audiences: views.Audiences | None = None) -> dict[str, list[dict]]:
+    """Per element: who did what, when, with which data (from the audit events); with
+    `audiences` (a partner representative reads) without the internal values."""
     result: dict[str, list[dict]] = {}
     for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                              .order_by(AuditEvent.seq)):
         if not e.element_id:
             continue
+        payload = e.payload or {}
+        if audiences is not None:
+            payload = views.redact_payload(audiences, payload)[0]
         result.setdefault(e.element_id, []).append({
             "type": e.type, "actor": e.actor, "at": as_utc(e.occurred_at).isoformat(),
-            "data": (e.payload or {}).get("data") or (e.payload or {}).get("outputs")
-            or (e.payload or {}).get("next")})
+            "data": payload.get("data") or payload.get("outputs") or payload.get("next")})
     return result
 
 

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from .errors import FormValidationError, Problem
+from .views import AUDIENCES, parse_shows
 
 FORM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,119}$")
 ROOT = "_form"
@@ -81,9 +82,10 @@ class FormRegistry:
             return [Problem(f"forms/{key}.json", str(exc))]
         return []
 
-    def validate(self, key: str, data: dict) -> dict:
-        """Return the cleaned data or raise FormValidationError with every field error."""
-        return validate_against(self.get(key).schema, data)
+    def validate(self, key: str, data: dict, previous: dict | None = None) -> dict:
+        """Return the cleaned data or raise FormValidationError with every field error
+        (`previous`: the task's data, see validate_against)."""
+        return validate_against(self.get(key).schema, data, previous)
 
 
 def load_schema(path: Path) -> dict:
@@ -101,7 +103,8 @@ def check_schema(schema: dict, name: str) -> dict:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise FormValidationError(f"{name}: invalid JSON Schema: {exc.message}") from None
-    problem = next(_schema_problems(schema, schema), None) or _rules_problem(schema.get("x-rules"))
+    problem = (next(_schema_problems(schema, schema), None) or _rules_problem(schema.get("x-rules"))
+               or _shows_problem(schema.get("x-shows")))
     if problem:
         raise FormValidationError(f"{name}: {problem}")
     return schema
@@ -126,8 +129,10 @@ def _schema_problems(node, root, path: str = "#"):
     order = node.get("x-order")
     if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
         yield f"{path}: x-order must be a number"
+    if "x-audience" in node and node["x-audience"] not in AUDIENCES:
+        yield f"{path}: x-audience must be one of {', '.join(AUDIENCES)}"
     for key, value in node.items():
-        if key not in ("const", "enum", "default", "examples", "x-rules"):
+        if key not in ("const", "enum", "default", "examples", "x-rules", "x-shows"):
             yield from _schema_problems(value, root, f"{path}/{key}")
 
 
@@ -143,6 +148,15 @@ def _local_target(root: dict, ref: str) -> bool:
         else:
             return False
     return True
+
+
+def _shows_problem(shows) -> str | None:
+    """What a form's `x-shows` (the earlier steps its task shows) gets wrong, if anything."""
+    try:
+        parse_shows(shows)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _rules_problem(rules) -> str | None:
@@ -313,11 +327,13 @@ def _drop_empty(schema: dict, data):
     return data
 
 
-def validate_against(schema: dict, data: dict) -> dict:
+def validate_against(schema: dict, data: dict, previous: dict | None = None) -> dict:
     """Validate and clean form data; every error is reported, in French, by field path.
 
     Every string field is bounded (its own maxLength, else a default) and refuses control
-    characters (a long text keeps its line breaks and tabs)."""
+    characters (a long text keeps its line breaks and tabs). An optional field sent empty is
+    no answer; but when the task's data (`previous`) holds a value for it, the field was
+    emptied on purpose and is kept as None, so that the old value does not survive."""
     if not isinstance(data, dict):
         raise FormValidationError("Les données du formulaire doivent être un objet JSON.",
                                   {ROOT: ["Les données du formulaire doivent être un objet."]})
@@ -336,6 +352,15 @@ def validate_against(schema: dict, data: dict) -> dict:
         errors.setdefault(path, []).append(message)
     if errors:
         raise FormValidationError("Le formulaire contient des erreurs.", errors)
+    return _keep_emptied(schema, data, cleaned, previous or {})
+
+
+def _keep_emptied(schema: dict, sent: dict, cleaned: dict, previous: dict) -> dict:
+    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    for key, value in sent.items():
+        emptied = value is None or (isinstance(value, str) and value.strip() == "")
+        if emptied and key in props and key not in cleaned and previous.get(key) not in (None, ""):
+            cleaned[key] = None
     return cleaned
 
 

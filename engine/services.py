@@ -258,9 +258,9 @@ def _keep_prepared(uow, task: HumanTask, cleaned: dict) -> dict:
 def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:
     check_data_size(data, uow.settings.max_task_data_bytes)
     if task.form_key:
-        return uow.forms.validate(task.form_key, data)
+        return uow.forms.validate(task.form_key, data, task.context)
     if task.inline_schema:
-        return validate_against(task.inline_schema, data)
+        return validate_against(task.inline_schema, data, task.context)
     return dict(data or {})
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import access, audit, auditlog, convention, queries, services
+from partnerflow.engine import access, audit, auditlog, convention, queries, services, views
 from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 from partnerflow.engine.pdf import render_pdf
 from partnerflow.engine.roles import STAGES
@@ -26,6 +26,11 @@ REPORT_CSS = Path(__file__).resolve().parent / "static" / "report.css"
 def _may_read(partnership_id: int) -> None:
     if not current_user.may_read_audit(partnership_id):  # the rule: access.may_read_audit
         abort(403)
+
+
+def _audiences():
+    """For a partner representative: the audiences that mask internal values (else None)."""
+    return None if views.reads_internal(current_user) else views.Audiences(engine().forms)
 
 
 def _partnership(db, partnership_id: int) -> Partnership:
@@ -55,6 +60,9 @@ def timeline(partnership_id: int):
         partnership = _partnership(db, partnership_id)
         events = auditlog.timeline(db, partnership_id, filters)
         everything = auditlog.timeline(db, partnership_id)
+        audiences = _audiences()
+        if audiences is not None:
+            events = auditlog.redacted_timeline(events, audiences)
         breaks = audit.verify(db, partnership_id)
         instances = queries.instances_of(db, partnership_id)
         signatures = convention.signature_statuses(db, partnership_id)
@@ -62,6 +70,7 @@ def timeline(partnership_id: int):
     return render_template("audit.html", partnership=partnership, events=events, filters=filters,
                            chain_break=breaks[0] if breaks else None, instances=instances,
                            signatures=signatures, documents=documents, stages=STAGES,
+                           redacted=audiences is not None,
                            actors=sorted({e.actor for e in everything if e.actor}),
                            types=sorted({e.type for e in everything}), args=args)
 
@@ -72,7 +81,7 @@ def export_jsonl(partnership_id: int):
     _may_read(partnership_id)
     with engine().read() as db:
         _partnership(db, partnership_id)
-        body = auditlog.export_jsonl(db, partnership_id)
+        body = auditlog.export_jsonl(db, partnership_id, _audiences())
     return _download(body, f"audit-partenariat-{partnership_id}.jsonl", "application/x-ndjson")
 
 
@@ -82,7 +91,7 @@ def export_csv(partnership_id: int):
     _may_read(partnership_id)
     with engine().read() as db:
         _partnership(db, partnership_id)
-        body = auditlog.export_csv(db, partnership_id)
+        body = auditlog.export_csv(db, partnership_id, _audiences())
     return _download("\ufeff" + body, f"audit-partenariat-{partnership_id}.csv", "text/csv")
 
 
@@ -92,9 +101,13 @@ def _report_html(partnership_id: int, for_pdf: bool = False) -> str:
         events = auditlog.timeline(db, partnership_id)
         breaks = audit.verify(db, partnership_id)
         signatures = convention.signature_statuses(db, partnership_id)
+        audiences = _audiences()
+        if audiences is not None:
+            events = auditlog.redacted_timeline(events, audiences)
     return render_template("audit_report.html", partnership=partnership, events=events,
                            chain_break=breaks[0] if breaks else None, signatures=signatures,
-                           generated_at=engine().clock(), for_pdf=for_pdf)
+                           generated_at=engine().clock(), for_pdf=for_pdf,
+                           redacted=audiences is not None)
 
 
 @bp.get("/partenariats/<int:partnership_id>/rapport")
@@ -146,7 +159,7 @@ def executions(instance_id: int):
     with engine().read() as db:
         instance = get_or_404(db, ProcessInstance, instance_id)
         _may_read(instance.partnership_id)
-        return jsonify(auditlog.executions(db, instance_id))
+        return jsonify(auditlog.executions(db, instance_id, _audiences()))
 
 
 @bp.get("/versions/<int:version_id>/source")
@@ -187,8 +200,14 @@ def task_history(task_id: int):
         # the audit event holds a reference (task row and hash) to the data before the step
         before = auditlog.data_before(db, task)
     after = {**before.data, **(task.result or {})}
+    audiences = _audiences()
+    if audiences is not None:  # a partner representative: the shared fields only
+        shown_before = audiences.filter(before.data, task.form_key)[0]
+        after = audiences.filter(after, task.form_key)[0]
+    else:
+        shown_before = before.data
     return render_template("task_history.html", task=task, partnership=partnership,
-                           changes=auditlog.data_diff(before.data, after), verified=before.verified)
+                           changes=auditlog.data_diff(shown_before, after), verified=before.verified)
 
 
 def _download(body, filename: str, mimetype: str) -> Response:

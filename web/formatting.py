@@ -160,6 +160,59 @@ def _format_euros(amount) -> str:
     return format_currency(amount, "EUR", locale=str(get_locale() or "fr"))
 
 
+def _format_day(raw) -> str:
+    """A calendar date ("2027-03-31") as the locale writes it: "31 mars 2027"."""
+    from datetime import date
+
+    if isinstance(raw, datetime):
+        return _format_date(raw)
+    try:
+        day = date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return str(raw)
+    return babel_format_date(day, "long" if str(get_locale() or "fr").startswith("fr") else "medium")
+
+
+def _format_number(raw) -> str:
+    from babel.numbers import format_decimal
+
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, Decimal)):
+        try:
+            raw = Decimal(str(raw).replace(",", "."))
+        except (InvalidOperation, ValueError):
+            return str(raw)
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    return format_decimal(raw, locale=str(get_locale() or "fr"))
+
+
+def format_value(value) -> str:
+    """One typed value of an earlier step (engine/views.Value) as text in the current
+    language: dates and amounts in the locale's format, yes/no, choices by their label,
+    people by name. Rows and documents are drawn by templates/_sections.html."""
+    kind, raw = value.kind, value.raw
+    if kind == "date":
+        return _format_day(raw)
+    if kind == "datetime":
+        try:
+            return _format_datetime(datetime.fromisoformat(str(raw)))
+        except ValueError:
+            return str(raw)
+    if kind == "euros":
+        return _format_euros(raw)
+    if kind == "number":
+        return _format_number(raw)
+    if kind == "boolean":
+        return _("Oui") if raw else _("Non")
+    if kind == "choice":
+        return form_text(value.text)
+    if kind == "choices":
+        return ", ".join(form_text(label) for label in value.items)
+    if kind == "missing_document":
+        return _("document introuvable (%(sha)s…)", sha=str(raw)[:12])
+    return value.text if value.text is not None else str(raw)
+
+
 def _age(created) -> str:
     from .current import engine
 
@@ -190,5 +243,5 @@ def register(app) -> None:
         kind_label=lambda k: _label(KINDS, k), status_label=lambda k: _label(STATUSES, k),
         level_label=lambda k: _label(LEVELS, k), field_label=_field_label,
         event_label=lambda k: _label(EVENTS, k),
-        form_text=form_text, form_error=error_text,
+        form_text=form_text, form_error=error_text, format_value=format_value,
         current_locale=lambda: str(get_locale() or "fr"), utc=UTC)

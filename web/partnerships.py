@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import access, catalog, documents, queries, services
+from partnerflow.engine import access, catalog, documents, queries, services, views
 from partnerflow.engine.errors import FormValidationError, NotFound, StepFailed
 from partnerflow.engine.models import Partnership
 from partnerflow.engine.roles import STAGES
@@ -56,15 +56,21 @@ def show(partnership_id: int):
         organisations = queries.partnership_organisations(db, partnership_id)
         docs = queries.documents_of(db, partnership_id)
         instances = queries.instances_of(db, partnership_id)
-    sheets = [row for t in done if t.form_key == "action_sheets" and t.result
-              for row in t.result.get("action_sheets", [])]
+        shared = views.shared_documents(db, engine().forms, partnership_id, current_user)
+        if shared is not None:  # a partner representative: only what is shared with them
+            docs = [d for d in docs if d.sha256 in shared]
+        written = [t for t in done if t.form_key == "action_sheets" and t.result]
+        sheets = (views.form_table(db, engine().forms, "action_sheets", "action_sheets",
+                                   written[-1].result.get("action_sheets") or [], current_user,
+                                   partnership_id) if written else None)
+        internal = views.reads_internal(current_user)
     evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
                                                       "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
                            actionable=actionable,
                            done=done, members=members, actors=actors, organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
-                           evaluations=evaluations)
+                           evaluations=evaluations, internal=internal)
 
 
 @bp.get("/<int:partnership_id>/documents/<sha256>")
@@ -72,6 +78,9 @@ def show(partnership_id: int):
 def document(partnership_id: int, sha256: str):
     _check_visible(partnership_id)
     with engine().read() as db:
+        shared = views.shared_documents(db, engine().forms, partnership_id, current_user)
+        if shared is not None and sha256 not in shared:  # an internal document
+            raise NotFound(f"no document {sha256} shared with {current_user.username}")
         doc = documents.fetch(db, partnership_id=partnership_id, sha256=sha256)
     from .tasks import _send
 

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import access, documents, queries, services
+from partnerflow.engine import access, documents, queries, services, views
 from partnerflow.engine.errors import (
     Conflict,
     Forbidden,
@@ -19,7 +19,6 @@ from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
 
 from .current import engine
 from .errors import _wants_json
-from .formatting import field_titles, form_text
 from .webforms import build_fields, keep_read_only, parse_submission, prefill
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
@@ -39,17 +38,10 @@ def _choices(db) -> dict:
     return {"user": users, "organisation": {None: orgs}}
 
 
-def _context_items(pf, context: dict) -> list[tuple[str, object]]:
-    """The earlier answers worth showing above the form (scalars, in a stable order)."""
-    labels = field_titles()
-    hidden = {"partnership_id", "initiator"}
-    items = []
-    for key, value in context.items():
-        if key in hidden or key.startswith("_") or isinstance(value, (dict, list)) or value in ("", None):
-            continue
-        if key in labels:
-            items.append((form_text(labels[key]), value))
-    return items[:40]
+def _sections(pf, db, task) -> list:
+    """The earlier steps the task declares it shows, as this user may read them."""
+    shows = views.shows_of(pf.forms, task, views.meta_shows(db, pf.catalog, task))
+    return views.task_sections(db, pf.forms, task, current_user, shows)
 
 
 def _render(task, schema, values, errors=None, status=200, readonly=False, told=None):
@@ -63,16 +55,16 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
                      "told": told} if instance is not None and instance.status == "error" else None)
         colleagues = (queries.reassignable_users(db)
                       if task.state == "open" and current_user.has("direction", "admin") else [])
+        sections = _sections(pf, db, task)
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
-                           partnership=partnership, context=_context_items(pf, task.context or {}),
+                           partnership=partnership, sections=sections,
                            signing=signing, colleagues=colleagues, incident=incident,
                            root_errors=(errors or {}).get("_form", []), readonly=readonly), status
 
 
 def _signing(db, task) -> dict | None:
-    """For a task that asks for the password again (a signature, the diagram's
-    confirm_password property): the exact document to sign, shown with its hash."""
-    if not task.confirm_password:
+    """For a signature task: the exact document to sign, shown with its hash."""
+    if task.form_key != "signature":
         return None
     digest = (task.context or {}).get("document_sha256")
     try:
@@ -114,7 +106,11 @@ def show(task_id: int):
                 raise
             return _render(task, _schema(pf, task), {}, readonly=True)
     schema = _schema(pf, task)
-    values = task.draft if task.draft is not None else prefill(schema, task.context or {})
+    if task.draft is not None:
+        values = task.draft
+    else:
+        with pf.read() as db:
+            values = prefill(schema, views.prepared_data(db, task))
     return _render(task, schema, values)
 
 
@@ -186,6 +182,9 @@ def document(task_id: int, sha256: str):
     pf = engine()
     with pf.read() as db:
         task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
+        shared = views.shared_documents(db, engine().forms, task.partnership_id, current_user)
+        if shared is not None and sha256 not in shared:
+            raise NotFound(f"no document {sha256} shared with {current_user.username}")
         doc = documents.fetch(db, partnership_id=task.partnership_id, sha256=sha256)
     return _send(doc)
 

@@ -57,8 +57,9 @@ ROUTES = {
                           {**_everyone(200), "partner": 403}),
     "missing_partnership": ("GET", lambda w: "/partenariats/999999", None, None,
                             {**_everyone(404), "partner": 403}),
+    # a document that no field shared with the partner points to is internal (engine/views.py)
     "own_document": ("GET", lambda w: f"/partenariats/{w.own}/documents/{w.doc_own}", None, None,
-                     _everyone(200)),
+                     {**_everyone(200), "partner": 404}),
     "other_document": ("GET", lambda w: f"/partenariats/{w.other}/documents/{w.doc_other}", None,
                        None, {**_everyone(200), "partner": 403}),
     "direction_task": ("GET", lambda w: f"/taches/{w.task_own}", None, None,
