@@ -64,6 +64,9 @@ class UserTaskMeta:
     form_fields: tuple = ()
     # the inbox title, may name variables: "Rédiger la version ${draft_version} du projet"
     title_template: str | None = None
+    # camunda:property shows: the earlier steps the task shows (engine/views.py), for a
+    # diagram without a form file
+    shows: str | None = None
     # camunda:property confirm_password = true: completing it asks for the password again
     confirm_password: bool = False
     # a Camunda Forms reference (camunda:formRef), which Partnerflow cannot show
@@ -194,6 +197,7 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
                 stage=info.stage,
                 form_fields=_form_fields(task),
                 title_template=_task_property(task, "title"),
+                shows=_task_property(task, "shows"),
                 confirm_password=(_task_property(task, "confirm_password") or "").strip().lower() == "true",
                 form_ref=task.get(f"{CAMUNDA}formRef"),
             )

@@ -195,9 +195,9 @@ def test_an_idea_goes_through_validation_mission_letter_and_elaboration(new_page
     sign_out(page)
     sign_in(page, "karim")
     open_task(page, "Élaborer le projet partenarial")
-    if page.locator("details.context").get_attribute("open") is None:
-        page.locator("details.context summary").click()  # unfold what was said so far
-    assert "Préciser les besoins." in page.locator("details.context").inner_text()
+    # what was said so far: the direction's comment, under the step that gave it
+    said = page.locator("section.context section.step", has_text="Valider l'élaboration")
+    assert "Préciser les besoins." in said.inner_text()
     fill_form(page, "elaboration")
     submit_task(page, "Élaborer le projet partenarial")
     sign_out(page)

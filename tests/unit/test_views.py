@@ -1,0 +1,59 @@
+"""Task views without a database: declarations read and refused, audiences filtered, and an
+emptied field kept empty by the validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from partnerflow.engine import views
+from partnerflow.engine.errors import FormValidationError
+from partnerflow.engine.forms import check_schema, validate_against
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "purpose": {"type": "string", "x-audience": "everyone"},
+        "our_interests": {"type": "string"},
+        "rows": {"type": "array", "x-audience": "partner", "items": {"type": "object", "properties": {
+            "party": {"type": "string"}, "budget": {"type": "number", "x-audience": "internal"}}}},
+    },
+}
+
+
+def test_shows_read_from_a_form_and_from_a_diagram_property():
+    assert views.parse_shows([{"form": "draft", "fields": ["draft_purposes"]}, {"element": "t1"}]) == [
+        views.Show("draft", None, ("draft_purposes",)), views.Show(None, "t1", None)]
+    assert views.parse_shows("draft: draft_purposes, draft_document; draft_comments") == [
+        views.Show("draft", None, ("draft_purposes", "draft_document")),
+        views.Show("draft_comments", None, None)]
+    assert views.parse_shows('[{"element": "comment_draft"}]') == [views.Show(None, "comment_draft")]
+
+
+@pytest.mark.parametrize("shows, says", [
+    ({"form": "draft"}, "must be a list"),
+    ([{"fields": ["x"]}], "must name a \"form\" or an \"element\""),
+    ([{"form": "draft", "fields": "x"}], "fields must be a list"),
+    ([{"form": "draft", "colour": "red"}], "unknown entry colour"),
+])
+def test_a_wrong_declaration_is_refused_when_the_form_is_saved(shows, says):
+    with pytest.raises(FormValidationError, match=says):
+        check_schema({"type": "object", "properties": {}, "x-shows": shows}, "f.json")
+    with pytest.raises(FormValidationError, match="x-audience must be one of"):
+        check_schema({"type": "object", "properties": {"a": {"type": "string",
+                                                             "x-audience": "partners"}}}, "f.json")
+
+
+def test_a_partner_reads_only_partner_and_everyone_fields_and_rows_inherit():
+    data = {"purpose": "p", "our_interests": "secret", "unknown": "?",
+            "rows": [{"party": "CH", "budget": 10}]}
+    kept, removed = views.filter_object(SCHEMA["properties"], data, {})
+    assert kept == {"purpose": "p", "rows": [{"party": "CH"}]}
+    assert sorted(removed) == ["our_interests", "rows.0.budget", "unknown"]
+
+
+def test_an_emptied_field_is_stored_empty_only_when_it_held_a_value():
+    schema = {"type": "object", "properties": {"risks": {"type": "string"},
+                                               "notes": {"type": "string"}}}
+    cleaned = validate_against(schema, {"risks": "", "notes": ""}, previous={"risks": "old"})
+    assert cleaned == {"risks": None}  # emptied on purpose; `notes` never held anything
+    assert validate_against(schema, {"risks": ""}) == {}
