@@ -240,12 +240,12 @@ def parse_submission(schema: dict, form: MultiDict, files=None, store_file=None,
 
 
 def prefill(schema: dict, context: dict) -> dict:
-    """The values a new form starts from: what the process prepared for it.
+    """The values a new form starts from: what the process prepared for it (`context` is the
+    task's data without the earlier answers to the same form, engine/views.prepared_data).
 
-    Read-only fields always show the task's data. Other fields start from the task's data
-    when the process already holds a value for them (the previous version of a draft, the
-    indicator rows of an evaluation), except choices, yes/no answers and files: an earlier
-    round's decision or consent must never be submitted again without being given again."""
+    Read-only fields always show it. Other fields start from it when the process prepared a
+    value for them (the indicator rows of an evaluation, the idea to complete), except
+    choices, yes/no answers and files: a decision or consent is always given again."""
     values = {}
     for key, prop in schema.get("properties", {}).items():
         if key not in context or context[key] in (None, ""):
