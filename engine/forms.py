@@ -181,17 +181,23 @@ def is_camunda_form_key(key: str | None) -> bool:
     return bool(key) and any(mark in key for mark in (":", "/", "${", "#{"))
 
 
+def N_(text: str) -> str:
+    """Marks a French text for the catalogue (babel.cfg extracts this module); the web layer
+    translates form texts when it shows them."""
+    return text
+
+
 # What a task shows when its form cannot be shown here (a Camunda form key or a Camunda
 # Forms reference) and the diagram declares no camunda:formData fields.
 GENERIC_FORM: dict = {
     "type": "object",
-    "title": "Tâche",
-    "x-instructions": "Le formulaire prévu pour cette tâche n’est pas disponible : notez ce "
-                      "qui a été fait, puis confirmez.",
+    "title": N_("Tâche"),
+    "x-instructions": N_("Le formulaire prévu pour cette tâche n’est pas disponible : notez ce "
+                         "qui a été fait, puis confirmez."),
     "properties": {
-        "comment": {"type": "string", "title": "Commentaire", "x-widget": "textarea",
+        "comment": {"type": "string", "title": N_("Commentaire"), "x-widget": "textarea",
                     "x-order": 1},
-        "confirmed": {"type": "boolean", "title": "J’ai fait ce que cette tâche demande",
+        "confirmed": {"type": "boolean", "title": N_("J’ai fait ce que cette tâche demande"),
                       "x-widget": "checkbox", "const": True, "x-order": 2},
     },
     "required": ["confirmed"],
