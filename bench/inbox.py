@@ -19,11 +19,13 @@ from sqlalchemy import text
 
 from partnerflow.engine import queries
 from partnerflow.engine.models import (
+    NO_DUE_DATE,
     HumanTask,
     Partnership,
     PartnershipMember,
     ProcessInstance,
     ProcessVersion,
+    TaskOffer,
 )
 
 from .common import START, Row, engine_on_temp_sqlite, make_user, median, ms, timed, verdict
@@ -43,6 +45,7 @@ COLLEAGUES = [f"colleague.{n}" for n in range(40)]
 def populate(pf, *, partnerships: int, instances_per: int, open_per: int, closed_per: int,
              seed: int = 20260302) -> dict:
     rnd = random.Random(seed)
+    _next_id[0] = 0
     roles, weights = list(ROLE_WEIGHTS), list(ROLE_WEIGHTS.values())
     with pf.db.begin() as conn:
         version_id = conn.execute(ProcessVersion.__table__.insert().values(
@@ -70,11 +73,31 @@ def populate(pf, *, partnerships: int, instances_per: int, open_per: int, closed
                 open_count += state == "open"
                 tasks.append(_task(rnd, inst, state, roles, weights))
             if len(tasks) >= 20_000:
-                conn.execute(HumanTask.__table__.insert(), tasks)
+                _insert(conn, tasks)
                 tasks = []
         if tasks:
-            conn.execute(HumanTask.__table__.insert(), tasks)
+            _insert(conn, tasks)
     return {"open": open_count, "instances": len(instances), "partnerships": partnerships}
+
+
+_next_id = [0]
+
+
+def _insert(conn, tasks: list[dict]) -> None:
+    """The tasks, and the offer rows of the open ones (one per candidate group: the ranges
+    the inbox reads)."""
+    offers = []
+    for task in tasks:
+        _next_id[0] += 1
+        task["id"] = _next_id[0]
+        task["sort_due"] = task["due_at"] or NO_DUE_DATE
+        if task["state"] == "open" and task["assignee"] is None:
+            offers.append({"task_id": task["id"], "kind": "group", "key": task["role"],
+                           "sort_due": task["sort_due"], "claimed_by": task["claimed_by"],
+                           "partnership_id": task["partnership_id"]})
+    conn.execute(HumanTask.__table__.insert(), tasks)
+    if offers:
+        conn.execute(TaskOffer.__table__.insert(), offers)
 
 
 def _task(rnd: random.Random, inst: dict, state: str, roles, weights) -> dict:

@@ -1,4 +1,8 @@
-"""Users, roles and organisations; passwords, sign-in throttling and sessions.
+"""Users, their groups and organisations; passwords, sign-in throttling and sessions.
+
+Groups are rows (app_group): the method's nine roles, seeded by the migration, and the
+groups the administrator creates (a key, a French and an English label); membership is
+group_member. A user's `role_keys` are the keys of their groups.
 
 Passwords are hashed with scrypt from the standard library in werkzeug's format
 (`scrypt:32768:8:1$salt$hex`, werkzeug's own default), so `werkzeug.security` reads them
@@ -39,8 +43,8 @@ from sqlalchemy import func, select
 from . import audit
 from .clock import as_utc
 from .errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
-from .models import LoginAttempt, Organisation, User, UserRole
-from .roles import ROLES
+from .models import Group, GroupMember, LoginAttempt, Organisation, User
+from .roles import METHOD_GROUPS, fold
 
 # scrypt cost: werkzeug's default. Tests lower _N to stay fast (tests/web/support.py).
 _N, _R, _P = 2**15, 8, 1
@@ -143,17 +147,25 @@ def ensure_organisation(session, *, name: str, kind: str = "association", is_own
     return org
 
 
+def _groups(session, keys: list[str], field: str = "roles") -> list[Group]:
+    """The groups of these keys; refuses a key no group has, naming it."""
+    wanted = sorted(set(keys))
+    found = {g.key: g for g in session.scalars(select(Group).where(Group.key.in_(wanted)))}
+    unknown = [k for k in wanted if k not in found]
+    if unknown:
+        raise InvalidInput(f"unknown group(s): {', '.join(unknown)}",
+                           {field: [f"Groupe inconnu : {k}" for k in unknown]})
+    return [found[k] for k in wanted]
+
+
 def create_user(uow, *, username: str, full_name: str, roles: list[str], actor: str | None,
                 password: str | None = None, email: str | None = None,
                 organisation_id: int | None = None) -> int:
-    """Create a user with roles; refuses unknown roles, taken user names and names a
-    spreadsheet would read as a formula."""
+    """Create a user, member of the groups `roles` (keys); refuses unknown groups, taken
+    user names and names a spreadsheet would read as a formula."""
     _check_username(username)
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise InvalidInput(f"unknown role(s): {', '.join(unknown)}",
-                           {"roles": [f"Rôle inconnu : {r}" for r in unknown]})
     session = uow.session
+    groups = _groups(session, roles)
     if organisation_id is not None and session.get(Organisation, organisation_id) is None:
         raise InvalidInput(f"no organisation {organisation_id}",
                            {"organisation_id": ["Organisation inconnue : choisissez-en une de la liste."]})
@@ -161,27 +173,123 @@ def create_user(uow, *, username: str, full_name: str, roles: list[str], actor: 
         raise Conflict(f"the user name '{username}' is taken")
     user = User(username=username, full_name=full_name, email=email,
                 password_hash=hash_password(password) if password else None,
-                organisation_id=organisation_id, active=True,
-                roles=[UserRole(role=r) for r in sorted(set(roles))])
+                organisation_id=organisation_id, active=True, groups=groups)
     session.add(user)
     session.flush()
     audit.append(session, type="user_created", actor=actor, at=uow.clock(),
-                 payload={"username": username, "roles": sorted(set(roles))})
+                 payload={"username": username, "roles": [g.key for g in groups]})
     uow.commit()
     return user.id
 
 
-def set_roles(uow, *, username: str, roles: list[str], actor: str) -> None:
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise InvalidInput(f"unknown role(s): {', '.join(unknown)}")
-    session = uow.session
+def _user(session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound(f"no user '{username}'")
-    user.roles = [UserRole(role=r) for r in sorted(set(roles))]
+    return user
+
+
+def set_roles(uow, *, username: str, roles: list[str], actor: str) -> None:
+    """Make the user a member of exactly these groups."""
+    session = uow.session
+    groups = _groups(session, roles)
+    user = _user(session, username)
+    user.groups = groups
     audit.append(session, type="user_roles_changed", actor=actor, at=uow.clock(),
-                 payload={"username": username, "roles": sorted(set(roles))})
+                 payload={"username": username, "roles": [g.key for g in groups]})
+    uow.commit()
+
+
+# ---------------------------------------------------------------- groups
+
+
+GROUP_KEY_CHARS = set(string.ascii_lowercase + string.digits + "_-")
+
+
+def ensure_method_groups(session) -> None:
+    """The method's nine groups exist (the migration seeds them; an emptied database gets
+    them back)."""
+    present = set(session.scalars(select(Group.key)))
+    for key, (fr, en) in METHOD_GROUPS.items():
+        if key not in present:
+            session.add(Group(key=key, label_fr=fr, label_en=en))
+    session.flush()
+
+
+def groups(session) -> list[Group]:
+    return list(session.scalars(select(Group).order_by(Group.label_fr)))
+
+
+def group_members(session) -> dict[str, list[User]]:
+    """Group key -> its members, by name."""
+    members: dict[str, list[User]] = {}
+    for key, user in session.execute(select(GroupMember.group_key, User).join(
+            User, User.id == GroupMember.user_id).order_by(User.full_name)):
+        members.setdefault(key, []).append(user)
+    return members
+
+
+def create_group(uow, *, key: str, label_fr: str, label_en: str, actor: str) -> str:
+    """A new group; its key is what diagrams write in candidateGroups, its labels what lanes
+    may be named. Refuses a key or label another group already reads as."""
+    key, label_fr, label_en = (key or "").strip().lower(), (label_fr or "").strip(), (label_en or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not key:
+        errors["key"] = ["La clé est obligatoire."]
+    elif len(key) > 40 or not set(key) <= GROUP_KEY_CHARS or not key[0].isalpha():
+        errors["key"] = ["La clé commence par une lettre et ne contient que des lettres minuscules "
+                         "sans accent, des chiffres, - ou _ (40 caractères au plus)."]
+    if not label_fr:
+        errors["label_fr"] = ["Le libellé français est obligatoire."]
+    if not label_en:
+        errors["label_en"] = ["Le libellé anglais est obligatoire."]
+    for name, value in (("label_fr", label_fr), ("label_en", label_en)):
+        if len(value) > 200:
+            errors[name] = ["Au plus 200 caractères."]
+    if errors:
+        raise InvalidInput("the group is not acceptable", errors)
+    session = uow.session
+    taken = {}
+    for other in session.scalars(select(Group)):
+        for name in (other.key, other.label_fr, other.label_en):
+            taken[fold(name)] = other
+    for name, value in (("key", key), ("label_fr", label_fr), ("label_en", label_en)):
+        other = taken.get(fold(value))
+        if other is not None:
+            raise InvalidInput(f"'{value}' already names the group {other.key}",
+                               {name: [f"« {value} » désigne déjà le groupe {other.label_fr}."]})
+    session.add(Group(key=key, label_fr=label_fr, label_en=label_en))
+    audit.append(session, type="group_created", actor=actor, at=uow.clock(),
+                 payload={"key": key, "label_fr": label_fr, "label_en": label_en})
+    uow.commit()
+    return key
+
+
+def _group(session, key: str) -> Group:
+    group = session.get(Group, key)
+    if group is None:
+        raise NotFound(f"no group '{key}'")
+    return group
+
+
+def add_member(uow, *, group_key: str, username: str, actor: str) -> None:
+    session = uow.session
+    group, user = _group(session, group_key), _user(session, username)
+    if session.get(GroupMember, (group.key, user.id)) is None:
+        session.add(GroupMember(group_key=group.key, user_id=user.id))
+        audit.append(session, type="group_member_added", actor=actor, at=uow.clock(),
+                     payload={"group": group.key, "username": username})
+    uow.commit()
+
+
+def remove_member(uow, *, group_key: str, username: str, actor: str) -> None:
+    session = uow.session
+    group, user = _group(session, group_key), _user(session, username)
+    member = session.get(GroupMember, (group.key, user.id))
+    if member is not None:
+        session.delete(member)
+        audit.append(session, type="group_member_removed", actor=actor, at=uow.clock(),
+                     payload={"group": group.key, "username": username})
     uow.commit()
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import spiff
+from .assignment import resolve_groups
 from .errors import NotFound
-from .models import ProcessVersion
+from .models import Group, ProcessVersion
+from .roles import GroupNames
 from .xmlsafe import parse_xml
 
 
@@ -32,11 +35,21 @@ class Catalog:
             raise NotFound(f"process version {version_id} does not exist")
         documents = self._documents(session, version)
         compiled = spiff.compile_process(version.process_key, documents)
+        _resolve_groups(session, compiled, self._lane_mapping(session, version))
         with self._lock:
             self._cache[version_id] = compiled
             while len(self._cache) > self._max:
                 self._cache.popitem(last=False)
         return compiled
+
+    def _lane_mapping(self, session: Session, version: ProcessVersion) -> dict[str, str]:
+        """The lane mappings of the version and of what it calls (its own win)."""
+        mapping: dict[str, str] = {}
+        for dep_id in version.dependencies.values():
+            dep = session.get(ProcessVersion, dep_id)
+            if dep is not None and dep.id != version.id:
+                mapping.update(self._lane_mapping(session, dep))
+        return {**mapping, **(version.lane_mapping or {})}
 
     def _documents(self, session: Session, version: ProcessVersion):
         files: dict[str, object] = {}
@@ -53,6 +66,21 @@ class Catalog:
                 if dep is not None:
                     stack.append(dep)
         return list(files.values())
+
+
+def _resolve_groups(session: Session, compiled: spiff.CompiledProcess, mapping: dict[str, str]) -> None:
+    """Each user and manual task of the version gets the group keys it is offered to."""
+    names = group_names(session)
+    compiled.user_tasks = {
+        key: replace(meta, groups=resolve_groups(lane=meta.lane, candidate_groups=meta.candidate_groups,
+                                                 names=names, mapping=mapping))
+        for key, meta in compiled.user_tasks.items()}
+
+
+def group_names(session: Session) -> GroupNames:
+    """The organisation's groups, for reading lane and candidate group names."""
+    return GroupNames([tuple(r) for r in session.execute(
+        select(Group.key, Group.label_fr, Group.label_en)).all()])
 
 
 def latest_version(session: Session, process_key: str) -> ProcessVersion:

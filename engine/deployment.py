@@ -16,11 +16,11 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, connectors, spiff
+from . import audit, connectors, lanes, spiff
+from .catalog import group_names
 from .errors import DeploymentRejected, Problem, ScriptError
 from .forms import FormRegistry, is_camunda_form_key
 from .models import ProcessVersion
-from .roles import ROLES, role_for_lane
 from .xmlsafe import UnsafeXml, document_kind, parse_xml
 
 B = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -146,15 +146,7 @@ def _lint_user_task(problems, doc, task, forms: FormRegistry):
                                          + ", ".join(forms.form_keys()[:12])))
         else:
             problems.extend(Problem(p.file, p.message, element_id=tid) for p in forms.problems(form_key))
-    for group in filter(None, (g.strip() for g in (task.get(f"{CAMUNDA}candidateGroups") or "").split(","))):
-        if group not in ROLES:
-            problems.append(Problem(doc.filename, f"candidate group '{group}' is not a role",
-                                    element_id=tid, hint="use one of: " + ", ".join(ROLES)))
-    assignee = task.get(f"{CAMUNDA}assignee")
-    if assignee and not (VARIABLE.match(assignee) or USERNAME.match(assignee)):
-        problems.append(Problem(doc.filename, f"the assignee '{assignee}' is neither a user name "
-                                "nor ${variable}", element_id=tid,
-                                hint="write a user name, or ${delegate} to use a variable"))
+    # who the task is offered to (lanes, candidate groups and users, assignee): lanes.lint
     due = task.get(f"{CAMUNDA}dueDate")
     if due and not (VARIABLE.match(due) or ISO_DURATION.match(due) or _is_iso_date(due)):
         problems.append(Problem(doc.filename, f"the due date '{due}' is not understood",
@@ -194,11 +186,6 @@ def _lint_flows(problems, doc, container):
 
 
 def _lint_lanes_and_scripts(problems, doc, process) -> None:
-    for lane in process.iter(f"{B}lane"):
-        if role_for_lane(lane.get("name")) is None:
-            problems.append(Problem(doc.filename, f"the lane '{lane.get('name') or ''}' is not a role",
-                                    element_id=lane.get("id"),
-                                    hint="name the lane after a role: " + ", ".join(ROLES.values())))
     for script in process.iter(f"{B}scriptTask"):
         body = script.find(f"{B}script")
         _check_expression(problems, doc, script.get("id"), body.text if body is not None else None,
@@ -542,8 +529,14 @@ def _order(items: dict[str, _Item]) -> tuple[list[str], list[Problem]]:
 
 
 def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | None,
-           at: datetime, forms: FormRegistry, max_bytes: int) -> DeployResult:
-    """Validate every file, then record a new version of each process that changed."""
+           at: datetime, forms: FormRegistry, max_bytes: int,
+           lane_mapping: dict[str, str] | None = None) -> DeployResult:
+    """Validate every file, then record a new version of each process that changed.
+
+    `lane_mapping` (lane name -> group key) gives a group to lanes whose name is no group's;
+    each version keeps the entries naming its lanes. A refusal because of such lanes lists
+    them in `DeploymentRejected.unmapped_lanes`."""
+    lane_mapping = dict(lane_mapping or {})
     documents, problems = read_documents(files, max_bytes)
     if not files:
         problems.append(Problem("(upload)", "no file to deploy"))
@@ -561,8 +554,10 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
         problems.extend(lint_bpmn(doc, forms, known_processes, known_decisions, not_executable)
                         if doc.kind == "bpmn" else lint_dmn(doc))
         warnings.extend(warnings_for(doc))
+    unmapped = _lint_offers(session, documents, lane_mapping, problems)
     if problems:
-        raise DeploymentRejected(problems)
+        raise DeploymentRejected(problems, unmapped_lanes=unmapped)
+    uploaded = set(items)
     # Processes already deployed that call what changes get a version pinned to the new one.
     items.update(_dependents(items, deployed, max_bytes))
     order, cycle_problems = _order(items)
@@ -590,7 +585,11 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
         item = items[key]
         source_hash = _sha(item.doc.content)
         dep_hashes = "".join(f"{d}={hashes[d]};" for d in sorted(item.deps))
-        content_hash = _sha(f"{item.kind}:{key}:{source_hash}:{dep_hashes}")
+        # the lane mapping is part of what a version does: another mapping, another version
+        mapping = (lanes.mapping_for(lanes.process_element(item.doc.root, key), lane_mapping)
+                   if key in uploaded else dict(deployed[key].lane_mapping or {}))
+        lanes_hash = f":lanes={sorted(mapping.items())}" if mapping else ""
+        content_hash = _sha(f"{item.kind}:{key}:{source_hash}:{dep_hashes}{lanes_hash}")
         existing = session.scalar(select(ProcessVersion).where(
             ProcessVersion.process_key == key, ProcessVersion.content_hash == content_hash))
         if existing is not None:
@@ -605,7 +604,8 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
             filename=item.doc.filename, source=item.doc.content.decode("utf-8"),
             source_hash=source_hash, content_hash=content_hash,
             dependencies={d: version_ids[d] for d in sorted(item.deps)},
-            start_message=item.start_message, deployed_by=actor, deployed_at=at)
+            start_message=item.start_message, lane_mapping=mapping, deployed_by=actor,
+            deployed_at=at)
         session.add(version)
         session.flush()
         hashes[key], version_ids[key] = content_hash, version.id
@@ -615,6 +615,23 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
             "content_hash": content_hash, "filename": item.doc.filename,
             "dependencies": version.dependencies})
     return result
+
+
+def _lint_offers(session: Session, documents: list[Document], lane_mapping: dict[str, str],
+                 problems: list[Problem]) -> list[lanes.UnmappedLane]:
+    """Who each user and manual task is offered to (lanes.lint); the lanes left to map."""
+    names = group_names(session)
+    problems.extend(lanes.check_mapping(lane_mapping, names))
+    unmapped: list[lanes.UnmappedLane] = []
+    for doc in documents:
+        if doc.kind != "bpmn":
+            continue
+        for process in doc.root.iterfind(f"{B}process"):
+            if _executable(process):
+                found, left = lanes.lint(doc.filename, process, names, lane_mapping)
+                problems.extend(found)
+                unmapped.extend(left)
+    return unmapped
 
 
 def _dependents(items: dict[str, _Item], deployed: dict[str, ProcessVersion],

@@ -69,6 +69,9 @@ class DeploymentRejected(PartnerflowError):
     """A deployment failed validation; nothing was deployed."""
 
     problems: list[Problem] = field(default_factory=list)
+    # lanes with user or manual tasks that name no group (engine.lanes.UnmappedLane): the
+    # upload page asks the designer to map them
+    unmapped_lanes: list = field(default_factory=list)
 
     def __str__(self) -> str:
         head = f"deployment rejected: {len(self.problems)} problem(s)"

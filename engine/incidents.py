@@ -10,14 +10,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, stepping
+from . import access, audit, events, stepping
 from .errors import Conflict, Forbidden, NotFound
 from .models import Incident, Partnership, ProcessInstance
 
-# who may see the incidents page; retry and resume need a designer or an administrator,
-# cancelling the direction or an administrator (services.cancel_instance)
-READERS = frozenset({"direction", "designer", "admin"})
-RESUMERS = frozenset({"designer", "admin"})
+# who may see the incidents page, retry, resume and cancel: access.GRANTS (read_incidents,
+# retry, resume, cancel)
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def resume_from_task(uow, *, instance_id: int, task_uuid: str, actor: str) -> st
     from .services import _step_or_incident, get_user
 
     user = get_user(uow.session, actor)
-    if not user.role_keys & RESUMERS:
+    if not access.may(access.actor_of(uow.session, user), "resume"):
         raise Forbidden("only a process designer or an administrator may resume a process")
     _errored(uow.session, instance_id)
     if task_uuid not in {uuid for uuid, _ in resume_points(uow, instance_id=instance_id)}:
@@ -86,7 +84,7 @@ def resume_from_task(uow, *, instance_id: int, task_uuid: str, actor: str) -> st
         instance.status = "running"
         instance.error_message = None
         instance.error_element = None
-        stepping.close_incidents(uow, instance_id, actor, "resumed")
+        uow.publish(events.IncidentResolved(instance_id, "resumed", actor, uow.clock()))
         audit.append(uow.session, type="instance_resumed", actor=actor, at=uow.clock(),
                      partnership_id=instance.partnership_id, instance_id=instance_id,
                      task_uuid=task_uuid, payload={"previous_error": previous})

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import func, select
 
-from . import audit, deployment
+from . import access, audit, deployment
 from .errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
 from .forms import FORM_KEY, check_schema, task_form
 from .models import FormVersion, HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
@@ -15,12 +15,10 @@ from .services import _commit, get_user
 from .stepping import advance, restore, task_title
 from .xmlsafe import UnsafeXml, document_kind, parse_xml
 
-DESIGNERS = {"designer", "admin"}
-
 
 def _designer(session, actor: str):
     user = get_user(session, actor)
-    if not user.role_keys & DESIGNERS:
+    if not access.may(access.actor_of(session, user), "design"):
         raise Forbidden("only process designers and administrators may change the models")
     return user
 
@@ -49,12 +47,14 @@ def save_draft(uow, *, process_key: str, filename: str, xml: bytes, actor: str) 
     uow.commit()
 
 
-def deploy_files(uow, *, files: list[tuple[str, bytes]], actor: str) -> deployment.DeployResult:
-    """Full validation, then new versions; drafts of what was deployed are dropped."""
+def deploy_files(uow, *, files: list[tuple[str, bytes]], actor: str,
+                 lane_mapping: dict[str, str] | None = None) -> deployment.DeployResult:
+    """Full validation, then new versions; drafts of what was deployed are dropped.
+    `lane_mapping`: lane name -> group key, for lanes named after no group."""
     session = uow.session
     _designer(session, actor)
     result = deployment.deploy(session, files, actor=actor, at=uow.clock(), forms=uow.forms,
-                               max_bytes=uow.settings.max_upload_bytes)
+                               max_bytes=uow.settings.max_upload_bytes, lane_mapping=lane_mapping)
     for item in result.items:
         draft = session.get(ProcessDraft, item.process_key)
         if draft is not None:
@@ -138,9 +138,9 @@ def _refresh_open_tasks(session, instance: ProcessInstance, compiled) -> None:
             continue
         row.title = task_title(meta, row.context or {}, row.element_id)
         row.form_key, row.inline_schema = task_form(meta.form_key, meta.form_fields, meta.form_ref)
-        if meta.candidate_groups:
-            row.candidate_groups = ",".join(meta.candidate_groups)
-            row.role = meta.candidate_groups[0]
+        if meta.groups:
+            row.candidate_groups = ",".join(meta.groups)
+            row.role = meta.groups[0]
 
 
 def running_counts(session) -> dict[int, int]:

@@ -16,10 +16,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
+    inspect,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite integer primary keys must be INTEGER to autoincrement; PostgreSQL gets BIGINT.
@@ -61,20 +63,32 @@ class User(Base):
     # kept in the signed session at sign-in; signing out or changing the password moves it
     # on, and a session carrying an older value no longer signs anyone in
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    roles: Mapped[list[UserRole]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
+    groups: Mapped[list[Group]] = relationship(
+        secondary="group_member", lazy="selectin", order_by="Group.key"
     )
 
     @property
     def role_keys(self) -> set[str]:
-        return {r.role for r in self.roles}
+        """The keys of the groups this user is a member of."""
+        return {g.key for g in self.groups}
 
 
-class UserRole(Base):
-    __tablename__ = "user_role"
+class Group(Base):
+    """A group of people tasks are offered to: the method's nine roles (seeded) and the
+    organisation's own; lanes and candidate groups resolve to these keys."""
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    __tablename__ = "app_group"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label_fr: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+
+
+class GroupMember(Base):
+    __tablename__ = "group_member"
+
+    group_key: Mapped[str] = mapped_column(ForeignKey("app_group.key"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True, index=True)
 
 
 class Partnership(Base):
@@ -128,6 +142,8 @@ class ProcessVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     # process keys this version calls, pinned to version ids: {"stage_idea": 12, ...}
     dependencies: Mapped[dict] = mapped_column(default=dict)
+    # lane name -> group key, chosen by the designer at upload for lanes that name no group
+    lane_mapping: Mapped[dict] = mapped_column(default=dict, server_default="{}")
     start_message: Mapped[str | None] = mapped_column(String(200))
     deployed_by: Mapped[str | None] = mapped_column(String(80))
     deployed_at: Mapped[datetime]
@@ -179,11 +195,9 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        # the inbox reads one index range per role, already in due order, and stops at a page
-        Index("ix_human_task_inbox_role", "state", "role", "sort_due", "id"),
+        # the inbox reads the tasks assigned to a user as one index range in due order; the
+        # offered ones are ranges of task_offer
         Index("ix_human_task_inbox_assignee", "assignee", "state", "sort_due", "id"),
-        # covers the badge count, which reads a whole role's range
-        Index("ix_human_task_inbox_count", "state", "role", "assignee", "claimed_by", "partnership_id"),
         Index("ix_human_task_instance", "instance_id", "task_uuid"),
     )
 
@@ -197,6 +211,7 @@ class HumanTask(Base):
     stage: Mapped[str | None] = mapped_column(String(40))
     role: Mapped[str | None] = mapped_column(String(40))
     candidate_groups: Mapped[str | None] = mapped_column(String(300))
+    candidate_users: Mapped[str | None] = mapped_column(String(300))
     assignee: Mapped[str | None] = mapped_column(String(80))
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     form_key: Mapped[str | None] = mapped_column(String(120))
@@ -219,7 +234,67 @@ class HumanTask(Base):
     confirm_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
+    offers: Mapped[list[TaskOffer]] = relationship(cascade="all, delete-orphan", lazy="select",
+                                                   passive_deletes=True)
+
     __mapper_args__ = {"version_id_col": row_version}
+
+
+class TaskOffer(Base):
+    """Who an open task is offered to: one row per candidate group and per candidate user,
+    so the inbox reads one index range per group in due order (a task offered to two groups
+    is in both ranges). Rows exist while the task is open and assigned to nobody by name;
+    `sync_offers` keeps them, with the task's claim and partnership, so a range is read
+    from its index alone."""
+
+    __tablename__ = "task_offer"
+    __table_args__ = (Index("ix_task_offer_range", "kind", "key", "sort_due", "task_id",
+                            "claimed_by", "partnership_id"),)
+
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)  # group | user
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    sort_due: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    partnership_id: Mapped[int] = mapped_column(Integer)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def wanted_offers(task: HumanTask) -> set[tuple[str, str]]:
+    """(kind, key) pairs an open task is offered through: its candidate groups (else its
+    role) and its candidate users; none once it is closed or assigned to someone by name."""
+    if task.state != "open" or task.assignee:
+        return set()
+    groups = _split(task.candidate_groups) or ([task.role] if task.role else [])
+    return {("group", g) for g in groups} | {("user", u) for u in _split(task.candidate_users)}
+
+
+@event.listens_for(Session, "before_flush")
+def sync_offers(session, _context, _instances) -> None:
+    """Whoever opens, closes or re-offers a task, its offer rows follow in the same flush."""
+    for task in [*session.new, *session.dirty]:
+        if not isinstance(task, HumanTask):
+            continue
+        if task in session.dirty and not any(
+                inspect(task).attrs[name].history.has_changes()
+                for name in ("state", "role", "candidate_groups", "candidate_users", "sort_due",
+                             "assignee", "claimed_by", "partnership_id")):
+            continue
+        fields = {"sort_due": task.sort_due or NO_DUE_DATE, "claimed_by": task.claimed_by,
+                  "partnership_id": task.partnership_id}
+        wanted = wanted_offers(task)
+        current = {(o.kind, o.key): o for o in task.offers}
+        keep = [o for k, o in current.items() if k in wanted]
+        for offer in keep:
+            for name, value in fields.items():
+                if getattr(offer, name) != value:
+                    setattr(offer, name, value)
+        task.offers = keep + [TaskOffer(kind=k, key=key, **fields)
+                              for k, key in sorted(wanted - set(current))]
 
 
 class AuditChainHead(Base):

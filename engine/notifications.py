@@ -20,10 +20,11 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from . import access, audit
 from .clock import as_utc
 from .config import Settings
 from .errors import NotFound
-from .models import HumanTask, Notification, Partnership, PartnershipMember, ProcessInstance, User, UserRole
+from .models import HumanTask, Notification, Partnership, ProcessInstance, User
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Bonjour {name},\n\nUne étape du partenariat « {partnership} » n'a pas pu s'exécuter : "
         "{title}.\nLe processus est arrêté ; les réponses saisies sont gardées. Après correction, "
         "il peut être relancé depuis la page du partenariat : {url}\n",
+    ),
+    "task_waiting": (
+        "En attente d'un interlocuteur : {title}",
+        "Bonjour {name},\n\nLa tâche « {title} » du partenariat « {partnership} » vient de "
+        "s'ouvrir, mais personne ne peut la traiter : aucun interlocuteur n'est rattaché pour "
+        "le groupe auquel elle est proposée.\nPour la débloquer, rattachez un contact depuis la "
+        "page du partenariat : {url}\n",
     ),
     "reminder": (
         "Relance : {title}",
@@ -102,40 +110,15 @@ def mailer_for(settings: Settings) -> Mailer | None:
 # ---------------------------------------------------------------- who hears about a task
 
 
-def _groups(task: HumanTask) -> set[str]:
-    groups = set(filter(None, (task.candidate_groups or "").split(",")))
-    return groups or ({task.role} if task.role else set())
-
-
 def recipients_for_task(session: Session, task: HumanTask) -> list[User]:
-    """The assignee (or claimer); else every active user of the task's roles. A user who
-    holds a role only as a partner hears about it only when attached to the partnership."""
-    named = task.assignee or task.claimed_by
-    if named:
-        user = session.scalar(select(User).where(User.username == named, User.active.is_(True)))
-        return [user] if user is not None else []
-    groups = _groups(task)
-    if not groups:
-        return []
-    users = session.scalars(select(User).join(UserRole, UserRole.user_id == User.id)
-                            .where(UserRole.role.in_(groups), User.active.is_(True))
-                            .distinct().order_by(User.username)).all()
-    members: set[int] | None = None
-    chosen = []
-    for user in users:
-        if user.role_keys & groups == {"partner"}:
-            if members is None:
-                members = set(session.scalars(select(PartnershipMember.user_id).where(
-                    PartnershipMember.partnership_id == task.partnership_id)))
-            if user.id not in members:
-                continue
-        chosen.append(user)
-    return chosen
+    """Whoever may act on the task now (access policy, `act`): its assignee or claimer, else
+    every active user it is offered to; a partner hears only of their own partnerships."""
+    return access.users_who_may(session, "act", task)
 
 
 def _direction(session: Session) -> list[User]:
-    return list(session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
-        UserRole.role == "direction", User.active.is_(True)).order_by(User.username)))
+    return list(session.scalars(select(User).where(access.members_clause(access.DIRECTION))
+                                .order_by(User.username)))
 
 
 # ---------------------------------------------------------------- writing notifications
@@ -199,10 +182,32 @@ def tasks_created(uow, instance: ProcessInstance, tasks: list[HumanTask]) -> Non
         session.flush()  # the links need the task ids
         partnership = session.get(Partnership, instance.partnership_id)
         for task in tasks:
-            notify(session, uow.settings, recipients_for_task(session, task), kind="task_assigned",
-                   partnership=partnership, task=task, now=uow.clock())
+            recipients = recipients_for_task(session, task)
+            if recipients:
+                notify(session, uow.settings, recipients, kind="task_assigned",
+                       partnership=partnership, task=task, now=uow.clock())
+            else:
+                _waiting_for_contact(uow, partnership, task)
 
     _safely("task_assigned", run)
+
+
+def _waiting_for_contact(uow, partnership: Partnership, task: HumanTask) -> None:
+    """A task nobody may act on: recorded, and the partnership's direction and delegate are
+    told how to unblock it (attach a contact from the partnership page)."""
+    session = uow.session
+    delegate = (task.context or {}).get("delegate")
+    told = [*_direction(session)]
+    if isinstance(delegate, str):
+        told += session.scalars(select(User).where(User.username == delegate,
+                                                   User.active.is_(True))).all()
+    audit.append(session, type="task_waiting_for_contact", actor=None, at=uow.clock(),
+                 partnership_id=task.partnership_id, instance_id=task.instance_id,
+                 task_uuid=task.task_uuid, element_id=task.element_id,
+                 payload={"title": task.title, "groups": sorted(access.task_groups(task)),
+                          "told": [u.username for u in told]})
+    notify(session, uow.settings, told, kind="task_waiting", partnership=partnership, task=task,
+           now=uow.clock(), link=f"/partenariats/{task.partnership_id}")
 
 
 def notify_instance(uow, instance: ProcessInstance, *, kind: str, audience: str) -> None:
@@ -233,9 +238,8 @@ def incident_recorded(uow, instance: ProcessInstance, summary: str) -> list[User
 
     def run() -> None:
         session = uow.session
-        users = session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
-            UserRole.role.in_(("direction", "designer", "admin")), User.active.is_(True))
-            .distinct().order_by(User.username)).all()
+        users = session.scalars(select(User).where(access.granted_clause("read_incidents"))
+                                .order_by(User.username)).all()
         partnership = session.get(Partnership, instance.partnership_id)
         notify(session, uow.settings, users, kind="instance_failed", partnership=partnership,
                task=None, now=uow.clock(), title=summary[:200],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from . import access
@@ -13,6 +13,7 @@ from .models import (
     AuditEvent,
     Document,
     FormVersion,
+    Group,
     HumanTask,
     Organisation,
     Partnership,
@@ -21,7 +22,6 @@ from .models import (
     ProcessInstance,
     ProcessVersion,
     User,
-    UserRole,
 )
 
 
@@ -41,45 +41,53 @@ SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
          "partnership": (Partnership.title, HumanTask.id)}
 
 
-def _branches(viewer: access.Actor, filters: InboxFilter | None, now: datetime | None):
-    """One condition per index range: my assigned tasks, then each of my roles' offers
-    (access.assigned_clause and access.offered_clause: the same rule as access.may_act).
-
-    The ranges are disjoint (an offered task has no assignee; a task has one role), so
-    counts add up and pages merge without duplicates."""
+def _ranges(viewer: access.Actor, filters: InboxFilter | None, now: datetime | None,
+            disjoint: bool = False):
+    """One SELECT (task id, sort_due) per index range: my assigned tasks, each of my groups'
+    offers, the offers made to me by name (access.inbox_ranges: the same rule as
+    access.may_act). A task offered to two of my groups is in two ranges: the merge keeps it
+    once."""
     extra = []
+    group = None
     if filters is not None:
         if filters.partnership_id:
             extra.append(HumanTask.partnership_id == filters.partnership_id)
         if filters.stage:
             extra.append(HumanTask.stage == filters.stage)
-        if filters.role:
-            extra.append(HumanTask.role == filters.role)
         if filters.overdue_only and now is not None:
             extra.append(HumanTask.sort_due < now)
-    yield and_(access.assigned_clause(viewer), *extra)
-    for role in sorted(viewer.roles):
-        if filters is not None and filters.role and filters.role != role:
-            continue
-        yield and_(access.offered_clause(viewer, role), *extra)
+        group = filters.role
+    ranges = access.inbox_ranges(viewer, group)
+    return [r.select(viewer, *extra, after=tuple(ranges[:i]) if disjoint else ())
+            for i, r in enumerate(ranges)]
+
+
+def _merged(ranges, window: int | None = None):
+    """The union (without duplicates) of ranges, each read in its index order and cut at
+    `window` rows when given."""
+    if window is not None:
+        ranges = [select(p.c.id, p.c.sort_due) for p in (r.limit(window).subquery() for r in ranges)]
+    else:
+        ranges = [r.order_by(None) for r in ranges]
+    return (ranges[0] if len(ranges) == 1 else union(*ranges)).subquery()
 
 
 def inbox(session: Session, username: str, now: datetime, filters: InboxFilter = InboxFilter()):
     """A page of the user's open tasks with their partnership, soonest due first."""
     viewer = access.actor(session, username)
+    ranges = _ranges(viewer, filters, now)
+    if not ranges:
+        return []
     window = filters.offset + filters.limit
     if filters.sort == "due":
-        # each branch reads its index range in order and stops after one page's worth
-        parts = [select(HumanTask.id, HumanTask.sort_due).where(cond)
-                 .order_by(HumanTask.sort_due, HumanTask.id).limit(window).subquery()
-                 for cond in _branches(viewer, filters, now)]
-        merged = union_all(*[select(p.c.id, p.c.sort_due) for p in parts]).subquery()
+        # each range is read in index order and stops after one page's worth
+        merged = _merged(ranges, window)
         page = session.execute(select(merged.c.id).order_by(merged.c.sort_due, merged.c.id)
                                .limit(filters.limit).offset(filters.offset)).scalars().all()
         order = {task_id: i for i, task_id in enumerate(page)}
         rows = session.execute(_row_query().where(HumanTask.id.in_(page))).all() if page else []
         return sorted(rows, key=lambda r: order[r.id])
-    query = _row_query().where(or_(*_branches(viewer, filters, now)))
+    query = _row_query().where(HumanTask.id.in_(select(_merged(ranges).c.id)))
     return session.execute(query.order_by(*SORTS[filters.sort]).limit(filters.limit)
                            .offset(filters.offset)).all()
 
@@ -95,10 +103,12 @@ def _row_query():
 def inbox_partnerships(session: Session, username: str, limit: int = 200) -> list[tuple[int, str]]:
     """The partnerships the user's open tasks belong to (for the inbox's filter)."""
     viewer = access.actor(session, username)
-    ids = union_all(*[select(HumanTask.partnership_id).where(cond)
-                      for cond in _branches(viewer, None, None)]).subquery()
+    ranges = _ranges(viewer, None, None)
+    if not ranges:
+        return []
+    ids = select(HumanTask.partnership_id).where(HumanTask.id.in_(select(_merged(ranges).c.id)))
     return [tuple(r) for r in session.execute(
-        select(Partnership.id, Partnership.title).where(Partnership.id.in_(select(ids.c[0])))
+        select(Partnership.id, Partnership.title).where(Partnership.id.in_(ids))
         .order_by(Partnership.title).limit(limit)).all()]
 
 
@@ -106,8 +116,9 @@ def inbox_count(session: Session, username: str, filters: InboxFilter | None = N
                 now: datetime | None = None) -> int:
     """How many open tasks the user can take (the header badge)."""
     viewer = access.actor(session, username)
-    return sum(session.scalar(select(func.count()).select_from(HumanTask).where(cond)) or 0
-               for cond in _branches(viewer, filters, now))
+    # each range counted from its index alone, without the tasks of the ranges before it
+    return sum(session.scalar(select(func.count()).select_from(r.order_by(None).subquery())) or 0
+               for r in _ranges(viewer, filters, now, disjoint=True))
 
 
 def tasks_of_partnership(session: Session, partnership_id: int, state: str | None = "open"):
@@ -153,18 +164,33 @@ def users(session: Session):
 
 
 def active_usernames(session: Session, role: str | None = None) -> list[tuple[str, str]]:
+    """Active users (name, full name), of one group when given."""
     query = select(User.username, User.full_name).where(User.active.is_(True))
     if role:
-        query = query.join(UserRole, UserRole.user_id == User.id).where(UserRole.role == role)
+        query = query.where(access.members_clause(role))
     return [tuple(r) for r in session.execute(query.order_by(User.full_name)).all()]
 
 
-def reassignable_users(session: Session) -> list[tuple[str, str]]:
-    """Staff who can receive a task: active, with a role other than auditor or partner."""
-    staff = select(UserRole.user_id).where(UserRole.role.not_in(("auditor", "partner")))
+def reassignable_users(session: Session, task: HumanTask) -> list[tuple[str, str]]:
+    """Whom the task may be reassigned to: the people who may act on it (access.may_receive),
+    the current assignee left out."""
+    return [(u.username, u.full_name) for u in access.users_who_may(session, "reassign_to", task)
+            if u.username != task.assignee]
+
+
+def unattached_partner_contacts(session: Session, partnership_id: int) -> list[tuple[str, str]]:
+    """Active members of the partner group not yet attached to this partnership."""
+    attached = select(PartnershipMember.user_id).where(PartnershipMember.partnership_id == partnership_id)
     return [tuple(r) for r in session.execute(
-        select(User.username, User.full_name).where(User.active.is_(True), User.id.in_(staff))
+        select(User.username, User.full_name).where(access.members_clause(access.PARTNER),
+                                                    User.id.not_in(attached))
         .order_by(User.full_name)).all()]
+
+
+def group_labels(session: Session) -> dict[str, tuple[str, str]]:
+    """Group key -> (French label, English label)."""
+    return {key: (fr, en) for key, fr, en in session.execute(
+        select(Group.key, Group.label_fr, Group.label_en))}
 
 
 def organisations(session: Session):

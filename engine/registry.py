@@ -38,7 +38,6 @@ ORGANISATION_KINDS: dict[str, str] = {
     "company": "Entreprise",
     "other": "Autre",
 }
-EDITORS = frozenset({"direction", "admin"})
 
 ORGANISATION_FIELDS = ("name", "kind", "siret", "finess", "address", "contacts", "is_own")
 RELATIONSHIP_FIELDS = ("partner_id", "kind", "since", "agreement", "convention_start",
@@ -192,18 +191,9 @@ def _int(value) -> int | None:
 # ---------------------------------------------------------------- actors
 
 
-def may_edit(roles) -> bool:
-    return bool(set(roles) & EDITORS)
-
-
-def may_read(roles) -> bool:
-    """Every staff role (auditor included) reads the map; partner users do not."""
-    return bool(set(roles) - {"partner"})
-
-
 def _editor(session: Session, actor: str) -> User:
     user = services.get_user(session, actor)
-    if not may_edit(user.role_keys):
+    if not services.may(session, user, "edit_map"):  # access.GRANTS
         raise Forbidden(f"{actor} may not edit the map (direction or admin only)")
     return user
 

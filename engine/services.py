@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import access, accounts, audit, auditlog, connectors, stepping
@@ -33,22 +33,15 @@ PARTNERSHIP_KINDS = ("network", "cooperation", "partnership")
 
 
 def get_user(session: Session, username: str | None) -> User:
-    user = (session.scalar(select(User).options(joinedload(User.roles)).where(User.username == username))
-            if username else None)
+    user = session.scalar(select(User).where(User.username == username)) if username else None
     if user is None or not user.active:
         raise Forbidden(f"unknown or inactive user '{username}'")
     return user
 
 
-def can_act_on(session: Session, user: User, task: HumanTask, ignore_claim: bool = False) -> bool:
-    """May this user complete (or claim) this task? `ignore_claim` asks whether the task is
-    theirs to take at all, whoever holds it right now (the rule: access.may_act)."""
-    return access.may_act(access.actor_of(session, user), task, ignore_claim=ignore_claim)
-
-
-def may_receive(session: Session, user: User, task: HumanTask) -> bool:
-    """Can a task be reassigned to this user? (the rule: access.may_receive)"""
-    return access.may_receive(access.actor_of(session, user), task)
+def may(session: Session, user: User, action: str, obj=None) -> bool:
+    """The access policy's answer (access.may) for a loaded user."""
+    return access.may(access.actor_of(session, user), action, obj)
 
 
 # ---------------------------------------------------------------- partnerships
@@ -179,7 +172,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     _ensure_open(task)
     if expected_version is not None and task.row_version != expected_version:
         raise Conflict("this task changed since you opened it; reload the page")
-    if not can_act_on(session, user, task):
+    if not may(session, user, "act", task):
         raise Forbidden(f"{actor} may not complete task {task_id} ('{task.title}')")
     cleaned = _keep_prepared(uow, task, _validate_task_data(uow, task, data))
     instance = session.get(ProcessInstance, task.instance_id)
@@ -282,7 +275,7 @@ def claim_task(uow, *, task_id: int, actor: str) -> None:
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
-    if not can_act_on(session, user, task, ignore_claim=True):
+    if not access.may_act(access.actor_of(session, user), task, ignore_claim=True):
         raise Forbidden(f"{actor} may not claim task {task_id}")
     if task.claimed_by and task.claimed_by != actor:
         raise Conflict(f"this task is already claimed by {task.claimed_by}")
@@ -298,7 +291,7 @@ def unclaim_task(uow, *, task_id: int, actor: str) -> None:
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
-    if task.claimed_by != actor and "direction" not in user.role_keys:
+    if task.claimed_by != actor and not may(session, user, "release"):
         raise Forbidden(f"only {task.claimed_by or 'nobody'} or the direction may release this task")
     task.claimed_by = None
     audit.append(session, type="task_unclaimed", actor=actor, at=uow.clock(),
@@ -314,11 +307,11 @@ def reassign_task(uow, *, task_id: int, actor: str, to_user: str) -> None:
     target = get_user(session, to_user)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
-    if not user.role_keys & {"direction", "admin"}:
+    if not may(session, user, "reassign"):
         raise Forbidden("only the direction or an administrator may reassign a task")
-    if not may_receive(session, target, task):
-        raise Forbidden(f"{to_user} cannot receive this task (auditors change nothing; partner "
-                        "users only work on their own partnerships)")
+    if not may(session, target, "reassign_to", task):
+        raise Forbidden(f"{to_user} cannot receive this task: it is offered neither to their "
+                        "groups nor to them (a partner user only works on their own partnerships)")
     previous = task.assignee or task.claimed_by
     task.assignee = target.username
     task.claimed_by = None
@@ -335,7 +328,7 @@ def save_draft(uow, *, task_id: int, actor: str, data: dict) -> None:
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
-    if not can_act_on(session, user, task):
+    if not may(session, user, "act", task):
         raise Forbidden(f"{actor} may not work on task {task_id}")
     check_data_size(data, uow.settings.max_task_data_bytes)
     task.draft = stepping.json_safe(data)
@@ -348,7 +341,7 @@ def save_draft(uow, *, task_id: int, actor: str, data: dict) -> None:
 def cancel_instance(uow, *, instance_id: int, actor: str, reason: str) -> None:
     session = uow.session
     user = get_user(session, actor)
-    if not user.role_keys & {"direction", "admin"}:
+    if not may(session, user, "cancel"):
         raise Forbidden("only the direction or an administrator may cancel a process")
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
@@ -374,7 +367,7 @@ def retry_instance(uow, *, instance_id: int, actor: str) -> str:
     """After a fix, run an errored instance again from the task that failed."""
     session = uow.session
     user = get_user(session, actor)
-    if not user.role_keys & {"admin", "designer"}:
+    if not may(session, user, "retry"):
         raise Forbidden("only an administrator or a process designer may retry a process")
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
@@ -482,9 +475,9 @@ def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
     who = access.actor_of(session, user)
-    if task.state == "open" and not access.may_act(who, task):
+    if task.state == "open" and not access.may(who, "act", task):
         raise Forbidden(f"{actor} may not work on task {task_id}")
-    if task.state != "open" and not access.may_read_closed_task(who, task):
+    if task.state != "open" and not access.may(who, "read_task", task):
         raise Forbidden(f"{actor} may not see task {task_id}")
     return task
 

@@ -228,6 +228,7 @@ def _reason(exc: Exception) -> ScriptError | None:
             return None
         if isinstance(seen, ScriptError):
             return seen
+            candidate_users=",".join(who.candidate_users)[:300] or None,
     return None
 
 
@@ -268,10 +269,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             continue
         meta = run.compiled.user_task_meta(view.spec_name, view.element_id)
         data = deepcopy(view.data)
-        who = assign(lane=meta.lane if meta else None,
-                     candidate_groups=meta.candidate_groups if meta else (),
-                     assignee=meta.assignee if meta else None,
-                     due_date=meta.due_date if meta else None, data=data, created=now)
+        who = assign(meta, data=data, created=now)
         form_key, inline_schema = (task_form(meta.form_key, meta.form_fields, meta.form_ref)
                                    if meta else (None, None))
         row = HumanTask(

@@ -69,6 +69,9 @@ def _wipe(pf: Partnerflow) -> None:
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+    with pf.uow() as uow:  # the method's groups, as the migration seeds them
+        accounts.ensure_method_groups(uow.session)
+        uow.commit()
 
 
 @pytest.fixture

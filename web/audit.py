@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import access, audit, auditlog, convention, queries, services, views
+from partnerflow.engine import audit, auditlog, convention, queries, services, views
 from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 from partnerflow.engine.pdf import render_pdf
 from partnerflow.engine.roles import STAGES
@@ -24,7 +24,7 @@ REPORT_CSS = Path(__file__).resolve().parent / "static" / "report.css"
 
 
 def _may_read(partnership_id: int) -> None:
-    if not current_user.may_read_audit(partnership_id):  # the rule: access.may_read_audit
+    if not current_user.may("read_audit", partnership_id):
         abort(403)
 
 
@@ -128,7 +128,7 @@ def report_pdf(partnership_id: int):
 @bp.get("/partenariats/<int:partnership_id>/convention-signee.pdf")
 @login_required
 def signed_convention(partnership_id: int):
-    if not current_user.may_see_partnership(partnership_id):
+    if not current_user.may("read_partnership", partnership_id):
         abort(403)
     with engine().read() as db:
         _partnership(db, partnership_id)
@@ -169,7 +169,7 @@ def version_source(version_id: int):
         version = get_or_404(db, ProcessVersion, version_id)
         instance_partnerships = db.scalars(select(ProcessInstance.partnership_id).where(
             ProcessInstance.version_id == version_id)).all()
-    if not access.may_read_version(current_user, instance_partnerships):
+    if not current_user.may("read_version", instance_partnerships):
         abort(403)
     return Response(version.source, mimetype="application/xml")
 
@@ -178,7 +178,7 @@ def version_source(version_id: int):
 @login_required
 def version_times(version_id: int):
     """A heatmap of the time each task takes, across the instances of one version."""
-    if not current_user.has(*access.VERSION_READERS):
+    if not current_user.may("read_versions"):
         abort(403)
     with engine().read() as db:
         version = get_or_404(db, ProcessVersion, version_id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from flask_login import current_user
 
-from partnerflow.engine import access
+from partnerflow.engine import access, queries
 from partnerflow.engine.bootstrap import Partnerflow
 
 
@@ -32,26 +32,18 @@ class WebUser:
     def get_id(self) -> str:
         return str(self.id)
 
-    def has(self, *roles: str) -> bool:
-        return bool(self.roles & set(roles))
-
-    @property
-    def is_partner_only(self) -> bool:
-        return self.roles == {"partner"}
-
     # the rules live in engine/access.py; this object is the `Subject` they read
-    @property
-    def is_staff(self) -> bool:
-        return access.is_staff(self)
+    def may(self, action: str, obj=None) -> bool:
+        """The access policy's answer for the signed-in user (access.may)."""
+        return access.may(self, action, obj)
 
-    def may_see_partnership(self, partnership_id: int) -> bool:
-        return access.may_read_partnership(self, partnership_id)
 
-    def may_read_audit(self, partnership_id: int) -> bool:
-        return access.may_read_audit(self, partnership_id)
-
-    def may_act(self, task) -> bool:
-        return access.may_act(self, task)
+def group_labels() -> dict[str, tuple[str, str]]:
+    """Group key -> (French, English) label of every group, read once per request."""
+    if "group_labels" not in g:
+        with engine().read() as db:
+            g.group_labels = queries.group_labels(db)
+    return g.group_labels
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -63,9 +55,10 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def require_roles(*roles: str) -> WebUser:
+def require(action: str, obj=None) -> WebUser:
+    """The signed-in user if the access policy allows `action`, else 403."""
     user = current_user
-    if not user.is_authenticated or not user.has(*roles):
+    if not user.is_authenticated or not user.may(action, obj):
         abort(403)
     return user
 

@@ -11,10 +11,9 @@ from flask_login import login_required
 
 from partnerflow.engine import dashboard
 
-from .current import engine, require_roles
+from .current import engine, require
 
 bp = Blueprint("dashboard", __name__)
-READERS = ("direction", "auditor", "admin")
 WINDOW_DAYS = 90
 DURATION_WINDOW = timedelta(days=365)
 
@@ -28,7 +27,7 @@ def format_days(value: float) -> str:
 @bp.get("/tableau-de-bord")
 @login_required
 def index():
-    require_roles(*READERS)
+    require("read_dashboard")
     pf = engine()
     now = pf.clock()
     today = now.date()

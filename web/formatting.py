@@ -47,7 +47,16 @@ def select_locale() -> str:
 
 
 def _role_label(key: str | None) -> str:
-    return _(ROLES[key]) if key in ROLES else (key or "—")
+    """A group's name in the current language: the method's groups through the
+    translations, the organisation's own by their French or English label."""
+    if key in ROLES:
+        return _(ROLES[key])
+    from .current import group_labels
+
+    labels = group_labels().get(key or "") if has_request_context() else None
+    if labels:
+        return labels[1] if str(get_locale()) == "en" else labels[0]
+    return key or "—"
 
 
 def _stage_label(key: str | None) -> str:

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import queries, services
-from partnerflow.engine.roles import ROLES, STAGES
+from partnerflow.engine.roles import STAGES
 
 from .current import engine, safe_next
 from .params import int_arg, page_arg
@@ -22,7 +22,7 @@ def _filters() -> queries.InboxFilter:
     return queries.InboxFilter(
         partnership_id=int_arg("partnership"),
         stage=args.get("stage") if args.get("stage") in STAGES else None,
-        role=args.get("role") if args.get("role") in ROLES else None,
+        role=args.get("role") if args.get("role") in current_user.roles else None,
         overdue_only=args.get("overdue") == "1",
         sort=args.get("sort") if args.get("sort") in queries.SORTS else "due",
         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -43,10 +43,9 @@ def index():
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
-                           filters=filters, now=now, stages=STAGES, roles=ROLES,
+                           filters=filters, now=now, stages=STAGES, roles=sorted(current_user.roles),
                            partnerships=partnerships,
-                           stage_names={key: _(label) for key, label in STAGES.items()},
-                           role_names={key: _(label) for key, label in ROLES.items()})
+                           stage_names={key: _(label) for key, label in STAGES.items()})
 
 
 def _act(fn, success: str):
@@ -75,6 +74,8 @@ def unclaim(task_id: int):
 @bp.post("/taches/<int:task_id>/reaffecter")
 @login_required
 def reassign(task_id: int):
+    """The direction gives a task to one of the people who may act on it (the task page
+    lists only them: queries.reassignable_users); the engine refuses anyone else."""
     to_user = request.form.get("to_user", "").strip()
     if not to_user:
         flash(_("Choisissez à qui réaffecter la tâche."), "warning")

@@ -19,7 +19,7 @@ PAGE_SIZE = 20
 
 
 def _check_reader() -> None:
-    if not current_user.has(*incidents.READERS):
+    if not current_user.may("read_incidents"):
         abort(403)
 
 
@@ -33,7 +33,7 @@ def index():
         total = incidents.count_open(db)
         rows = incidents.open_incidents(db, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     points = {}
-    if current_user.has(*incidents.RESUMERS):
+    if current_user.may("resume"):
         with pf.uow(write=False) as uow:
             for row in rows:
                 try:
@@ -42,8 +42,8 @@ def index():
                     points[row.instance_id] = []
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("incidents.html", rows=rows, points=points, page=page, pages=pages,
-                           total=total, may_resume=current_user.has(*incidents.RESUMERS),
-                           may_cancel=current_user.has("direction", "admin"))
+                           total=total, may_resume=current_user.may("resume"),
+                           may_cancel=current_user.may("cancel"))
 
 
 @bp.post("/<int:instance_id>/relancer")

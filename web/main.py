@@ -18,7 +18,7 @@ def health():
 
     result = liveness(engine())
     body = {"status": "ok" if result.ok else "unavailable"}
-    if current_user.is_authenticated and current_user.has("admin"):
+    if current_user.is_authenticated and current_user.may("administer"):
         body |= result.figures | ({"error": result.error} if result.error else {})
     return jsonify(body), 200 if result.ok else 503
 

@@ -22,11 +22,10 @@ from flask_login import current_user, login_required
 from partnerflow.engine import map_io, queries, registry
 from partnerflow.engine.errors import InvalidInput
 
-from .current import engine, require_roles
+from .current import engine, require
 from .formatting import N_
 
 bp = Blueprint("map", __name__, url_prefix="/carte")
-EDITORS = ("direction", "admin")
 # the French labels of registry.ORGANISATION_KINDS, marked for extraction, translated when shown
 ORG_KIND_LABELS = {"association": N_("Association"), "ehpad": N_("EHPAD"), "ime": N_("IME"),
                    "hospital": N_("Hôpital"), "town_hall": N_("Mairie"),
@@ -47,7 +46,7 @@ def org_kind_label(key: str | None) -> str:
 @bp.before_request
 @login_required
 def _readers_only():
-    if not registry.may_read(current_user.roles):
+    if not current_user.may("read_map"):
         abort(403)
 
 
@@ -67,7 +66,7 @@ def index():
     with engine().read() as db:
         rows = registry.relationships(db, filters)
     return render_template("map_index.html", rows=rows, filters=filters, kinds=registry.KINDS,
-                           levels=registry.LEVELS, may_edit=current_user.has(*EDITORS))
+                           levels=registry.LEVELS, may_edit=current_user.may("edit_map"))
 
 
 @bp.get("/organisations")
@@ -76,18 +75,18 @@ def organisations():
     with engine().read() as db:
         rows = registry.organisations(db, include_archived=archived)
     return render_template("map_organisations.html", rows=rows, archived=archived,
-                           may_edit=current_user.has(*EDITORS))
+                           may_edit=current_user.may("edit_map"))
 
 
 @bp.route("/organisations/nouvelle", methods=["GET", "POST"])
 def new_organisation():
-    require_roles(*EDITORS)
+    require("edit_map")
     return _organisation_form(None)
 
 
 @bp.route("/organisations/<int:organisation_id>", methods=["GET", "POST"])
 def edit_organisation(organisation_id: int):
-    require_roles(*EDITORS)
+    require("edit_map")
     return _organisation_form(organisation_id)
 
 
@@ -120,7 +119,7 @@ def _organisation_form(organisation_id: int | None):
 
 @bp.post("/organisations/<int:organisation_id>/archiver")
 def archive_organisation(organisation_id: int):
-    require_roles(*EDITORS)
+    require("edit_map")
     with engine().uow() as uow:
         registry.archive_organisation(uow, organisation_id=organisation_id, actor=current_user.username)
     flash(_("L'organisation et ses relations sont archivées."), "success")
@@ -129,13 +128,13 @@ def archive_organisation(organisation_id: int):
 
 @bp.route("/relations/nouvelle", methods=["GET", "POST"])
 def new_relationship():
-    require_roles(*EDITORS)
+    require("edit_map")
     return _relationship_form(None)
 
 
 @bp.route("/relations/<int:relationship_id>", methods=["GET", "POST"])
 def edit_relationship(relationship_id: int):
-    require_roles(*EDITORS)
+    require("edit_map")
     return _relationship_form(relationship_id)
 
 
@@ -176,7 +175,7 @@ def _form_value(value):
 
 @bp.post("/relations/<int:relationship_id>/archiver")
 def archive_relationship(relationship_id: int):
-    require_roles(*EDITORS)
+    require("edit_map")
     with engine().uow() as uow:
         registry.archive_relationship(uow, relationship_id=relationship_id, actor=current_user.username)
     flash(_("La relation est archivée."), "success")
@@ -188,7 +187,7 @@ def archive_relationship(relationship_id: int):
 
 @bp.route("/import", methods=["GET", "POST"])
 def upload():
-    require_roles(*EDITORS)
+    require("edit_map")
     errors = {}
     if request.method == "POST":
         file = request.files.get("file")
@@ -210,7 +209,7 @@ def upload():
 
 @bp.get("/import/<sha256>")
 def preview(sha256: str):
-    require_roles(*EDITORS)
+    require("edit_map")
     pf = engine()
     with pf.read() as db:
         result = map_io.preview(db, sha256=sha256, actor=current_user.username,
@@ -220,7 +219,7 @@ def preview(sha256: str):
 
 @bp.post("/import/<sha256>/confirmer")
 def confirm(sha256: str):
-    require_roles(*EDITORS)
+    require("edit_map")
     with engine().uow() as uow:
         result = map_io.confirm(uow, sha256=sha256, actor=current_user.username)
     flash(_("Import terminé : %(added)s relation(s) ajoutée(s), %(updated)s mise(s) à jour, "
@@ -254,7 +253,7 @@ def graph():
 def graph_data():
     with engine().read() as db:
         data = registry.graph(db, _filters())
-    may_edit = current_user.has(*EDITORS)
+    may_edit = current_user.may("edit_map")
     for edge in data["edges"]:
         edge["url"] = _edge_url(edge, may_edit)
     first_edge = {}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import connectors, modelling, queries, versiondiff
+from partnerflow.engine import accounts, connectors, modelling, queries, versiondiff
 from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
 from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
 
-from .current import engine, require_roles, with_diagram_csp
+from .current import engine, require, with_diagram_csp
 from .params import int_arg, json_object
 from .webforms import build_fields
 
@@ -21,7 +23,7 @@ bp = Blueprint("modeller", __name__, url_prefix="/modeleur")
 @bp.before_request
 @login_required
 def designers_only():
-    require_roles("designer", "admin")
+    require("design")
 
 
 bp.after_request(with_diagram_csp)
@@ -167,14 +169,47 @@ def download(key: str, number: int):
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@bp.post("/televerser")
-def upload():
+def _uploaded_files() -> list[tuple[str, bytes]]:
+    """The files of the upload form, or those the lane mapping step sends back."""
     files = [(f.filename, f.read(engine().settings.max_upload_bytes + 1))
              for f in request.files.getlist("files") if f and f.filename]
+    # sent back in base64 so that the bytes (line ends included) are those uploaded
+    names, contents = request.form.getlist("doc_name"), request.form.getlist("doc_content")
+    for name, content in zip(names, contents, strict=False):
+        try:
+            files.append((name, base64.b64decode(content, validate=True)))
+        except ValueError:
+            message = _("Un fichier renvoyé est abîmé : déposez-le de nouveau.")
+            raise InvalidInput("a file of the mapping step is damaged", {"files": [message]}) from None
+    return files
+
+
+def _lane_mapping() -> dict[str, str]:
+    """lane:<lane name> = group key, as chosen on the mapping step."""
+    return {name.removeprefix("lane:"): value for name, value in request.form.items()
+            if name.startswith("lane:") and value}
+
+
+@bp.post("/televerser")
+def upload():
+    """Deploy uploaded files. Lanes whose name is no group's get a mapping step (each lane
+    mapped to a group, kept with the version) instead of a refusal."""
+    files = _uploaded_files()
+    mapping = _lane_mapping()
     try:
         with engine().uow() as uow:
-            result = modelling.deploy_files(uow, files=files, actor=current_user.username)
+            result = modelling.deploy_files(uow, files=files, actor=current_user.username,
+                                            lane_mapping=mapping)
     except DeploymentRejected as exc:
+        if exc.unmapped_lanes:
+            lane_ids = {lane.lane_id for lane in exc.unmapped_lanes}
+            others = [p for p in exc.problems if p.element_id not in lane_ids]
+            with engine().read() as db:
+                groups = accounts.groups(db)
+            return render_template(
+                "modeller_lanes.html", lanes=exc.unmapped_lanes, groups=groups, problems=others,
+                mapping=mapping, docs=[(name, base64.b64encode(content).decode("ascii"))
+                                       for name, content in files]), 422 if others else 200
         return render_template("modeller_rejected.html", problems=exc.problems), 422
     created = [f"{i.process_key} v{i.version}" for i in result.created]
     flash(_("Déployé : %(items)s.", items=", ".join(created)) if created

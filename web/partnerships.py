@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import access, catalog, documents, queries, services, views
-from partnerflow.engine.errors import FormValidationError, NotFound, StepFailed
+from partnerflow.engine.errors import FormValidationError, InvalidInput, NotFound, StepFailed
 from partnerflow.engine.models import Partnership
 from partnerflow.engine.roles import STAGES
 
@@ -24,7 +24,7 @@ def _visible_ids():
 
 
 def _check_visible(partnership_id: int) -> None:
-    if not current_user.may_see_partnership(partnership_id):
+    if not current_user.may("read_partnership", partnership_id):
         abort(403)
 
 
@@ -50,7 +50,12 @@ def show(partnership_id: int):
             abort(404)
         open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")
         me = access.actor(db, current_user.username)
-        actionable = {t.id for t in open_tasks if access.may_act(me, t)}
+        actionable = {t.id for t in open_tasks if access.may(me, "act", t)}
+        # tasks nobody may act on: "en attente d'un interlocuteur", and who may unblock them
+        waiting = {t.id for t in open_tasks if not access.users_who_may(db, "act", t)}
+        ref = _ref(partnership_id, open_tasks)
+        contacts = (queries.unattached_partner_contacts(db, partnership_id)
+                    if waiting and access.may(me, "attach_contact", ref) else None)
         done = queries.tasks_of_partnership(db, partnership_id, "completed")
         members, actors = queries.partnership_people(db, partnership_id)
         organisations = queries.partnership_organisations(db, partnership_id)
@@ -67,10 +72,41 @@ def show(partnership_id: int):
     evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
                                                       "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
-                           actionable=actionable,
+                           actionable=actionable, waiting=waiting, contacts=contacts,
                            done=done, members=members, actors=actors, organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
                            evaluations=evaluations, internal=internal)
+
+
+def _ref(partnership_id: int, open_tasks) -> access.PartnershipRef:
+    """The partnership with its delegate (named in its processes' data)."""
+    delegate = next((t.context["delegate"] for t in open_tasks
+                     if isinstance((t.context or {}).get("delegate"), str)), None)
+    return access.PartnershipRef(partnership_id, delegate)
+
+
+@bp.post("/<int:partnership_id>/interlocuteurs")
+@login_required
+def attach_contact(partnership_id: int):
+    """Attach a partner contact, which unblocks the partner tasks nobody could act on; the
+    direction, the administrators and the partnership's delegate may (audited)."""
+    username = request.form.get("username", "").strip()
+    with engine().read() as db:
+        if db.get(Partnership, partnership_id) is None:
+            abort(404)
+        ref = _ref(partnership_id, queries.tasks_of_partnership(db, partnership_id, "open"))
+        if not access.may(access.actor(db, current_user.username), "attach_contact", ref):
+            abort(403)
+        allowed = {u for u, _name in queries.unattached_partner_contacts(db, partnership_id)}
+    if username not in allowed:
+        raise InvalidInput("choose a partner contact",
+                           {"username": [_("Choisissez un contact partenaire de la liste.")]})
+    with engine().uow() as uow:
+        services.attach_member(uow, partnership_id=partnership_id, username=username,
+                               actor=current_user.username)
+    flash(_("%(u)s est rattaché(e) au partenariat : les tâches qui l’attendaient lui sont "
+            "proposées.", u=username), "success")
+    return redirect(url_for("partnerships.show", partnership_id=partnership_id))
 
 
 @bp.get("/<int:partnership_id>/documents/<sha256>")
@@ -99,7 +135,7 @@ def _start_form(pf):
 @bp.route("/nouvelle-idee", methods=["GET", "POST"])
 @login_required
 def propose():
-    if not current_user.is_staff:
+    if not current_user.may("propose"):
         abort(403)
     pf = engine()
     try:

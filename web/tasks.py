@@ -53,8 +53,8 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
         instance = db.get(ProcessInstance, task.instance_id)
         incident = ({"element": instance.error_element, "message": instance.error_message,
                      "told": told} if instance is not None and instance.status == "error" else None)
-        colleagues = (queries.reassignable_users(db)
-                      if task.state == "open" and current_user.has("direction", "admin") else [])
+        colleagues = (queries.reassignable_users(db, task)
+                      if task.state == "open" and current_user.may("reassign") else [])
         sections = _sections(pf, db, task)
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, sections=sections,

@@ -71,6 +71,13 @@ class UserTaskMeta:
     confirm_password: bool = False
     # a Camunda Forms reference (camunda:formRef), which Partnerflow cannot show
     form_ref: str | None = None
+    # camunda:candidateUsers, as written (user names or ${variable})
+    candidate_users: tuple[str, ...] = ()
+    # userTask | manualTask
+    kind: str = "userTask"
+    # the group keys the task is offered to, resolved when the version is loaded (its
+    # lane through the version's lane mapping, else its candidate groups and candidate users)
+    groups: tuple[str, ...] = ()
 
 
 @dataclass
@@ -181,8 +188,10 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
             msg = start.find("bpmn:messageEventDefinition", NS)
             if msg is not None:
                 info.start_message = messages.get(msg.get("messageRef")) or start.get("name")
-        for task in process.iterfind(".//bpmn:userTask", NS):
+        for task in [*process.iterfind(".//bpmn:userTask", NS),
+                     *process.iterfind(".//bpmn:manualTask", NS)]:
             groups = task.get(f"{CAMUNDA}candidateGroups") or ""
+            users = task.get(f"{CAMUNDA}candidateUsers") or ""
             element_id = task.get("id")
             info.user_tasks[element_id] = UserTaskMeta(
                 element_id=element_id,
@@ -192,6 +201,8 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
                 form_key=task.get(f"{CAMUNDA}formKey"),
                 has_form_fields=task.find(".//camunda:formData/camunda:formField", NS) is not None,
                 candidate_groups=tuple(g.strip() for g in groups.split(",") if g.strip()),
+                candidate_users=tuple(u.strip() for u in users.split(",") if u.strip()),
+                kind=etree.QName(task).localname,
                 assignee=task.get(f"{CAMUNDA}assignee"),
                 due_date=task.get(f"{CAMUNDA}dueDate"),
                 stage=info.stage,

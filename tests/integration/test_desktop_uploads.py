@@ -178,16 +178,22 @@ def test_desktop_files_upload_through_the_modeller_page(pf, client):
     assert client.get(f"/modeleur/{PROCESS}/versions/1/telecharger").data == BPMN.read_bytes()
 
 
-@pytest.mark.parametrize(("edit", "element_id"), [
-    (('camunda:formKey="idea_completion"', 'camunda:formKey="formulaire_du_stage"'), "Activity_09zq1hb"),
-    (('name="Direction"', 'name="Secrétariat"'), "Lane_0f9s1ad"),
-], ids=["unknown form key", "lane that is not a role"])
-def test_an_upload_with_an_unknown_form_or_lane_is_refused_naming_the_element(pf, client, edit, element_id):
+def test_an_upload_with_an_unknown_form_is_refused_naming_the_element(pf, client):
+    edit = ('camunda:formKey="idea_completion"', 'camunda:formKey="formulaire_du_stage"')
     response = upload(client, *desktop_files(**{BPMN.name: edit}))
     assert response.status_code == 422
     html = text_of(response)
     assert "Déploiement refusé" in html
-    assert f"<code>{element_id}</code>" in html and BPMN.name in html
+    assert "<code>Activity_09zq1hb</code>" in html and BPMN.name in html
+    assert versions(pf) == {}
+
+
+def test_an_upload_with_a_lane_named_after_no_group_asks_for_its_group(pf, client):
+    response = upload(client, *desktop_files(**{BPMN.name: ('name="Direction"', 'name="Secrétariat"')}))
+    assert response.status_code == 200
+    html = text_of(response)
+    assert "Associer les couloirs aux groupes" in html
+    assert "<code>Lane_0f9s1ad</code> Secrétariat" in html and 'name="lane:Secrétariat"' in html
     assert versions(pf) == {}
 
 

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import queries, registry, reminders, services
+from partnerflow.engine import access, queries, registry, reminders, services
 from partnerflow.engine.errors import Forbidden, InvalidInput
 from partnerflow.engine.models import (
     AuditEvent,
@@ -107,8 +107,11 @@ def test_only_the_direction_and_admins_edit_the_map(people, own):
             org(pf, actor=actor, name="Une autre")
         with pytest.raises(Forbidden):
             rel(pf, actor=actor, partner_id=partner, kind="network")
-    assert registry.may_read({"auditor"}) and registry.may_read({"professional"})
-    assert not registry.may_read({"partner"})
+    def reader(*groups):
+        return access.may(access.Actor("x", frozenset(groups), frozenset()), "read_map")
+
+    assert reader("auditor") and reader("professional") and reader("kitchen")
+    assert not reader("partner") and not reader()
 
 
 def test_updates_are_audited_with_what_changed_and_a_no_op_is_silent(people, own):

@@ -105,9 +105,14 @@ def test_claim_unclaim_and_reassign_change_who_sees_the_task(loop):
         services.claim_task(uow, task_id=task.id, actor="hugo")
     with pf.uow() as uow:
         services.unclaim_task(uow, task_id=task.id, actor="claire")
-    with pf.uow() as uow:
+    # a direction task goes only to someone it is offered to: not to a professional
+    with pytest.raises(Forbidden, match="sophie cannot receive"), pf.uow() as uow:
         services.reassign_task(uow, task_id=task.id, actor="claire", to_user="sophie")
-    assert _open_task(pf, "sophie").id == task.id
+    with pf.uow() as uow:
+        services.reassign_task(uow, task_id=task.id, actor="claire", to_user="hugo")
+    assert _open_task(pf, "hugo").id == task.id
+    with pf.read() as session:
+        assert queries.inbox(session, "claire", pf.clock()) == []
     with pytest.raises(Forbidden), pf.uow() as uow:
         services.reassign_task(uow, task_id=task.id, actor="sophie", to_user="claire")
 

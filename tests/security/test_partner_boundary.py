@@ -113,12 +113,14 @@ def test_the_services_refuse_the_partner_task_of_another_partnership(boundary, r
     with pf.read() as db:
         user = services.get_user(db, username)
         task = task_row(pf, task_id)
-        assert not services.can_act_on(db, user, task)
-        assert not services.can_act_on(db, user, task, ignore_claim=True)
+        who = access.actor_of(db, user)
+        assert not services.may(db, user, "act", task)
+        assert not access.may_act(who, task, ignore_claim=True)
+        assert not access.may(who, "offered", task) and not access.may(who, "reassign_to", task)
         with pytest.raises(services.Forbidden):
             services.task_for_actor(db, task_id=task_id, actor=username)
         own = task_row(pf, w.extra["partner_own"])
-        assert services.can_act_on(db, user, own)
+        assert services.may(db, user, "act", own) and access.may(who, "offered", own)
     for use_case in (services.claim_task, services.save_draft):
         kwargs = {"data": {"comment": "x"}} if use_case is services.save_draft else {}
         with pf.uow() as uow, pytest.raises(services.Forbidden):

@@ -1,19 +1,34 @@
-"""Who gets a user task and by when: lanes, candidate groups, assignee, due dates."""
+"""Who gets a user task and by when: lanes (by group key or label, or the version's lane
+mapping), candidate groups and users, assignee, due dates."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from partnerflow.engine.assignment import assign, parse_due
+from partnerflow.engine.assignment import assign, parse_due, resolve_groups
+from partnerflow.engine.roles import METHOD_GROUPS, GroupNames
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+METHOD = GroupNames()
+WITH_OWN = GroupNames([*((k, fr, en) for k, (fr, en) in METHOD_GROUPS.items()),
+                       ("kitchen", "Cuisine", "Kitchen staff")])
 
 
-def make(lane=None, groups=(), assignee=None, due=None, data=None):
-    return assign(lane=lane, candidate_groups=tuple(groups), assignee=assignee, due_date=due,
-                  data=data or {}, created=CREATED)
+@dataclass(frozen=True)
+class Meta:
+    groups: tuple = ()
+    assignee: str | None = None
+    due_date: str | None = None
+    candidate_users: tuple = ()
+
+
+def make(lane=None, groups=(), assignee=None, due=None, data=None, users=(), names=METHOD,
+         mapping=None):
+    resolved = resolve_groups(lane=lane, candidate_groups=tuple(groups), names=names, mapping=mapping)
+    return assign(Meta(resolved, assignee, due, tuple(users)), data=data or {}, created=CREATED)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -108,3 +123,35 @@ def test_an_assignee_variable_is_read_from_the_task_data():
     assert make(lane="Direction", assignee="${referent}",
                 data={"referent": "lea"}).assignee == "lea"
     assert make(lane="Direction", assignee="${referent}").assignee is None
+
+
+@pytest.mark.parametrize("lane", ["Management", "management", "Steering committee"])
+def test_a_lane_may_use_a_groups_english_label(lane):
+    assert make(lane=lane).role in ("direction", "steering")
+
+
+def test_a_lane_named_after_one_of_the_organisations_groups_gets_it():
+    assert make(lane="cuisine", names=WITH_OWN).candidate_groups == ("kitchen",)
+    assert make(lane="Kitchen Staff", names=WITH_OWN).candidate_groups == ("kitchen",)
+    assert make(lane="Cuisine").candidate_groups == ()  # no such group
+
+
+def test_the_versions_lane_mapping_gives_a_lane_its_group():
+    mapping = {"Manager": "direction", "Employee": "professional"}
+    assert make(lane="Manager", mapping=mapping).candidate_groups == ("direction",)
+    assert make(lane="employee", mapping=mapping).candidate_groups == ("professional",)
+    # the mapping wins over the name, and names only groups that exist
+    assert make(lane="Direction", mapping={"Direction": "board"}).role == "board"
+    assert make(lane="Manager", mapping={"Manager": "nobody"}).candidate_groups == ()
+
+
+def test_candidate_groups_are_read_by_key_or_label_and_all_kept():
+    result = make(groups=("direction", "Professionnel(le)"))
+    assert result.candidate_groups == ("direction", "professional")
+    assert result.role == "direction"
+
+
+def test_candidate_users_are_read_from_names_and_variables():
+    result = make(groups=("board",), users=("lea", "${referents}"), data={"referents": ["marc", "lea"]})
+    assert result.candidate_users == ("lea", "marc")
+    assert make(users=("${referent}",), data={"referent": "a, b"}).candidate_users == ("a", "b")

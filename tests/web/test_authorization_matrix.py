@@ -75,8 +75,11 @@ ROUTES = {
     "claim": ("POST", lambda w: f"/taches/{w.task_own}/prendre", {}, None, _only({"direction": 302})),
     "unclaim_someone_elses": ("POST", lambda w: f"/taches/{w.task_own}/liberer", {}, _claimed_by_hugo,
                               _only({"direction": 302})),
-    "reassign": ("POST", lambda w: f"/taches/{w.task_own}/reaffecter", {"to_user": "sophie"}, None,
+    "reassign": ("POST", lambda w: f"/taches/{w.task_own}/reaffecter", {"to_user": "hugo"}, None,
                  _only({"direction": 302, "admin": 302})),
+    # reassign-to: only someone the task is offered to (a direction task: not a professional)
+    "reassign_to_someone_not_offered": ("POST", lambda w: f"/taches/{w.task_own}/reaffecter",
+                                        {"to_user": "sophie"}, None, _everyone(403)),
     "complete": ("POST", lambda w: f"/taches/{w.task_own}", {"action": "complete", "decision": "done"},
                  None, _only({"direction": 302})),
     "complete_invalid": ("POST", lambda w: f"/taches/{w.task_own}",
@@ -97,6 +100,19 @@ ROUTES = {
                   _only({"admin": 302})),
     "attach_partner": ("POST", lambda w: "/admin/utilisateurs/paul/partenariats",
                        lambda w: {"partnership_id": str(w.other)}, None, _only({"admin": 302})),
+    "admin_groups": ("GET", lambda w: "/admin/groupes", None, None, _only({"admin": 200})),
+    "create_group": ("POST", lambda w: "/admin/groupes",
+                     {"key": "cuisine", "label_fr": "Cuisine", "label_en": "Kitchen"}, None,
+                     _only({"admin": 302})),
+    "add_member": ("POST", lambda w: "/admin/groupes/board/membres", {"username": "sophie"}, None,
+                   _only({"admin": 302})),
+    "remove_member": ("POST", lambda w: "/admin/groupes/board/membres/anne/retirer", {}, None,
+                      _only({"admin": 302})),
+    # attach a partner contact (unblocks partner tasks): the direction and the administrators
+    # (and the partnership's delegate, which this partnership has not named)
+    "attach_contact": ("POST", lambda w: f"/partenariats/{w.other}/interlocuteurs",
+                       {"username": "paul"}, None,
+                       {**_everyone(403), "direction": 302, "admin": 302}),
     "claim_claimed_by_someone_else": ("POST", lambda w: f"/taches/{w.task_own}/prendre", {},
                                       _claimed_by_hugo, _only({"direction": 409})),
 }
@@ -216,11 +232,63 @@ def test_a_partner_sees_only_their_partnerships_in_lists(world, as_user):
 def test_reassign_by_direction_and_admin_moves_the_task(world, as_user):
     from tests.web.support import post
 
-    response = post(as_user("ines"), f"/taches/{world.task_own}/reaffecter", {"to_user": "sophie"})
+    response = post(as_user("ines"), f"/taches/{world.task_own}/reaffecter", {"to_user": "hugo"})
     assert response.status_code == 302
-    assert world.task_own in inbox_ids(world.pf, "sophie")
+    assert world.task_own in inbox_ids(world.pf, "hugo")
     assert world.task_own not in inbox_ids(world.pf, "claire")
     # a partner user of another partnership cannot be given the task
     response = post(as_user("claire"), f"/taches/{world.task_other}/reaffecter", {"to_user": "paul"})
     assert response.status_code == 403
     assert task_row(world.pf, world.task_other).assignee is None
+
+
+# ---------------------------------------------------------------- every action of the policy
+
+# action -> (object(world) or None, the roles allowed); the direction task of `own` unless said
+POLICY = {
+    "offered": (lambda w: task_row(w.pf, w.task_own), {"direction"}),
+    "act": (lambda w: task_row(w.pf, w.task_own), {"direction"}),
+    "read_task": (lambda w: task_row(w.pf, w.task_own), {"direction", "auditor"}),
+    "reassign_to": (lambda w: task_row(w.pf, w.task_own), {"direction"}),
+    "read_partnership": (lambda w: w.own, set(BY_ROLE)),
+    "read_partnership_other": (lambda w: w.other, set(BY_ROLE) - {"partner"}),
+    "read_audit": (lambda w: w.own, {"auditor", "direction", "admin", "partner"}),
+    "read_audit_other": (lambda w: w.other, {"auditor", "direction", "admin"}),
+    "export": (lambda w: w.own, {"auditor", "direction", "admin", "partner"}),
+    "administer": (None, {"admin"}),
+    "design": (None, {"designer", "admin"}),
+    "reassign": (None, {"direction", "admin"}),
+    "read_dashboard": (None, {"direction", "auditor", "admin"}),
+    "read_incidents": (None, {"direction", "designer", "admin"}),
+    "edit_map": (None, {"direction", "admin"}),
+    "read_map": (None, set(BY_ROLE) - {"partner"}),
+    "propose": (None, STAFF),
+}
+
+
+@pytest.mark.parametrize("action", POLICY)
+def test_each_action_of_the_policy_by_role_as_predicate_and_as_sql(world, action):
+    from sqlalchemy import select
+
+    from partnerflow.engine import access, queries
+    from partnerflow.engine.models import HumanTask, Partnership
+
+    make_object, allowed = POLICY[action]
+    name = action.removesuffix("_other")
+    obj = make_object(world) if make_object else None
+    with world.pf.read() as db:
+        for role, username in BY_ROLE.items():
+            who = access.actor(db, username)
+            assert access.may(who, name, obj) == (role in allowed), (action, role)
+            # the SQL form says the same: the inbox for the task actions, the partnership lists
+            if name in ("offered", "act"):
+                in_inbox = world.task_own in [r.id for r in queries.inbox(db, username, world.pf.clock())]
+                assert in_inbox == (role in allowed), (action, role)
+                acting = set(db.scalars(select(HumanTask.id).where(access.where(who, "act"))))
+                assert (world.task_own in acting) == (role in allowed), (action, role)
+            if name in ("read_partnership", "read_audit", "export"):
+                listed = set(db.scalars(select(Partnership.id).where(access.where(who, name))))
+                assert (obj in listed) == (role in allowed), (action, role)
+            if name == "reassign_to":
+                names = {u for u, _n in queries.reassignable_users(db, obj)}
+                assert (username in names) == (role in allowed), (action, role)

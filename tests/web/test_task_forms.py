@@ -11,6 +11,7 @@ import pytest
 from partnerflow.engine import accounts
 from tests.web.support import (
     PASSWORD,
+    USERS,
     complete,
     element,
     elements,
@@ -261,18 +262,28 @@ def test_the_header_badge_counts_open_tasks(world, as_user):
 def test_reassign_by_direction_moves_the_task_to_another_inbox(world, as_user):
     client = as_user("claire")
     body = text_of(client.get(f"/taches/{world.task_own}"))
-    assert element(body, "select", id=f"to-{world.task_own}")  # the reassign control, on the task
-    response = post(client, f"/taches/{world.task_own}/reaffecter", {"to_user": "sophie"})
+    select_ = element(body, "select", id=f"to-{world.task_own}")  # the reassign control, on the task
+    assert select_
+    # only the people who may act on a direction task are offered: the direction
+    offered = {o.get("value") for o in elements(body, "option") if o.get("value")} & set(USERS)
+    assert offered == {"claire", "hugo"}
+    response = post(client, f"/taches/{world.task_own}/reaffecter", {"to_user": "hugo"})
     assert response.status_code == 302
-    assert "La tâche a été réaffectée à sophie." in text_of(client.get("/"))
+    assert "La tâche a été réaffectée à hugo." in text_of(client.get("/"))
     assert world.task_own not in _row_ids(text_of(client.get("/")))
-    sophie = as_user("sophie")
-    body = text_of(sophie.get("/"))
+    hugo = as_user("hugo")
+    body = text_of(hugo.get("/"))
     assert world.task_own in _row_ids(body) and "pour moi" in body
-    assert sophie.get(f"/taches/{world.task_own}").status_code == 200
-    assert as_user("hugo").get(f"/taches/{world.task_own}").status_code == 403
-    # no reassign control for a professional
-    assert not elements(text_of(sophie.get(f"/taches/{world.task_own}")), "form", class_="reassign")
+    assert hugo.get(f"/taches/{world.task_own}").status_code == 200
+    assert as_user("sophie").get(f"/taches/{world.task_own}").status_code == 403
+
+
+def test_a_task_is_never_reassigned_to_someone_it_is_not_offered_to(world, as_user):
+    client = as_user("claire")
+    for someone in ("sophie", "lucas", "paul", "alice"):
+        response = post(client, f"/taches/{world.task_own}/reaffecter", {"to_user": someone})
+        assert response.status_code == 403, someone
+    assert task_row(world.pf, world.task_own).assignee is None
 
 
 def test_claim_then_release_from_the_inbox(world, as_user):
