@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import accounts, queries, services
+from partnerflow.engine import access, accounts, queries, services
 from partnerflow.engine.errors import Conflict, InvalidInput
 
 from .current import engine, require
@@ -44,7 +44,9 @@ def _users_page(errors: dict, form, status: int = 200):
         organisations = queries.organisations(db)
         partnerships = [p for p, _n in queries.partnerships_for(db)]
         groups = accounts.groups(db)
-        return render_template("admin_users.html", users=rows, groups=groups,
+        # the users a partnership may be attached to: the partner group's members
+        contacts = {name for name, _full in queries.active_usernames(db, access.PARTNER)}
+        return render_template("admin_users.html", users=rows, groups=groups, contacts=contacts,
                                organisations=organisations, partnerships=partnerships,
                                errors=errors, form=form), status
 
