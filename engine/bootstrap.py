@@ -17,6 +17,7 @@ from .clock import SystemClock
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .forms import FormRegistry
+from .handlers import HANDLERS
 from .queries import saved_forms
 from .uow import UnitOfWork
 
@@ -27,7 +28,7 @@ class EngineUnitOfWork(UnitOfWork):
     """A unit of work that also carries what the use cases need besides the database."""
 
     def __init__(self, partnerflow: Partnerflow, write: bool = True):
-        super().__init__(partnerflow.sessions, write=write)
+        super().__init__(partnerflow.sessions, write=write, handlers=HANDLERS)
         self.settings = partnerflow.settings
         self.catalog = partnerflow.catalog
         self.forms = partnerflow.forms

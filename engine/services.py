@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import access, accounts, audit, auditlog, connectors, stepping
+from . import access, accounts, audit, auditlog, connectors, events, stepping
 from .catalog import latest_version
 from .clock import as_utc
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
@@ -189,7 +189,7 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
         incident = stepping.record_incident(uow, instance_id, exc, actor, during="task_completion",
                                             task_id=task_id, draft=data)
         raise StepFailed(incident.message, instance_id=instance_id, element=incident.element,
-                         told=incident.told) from exc
+                         told=tuple(incident.told)) from exc
 
 
 # Errors that say the request itself cannot be done (a refusal, a conflict, bad input): they
@@ -209,11 +209,8 @@ def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: di
     task.completed_at = now
     task.draft = None
     task.result = stepping.json_safe(cleaned)
-    audit.append(session, type="task_completed", actor=actor, at=now,
-                 partnership_id=task.partnership_id, instance_id=instance.id,
-                 task_uuid=task.task_uuid, element_id=task.element_id,
-                 payload={"title": task.title, "form_key": task.form_key, "data": cleaned,
-                          "before": auditlog.context_reference(task)})
+    uow.publish(events.TaskCompleted(task, cleaned, actor, now,
+                                     before=auditlog.context_reference(task)))
     stepping.advance(uow, instance, run, actor, identity=identity)
     _commit(uow, task_id)
     next_ids = list(session.scalars(select(HumanTask.id).where(
@@ -221,7 +218,7 @@ def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: di
     incident = uow.incidents[0] if uow.incidents else None
     return Completion(task_id, instance.id, instance.status, next_ids, instance.error_message,
                       error_element=incident.element if incident else instance.error_element,
-                      told=incident.told if incident else ())
+                      told=tuple(incident.told) if incident else ())
 
 
 def _confirmed_identity(uow, task: HumanTask, actor: str,
@@ -356,7 +353,7 @@ def cancel_instance(uow, *, instance_id: int, actor: str, reason: str) -> None:
                                                         HumanTask.state == "open")):
         task.state = "cancelled"
         task.completed_at = now
-    stepping.close_incidents(uow, instance_id, actor, "cancelled")
+    uow.publish(events.IncidentResolved(instance_id, "cancelled", actor, uow.clock()))
     audit.append(session, type="instance_cancelled", actor=actor, at=now,
                  partnership_id=instance.partnership_id, instance_id=instance_id,
                  payload={"reason": reason})
@@ -382,7 +379,7 @@ def retry_instance(uow, *, instance_id: int, actor: str) -> str:
         previous = instance.error_message
         instance.error_message = None
         instance.error_element = None
-        stepping.close_incidents(uow, instance_id, actor, "retried")
+        uow.publish(events.IncidentResolved(instance_id, "retried", actor, uow.clock()))
         audit.append(session, type="instance_retried", actor=actor, at=uow.clock(),
                      partnership_id=instance.partnership_id, instance_id=instance_id,
                      payload={"previous_error": previous})

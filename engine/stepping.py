@@ -8,11 +8,10 @@ import json
 import logging
 import re
 from copy import deepcopy
-from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
-from . import audit, connectors, notifications, spiff
+from . import connectors, events, spiff
 from .assignment import assign
 from .catalog import version_for_start_message
 from .errors import InstanceError, ScriptError
@@ -25,7 +24,6 @@ from .models import (
     ProcessVersion,
     WorkflowTask,
 )
-from .models import Incident as IncidentRow
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +41,7 @@ def start(uow, partnership: Partnership, version: ProcessVersion, compiled, data
                                label=_label(version, data))
     session.add(instance)
     session.flush()
-    audit.append(session, type="instance_started", actor=actor, at=now,
-                 partnership_id=partnership.id, instance_id=instance.id,
-                 payload={"process_key": version.process_key, "version": version.version,
-                          "data": data, "parent_instance_id": parent_id})
+    uow.publish(events.InstanceStarted(instance, version, data, actor, now, parent_id))
     run = spiff.WorkflowRun.start(compiled, data, **_run_options(uow))
     if message is not None:
         # a message start event waits once the start is reached; hand it the message
@@ -89,18 +84,14 @@ def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str |
 
     Service tasks run their connectors inside the steps, in this transaction; `identity` is
     the user who confirmed their password completing a task of this instance just now."""
-    session, now = uow.session, uow.clock()
+    now = uow.clock()
     run.connector_runner = connectors.Runner(uow, instance, actor, identity)
     try:
         run.run_engine_steps()
         failure = None
     except (ScriptError, InstanceError, *spiff.ParserErrors, Exception) as exc:  # noqa: B014
         failure = exc
-    for event in run.events:
-        audit.append(session, type=event.type, actor=actor, at=now,
-                     partnership_id=instance.partnership_id, instance_id=instance.id,
-                     element_id=event.element_id,
-                     payload={"title": event.title, "process": event.spec_name, **event.details})
+    uow.publish(*(events.StepTaken(instance, step, actor, now) for step in run.events))
     run.events.clear()
     _persist(uow, instance, run)
     if failure is not None:
@@ -136,59 +127,22 @@ def _persist(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
 
 
 def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None,
-                 during: str = "engine_steps", data: dict | None = None) -> Incident:
+                 during: str = "engine_steps", data: dict | None = None) -> events.IncidentRaised:
     element = failed_element(exc)
     message = describe_failure(exc)
     instance.status = "error"
     instance.error_message = message
     instance.error_element = element
-    now = uow.clock()
-    close_incidents(uow, instance.id, actor, "replaced")
-    uow.session.add(IncidentRow(instance_id=instance.id, partnership_id=instance.partnership_id,
-                                element_id=element, during=during, message=message,
-                                data=_bounded(data or {}), actor=actor, created_at=now))
-    audit.append(uow.session, type="instance_failed", actor=actor, at=uow.clock(),
-                 partnership_id=instance.partnership_id, instance_id=instance.id,
-                 element_id=element, payload={"error": message, "during": during})
-    log.warning("instance %s stopped at %s: %s", instance.id, element, message)
-    told = notifications.incident_recorded(uow, instance, message)
-    incident = Incident(instance.id, element, message,
-                        tuple(u.full_name or u.username for u in told))
+    incident = events.IncidentRaised(instance, element, message, during, data or {}, actor,
+                                     uow.clock())
+    uow.publish(incident)
     uow.incidents.append(incident)
     return incident
 
 
-MAX_INCIDENT_DATA = 20_000
-
-
-def _bounded(data: dict) -> dict:
-    """The data the step had, as JSON, cut to a size a page can show."""
-    safe = json_safe(data)
-    text = json.dumps(safe, ensure_ascii=False)
-    if len(text) <= MAX_INCIDENT_DATA:
-        return safe
-    return {"_tronqué": text[:MAX_INCIDENT_DATA]}
-
-
-def close_incidents(uow, instance_id: int, actor: str | None, resolution: str) -> None:
-    """Resolve the instance's open incident (retried, resumed, cancelled, or replaced by a new one)."""
-    uow.session.execute(IncidentRow.__table__.update().where(
-        IncidentRow.instance_id == instance_id, IncidentRow.resolved_at.is_(None)).values(
-        resolved_at=uow.clock(), resolved_by=actor, resolution=resolution))
-
-
-@dataclass(frozen=True)
-class Incident:
-    """An instance stopped on an error: where, why, and who was told."""
-
-    instance_id: int
-    element: str | None
-    message: str
-    told: tuple[str, ...] = ()
-
-
 def record_incident(uow, instance_id: int, exc: Exception, actor: str | None, *,
-                    during: str, task_id: int | None = None, draft: dict | None = None) -> Incident:
+                    during: str, task_id: int | None = None,
+                    draft: dict | None = None) -> events.IncidentRaised:
     """After a failure outside the engine steps (running the task, writing the state,
     routing a message) the unit of work was rolled back: put the instance in error in a
     fresh transaction, keep the submitted answers as the task's draft, and commit."""
@@ -228,7 +182,6 @@ def _reason(exc: Exception) -> ScriptError | None:
             return None
         if isinstance(seen, ScriptError):
             return seen
-            candidate_users=",".join(who.candidate_users)[:300] or None,
     return None
 
 
@@ -259,11 +212,8 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
         if uuid not in ready:
             row.state = "cancelled"
             row.completed_at = now
-            audit.append(session, type="task_cancelled", actor=None, at=now,
-                         partnership_id=instance.partnership_id, instance_id=instance.id,
-                         task_uuid=uuid, element_id=row.element_id, payload={"title": row.title})
+            uow.publish(events.TaskCancelled(row, instance, now))
     partnership = session.get(Partnership, instance.partnership_id)
-    created: list[HumanTask] = []  # for the notification hook below
     for uuid, view in ready.items():
         if uuid in open_rows:
             continue
@@ -278,21 +228,15 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             title=task_title(meta, data, view.element_id),
             stage=(meta.stage if meta else None) or run.compiled.stage, role=who.role,
             candidate_groups=",".join(who.candidate_groups) or None, assignee=who.assignee,
+            candidate_users=",".join(who.candidate_users)[:300] or None,
             form_key=form_key, inline_schema=inline_schema,
             confirm_password=bool(meta and meta.confirm_password),
             due_at=who.due_at, sort_due=who.due_at or NO_DUE_DATE, created_at=now, state="open",
             context=json_safe(data))
         session.add(row)
-        created.append(row)
         if row.stage and partnership.status == "active":
             partnership.stage = row.stage
-        audit.append(session, type="task_created", actor=None, at=now,
-                     partnership_id=instance.partnership_id, instance_id=instance.id,
-                     task_uuid=uuid, element_id=view.element_id,
-                     payload={"title": row.title, "role": row.role, "assignee": row.assignee,
-                              "due_at": row.due_at.isoformat() if row.due_at else None})
-    # notification hook: written in this transaction, e-mailed later by the worker; never raises
-    notifications.tasks_created(uow, instance, created)
+        uow.publish(events.TaskOpened(row, instance, now))
 
 
 _VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
@@ -319,9 +263,7 @@ def _finish_if_completed(uow, instance: ProcessInstance, run: spiff.WorkflowRun,
     instance.next_timer_at = None
     # what the partnership becomes (archived, ended) is the diagram's to say: a
     # "Mettre à jour le partenariat" service task (connectors, topic partnership.update)
-    audit.append(uow.session, type="instance_completed", actor=actor, at=now,
-                 partnership_id=instance.partnership_id, instance_id=instance.id,
-                 payload={"process_key": instance.process_key})
+    uow.publish(events.InstanceCompleted(instance, actor, now))
 
 
 def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, actor, hops) -> None:
@@ -345,23 +287,23 @@ def _route_message(uow, sender: ProcessInstance, message: spiff.ThrownMessage, a
         if message.name in (target.waiting_messages or []):
             run = restore(uow, target)
             if run.catch_message(message.name, payload, message.result_var):
-                audit.append(session, type="message_delivered", actor=actor, at=now,
-                             partnership_id=sender.partnership_id, instance_id=target.id,
-                             payload={"message": message.name, "from_instance": sender.id})
+                uow.publish(events.MessageRouted("message_delivered", sender.partnership_id,
+                                                 target.id, {"message": message.name,
+                                                             "from_instance": sender.id},
+                                                 actor, now))
                 advance(uow, target, run, actor, hops)
                 return
     version = version_for_start_message(session, message.name)
     if version is None:
-        audit.append(session, type="message_unhandled", actor=actor, at=now,
-                     partnership_id=sender.partnership_id, instance_id=sender.id,
-                     payload={"message": message.name})
+        uow.publish(events.MessageRouted("message_unhandled", sender.partnership_id, sender.id,
+                                         {"message": message.name}, actor, now))
         return
     partnership = session.get(Partnership, sender.partnership_id)
     compiled = uow.catalog.compiled(session, version.id)
     data = dict(variables)
-    audit.append(session, type="message_delivered", actor=actor, at=now,
-                 partnership_id=sender.partnership_id, instance_id=sender.id,
-                 payload={"message": message.name, "starts": version.process_key})
+    uow.publish(events.MessageRouted("message_delivered", sender.partnership_id, sender.id,
+                                     {"message": message.name, "starts": version.process_key},
+                                     actor, now))
     start(uow, partnership, version, compiled, data, actor, parent_id=sender.id, hops=hops,
            message=message)
 

@@ -63,8 +63,9 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
 
 
 def _signing(db, task) -> dict | None:
-    """For a signature task: the exact document to sign, shown with its hash."""
-    if task.form_key != "signature":
+    """For a task that asks for the password again (a signature, the diagram's
+    confirm_password property): the exact document to sign, shown with its hash."""
+    if not task.confirm_password:
         return None
     digest = (task.context or {}).get("document_sha256")
     try:

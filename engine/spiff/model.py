@@ -422,7 +422,6 @@ class PartnerflowParser(CamundaParser):
         **{full_tag(tag): (ConnectorTaskParser, ConnectorTask) for tag in SERVICE_TAGS},
     }
 
-
     def get_engine(self, decision_ref, node):
         engine = super().get_engine(decision_ref, node)
         decision_el = self._decision_elements.get(decision_ref)

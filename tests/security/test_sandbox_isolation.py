@@ -149,7 +149,7 @@ def test_dates_a_designer_expects_work_in_a_script(sandboxed):
         from partnerflow.engine import stepping
 
         instance = uow.session.get(ProcessInstance, iid)
-        data = stepping.restore(uow, instance).last_data()
+        data = dict(stepping.restore(uow, instance).workflow.last_task.data)
     assert data["parsed"] == "2027-03-31"
     assert len(data["today"]) == 10
 
