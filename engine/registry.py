@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from . import audit, services
+from . import access, audit
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (
     Organisation,
@@ -192,8 +192,10 @@ def _int(value) -> int | None:
 
 
 def _editor(session: Session, actor: str) -> User:
-    user = services.get_user(session, actor)
-    if not services.may(session, user, "edit_map"):  # access.GRANTS
+    user = session.scalar(select(User).where(User.username == actor)) if actor else None
+    if user is None or not user.active:
+        raise Forbidden(f"unknown or inactive user '{actor}'")
+    if not access.may(access.actor_of(session, user), "edit_map"):  # access.GRANTS
         raise Forbidden(f"{actor} may not edit the map (direction or admin only)")
     return user
 
