@@ -209,7 +209,7 @@ def test_an_unknown_lane_name_is_refused(deployed):
     broken = review(('name="Direction"', 'name="Cuisine"'))
     problem = only(refused(deployed, [(REVIEW_NAME, broken)]))
     assert problem.element_id == "Lane_direction"
-    assert "Cuisine" in problem.message and "Direction" in problem.hint
+    assert "Cuisine" in problem.message and "direction" in problem.hint
 
 
 def test_an_unknown_candidate_group_is_refused(deployed):
