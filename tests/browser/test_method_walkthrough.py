@@ -229,6 +229,23 @@ def do_task(page, title, form_key: str, answers: dict | None = None) -> None:
     submit_task(page, heading)
 
 
+def sees(page, title, shown=(), hidden=()) -> None:
+    """Open the task and check what its page shows this user of earlier steps, and what
+    it never shows them."""
+    open_task(page, title)
+    text = page.inner_text("#main")
+    for expected in shown:
+        assert expected in text, f"« {expected} » is missing from the task « {title} »"
+    for secret in hidden:
+        assert secret not in text, f"« {secret} » is shown on the task « {title} »"
+
+
+# what only our organisation reads: the delegate's reserved decisions (mission letter), our
+# interests (elaboration), the director's internal comment on the elaboration
+INTERNAL = ("Tout engagement financier, toute convention.",
+            "Avis spécialisés sur place, formation des équipes soignantes.")
+
+
 def read_download(page, link) -> tuple[str, str]:
     """Click a download link; the file's name and SHA-256 (it must be a PDF)."""
     with page.expect_download() as info:
@@ -272,8 +289,11 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     do_task(page, "Rédiger la lettre de mission", "mission_letter",
             dict(samples.write_mission_letter(), delegate="karim"))
     as_user(page, "karim")
+    # the delegate works within the delegation the director wrote
+    sees(page, "Élaborer le projet partenarial", shown=[INTERNAL[0]])
     do_task(page, "Élaborer le projet partenarial", "elaboration", samples.elaborate_partnership())
     as_user(page, "claire")
+    sees(page, "Valider l'élaboration", shown=[INTERNAL[1], "Karim"])
     do_task(page, "Valider l'élaboration", "elaboration_validation",
             samples.validate_elaboration("validate"))
     assert _stage(pf) == "negotiation"
@@ -282,8 +302,14 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     as_user(page, "karim")
     do_task(page, "du projet", "draft", samples.write_draft(context={"draft_version": 1}))
     as_user(page, "paul")
+    # the partner reads the draft to comment on, and nothing of our internal side
+    sees(page, "Commenter la version",
+         shown=["Organiser des consultations gériatriques avancées à l'EHPAD."], hidden=INTERNAL)
     do_task(page, "Commenter la version", "draft_comments", samples.comment_draft())
     as_user(page, "claire")
+    # the director validates the draft with the partner's requested changes in view
+    sees(page, "en interne", shown=["préférer le jeudi matin",
+                                    "Consultations le jeudi de 9 h à 12 h."])
     do_task(page, "en interne", "draft_validation", samples.validate_draft("validate"))
 
     # level L2: the method's L2 case (personal data shared, the care room lent, twelve
@@ -311,7 +337,7 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     page.fill("#f-password", PASSWORD)
     submit_task(page, "Signer la convention (notre direction)")
     as_user(page, "paul")
-    open_task(page, "Signer la convention (direction du partenaire)")
+    sees(page, "Signer la convention (direction du partenaire)", hidden=INTERNAL)
     assert page.locator(".signing code.hash").inner_text() == digest
     fill_form(page, "signature", samples.sign_convention_partner())
     page.fill("#f-password", PASSWORD)
@@ -331,6 +357,8 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
         written = db.scalars(select(HumanTask.result).where(HumanTask.form_key == "action_sheets")).one()
     assert written["action_sheets"][0]["indicators"] == sheet["indicators"]
     as_user(page, "lucas")
+    # the steering group validates the action sheets it reads on the page
+    sees(page, "Valider les fiches action", shown=[sheet["general_objective"]], hidden=INTERNAL)
     do_task(page, "Valider les fiches action", "action_sheets_validation",
             samples.validate_action_sheets("validate"))
     do_task(page, "Enregistrer la réalisation du plan", "realisation_record",
