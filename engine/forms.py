@@ -343,22 +343,43 @@ def validate_against(schema: dict, data: dict, previous: dict | None = None) -> 
     if not isinstance(data, dict):
         raise FormValidationError("Les données du formulaire doivent être un objet JSON.",
                                   {ROOT: ["Les données du formulaire doivent être un objet."]})
-    schema = bounded(schema)
+    schema = closed(bounded(schema))
     cleaned = _drop_empty(schema, _coerce(schema, data))
     errors: dict[str, list[str]] = {}
     for path, message in _character_errors(schema, cleaned, ()):
         errors.setdefault(path, []).append(message)
     validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
     for error in sorted(validator.iter_errors(cleaned), key=lambda e: list(e.absolute_path)):
-        if error.validator == "oneOf" and error.context:
-            # oneOf of consts: one clear message, not one per alternative
-            pass
+        if error.validator == "additionalProperties":
+            for name in _undeclared(error):
+                errors.setdefault(".".join([*map(str, error.absolute_path), name]), []).append(
+                    UNDECLARED)
+            continue
         errors.setdefault(_path(error), []).append(_french(error, schema))
     for path, message in _rule_errors(schema.get("x-rules", []), cleaned):
         errors.setdefault(path, []).append(message)
     if errors:
         raise FormValidationError("Le formulaire contient des erreurs.", errors)
     return _keep_emptied(schema, data, cleaned, previous or {})
+
+
+UNDECLARED = "Ce champ n'existe pas dans ce formulaire : il ne peut pas être enregistré."
+
+
+def closed(schema: dict) -> dict:
+    """A form takes the fields it declares and nothing else, whoever calls the engine (the
+    web, the command line): an undeclared key would become a process variable, which only
+    the diagram may set. (Inside repeating rows, what the process wrote into a row, such
+    as an action sheet's evaluation history, travels with the row.)"""
+    if "additionalProperties" in schema or "patternProperties" in schema:
+        return schema
+    return {**schema, "additionalProperties": False}
+
+
+def _undeclared(error) -> list[str]:
+    instance, schema = error.instance, error.schema
+    declared = set(schema.get("properties", {})) if isinstance(schema, dict) else set()
+    return sorted(str(k) for k in instance if k not in declared) if isinstance(instance, dict) else []
 
 
 def _keep_emptied(schema: dict, sent: dict, cleaned: dict, previous: dict) -> dict:

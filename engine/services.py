@@ -251,7 +251,8 @@ def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:
         return uow.forms.validate(task.form_key, data, task.context)
     if task.inline_schema:
         return validate_against(task.inline_schema, data, task.context)
-    return dict(data or {})
+    # a task without a form takes no data: only the diagram sets process variables
+    return validate_against({"type": "object", "properties": {}}, data, task.context)
 
 
 def _commit(uow, task_id: int | None = None) -> None:

@@ -288,7 +288,7 @@ def test_the_signature_task_asks_the_password_and_signs_the_prepared_hash(signin
     # the browser sends another hash back: the process keeps the one it prepared
     with pf.uow() as uow:
         done = services.complete_task(uow, task_id=sign.id, actor="claire", password="mot-de-passe-claire",
-                                      data={**SIGN, "rewrite": False, "document_sha256": "f" * 64})
+                                      data={**SIGN, "document_sha256": "f" * 64})
     assert done.error is None
     with pf.read() as db:
         [signature] = db.scalars(select(Signature)).all()

@@ -101,7 +101,8 @@ def test_a_wrong_password_records_no_signature_and_the_right_one_does(signing):
     assert "password" in error.value.errors
     with pf.read() as session:
         assert session.scalars(select(Signature)).all() == []
-    _complete(pf, pid, "sign", {**SIGN, "rewrite": False}, password="mot-de-passe-claire")
+    _complete(pf, pid, "sign", SIGN, password="mot-de-passe-claire")
+    _complete(pf, pid, "decide", {"rewrite": False})
     with pf.read() as session:
         [status] = convention.signature_statuses(session, pid)
     assert status.valid and status.username == "claire" and len(status.document_sha256) == 64
@@ -110,7 +111,8 @@ def test_a_wrong_password_records_no_signature_and_the_right_one_does(signing):
 def test_a_new_version_of_the_document_invalidates_earlier_signatures_visibly(signing):
     pf, pid = signing
     _complete(pf, pid, "write_convention", CONVENTION)
-    _complete(pf, pid, "sign", {**SIGN, "rewrite": True}, password="mot-de-passe-claire")
+    _complete(pf, pid, "sign", SIGN, password="mot-de-passe-claire")
+    _complete(pf, pid, "decide", {"rewrite": True})
     _complete(pf, pid, "write_convention", {**CONVENTION, "purpose": "Deux demi-journées par semaine."})
     with pf.read() as session:
         [status] = convention.signature_statuses(session, pid)

@@ -295,3 +295,17 @@ def test_claim_then_release_from_the_inbox(world, as_user):
     assert post(client, f"/taches/{world.task_own}/liberer").status_code == 302
     assert task_row(world.pf, world.task_own).claimed_by is None
     assert world.task_own in inbox_ids(world.pf, "hugo")
+
+
+def test_a_posted_field_the_form_does_not_declare_never_reaches_the_process(app, world, as_user):
+    """The page's parser keeps only the declared fields; the engine would refuse the rest."""
+    from tests.web.support import post, task_row
+
+    client = as_user("claire")
+    response = post(client, f"/taches/{world.task_own}",
+                    {"decision": "done", "comment": "relu", "formalisation_level": "L0"},
+                    token_from=f"/taches/{world.task_own}")
+    assert response.status_code == 302
+    row = task_row(world.pf, world.task_own)
+    assert row.state == "completed"
+    assert "formalisation_level" not in (row.result or {})
