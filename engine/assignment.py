@@ -84,9 +84,7 @@ def assign(meta, *, data: dict, created: datetime) -> Assignment:
         return Assignment(None, (), None, None)
     groups = tuple(meta.groups)
     role = groups[0] if groups else None
-    user = _resolve(meta.assignee, data)
-    if user is None and role == "delegate":
-        user = data.get("delegate")
+    user = _resolve(meta.assignee, data)  # e.g. camunda:assignee="${delegate}" on the diagram
     if user is not None and not isinstance(user, str):
         user = str(user)
     due = parse_due(_resolve(meta.due_date, data), created)

@@ -93,10 +93,34 @@ def test_an_unknown_lane_gives_no_role_and_no_group():
     assert result.role is None and result.candidate_groups == ()
 
 
-def test_the_delegate_lane_follows_the_delegate_variable():
-    result = make(lane="Délégué(e) aux échanges", data={"delegate": "claire.martin"})
+def test_the_delegate_lane_follows_the_delegate_variable_the_diagram_names():
+    result = make(lane="Délégué(e) aux échanges", assignee="${delegate}",
+                  data={"delegate": "claire.martin"})
     assert result.role == "delegate"
     assert result.assignee == "claire.martin"
+
+
+def test_no_variable_is_read_that_the_diagram_does_not_name():
+    # the diagram carries who is assigned (camunda:assignee); nothing is guessed in Python
+    assert make(lane="Délégué(e) aux échanges", data={"delegate": "claire.martin"}).assignee is None
+
+
+def test_every_task_of_the_method_in_the_delegate_lane_names_its_assignee():
+    from pathlib import Path
+
+    from lxml import etree
+
+    bpmn, camunda = "{http://www.omg.org/spec/BPMN/20100524/MODEL}", "{http://camunda.org/schema/1.0/bpmn}"
+    folder = Path(__file__).resolve().parents[2] / "bpmn"
+    for path in folder.glob("*.bpmn"):
+        root = etree.parse(str(path)).getroot()
+        for lane in root.iter(f"{bpmn}lane"):
+            if not (lane.get("name") or "").startswith("Délégu"):
+                continue
+            refs = {r.text.strip() for r in lane.iter(f"{bpmn}flowNodeRef")}
+            for task in root.iter(f"{bpmn}userTask"):
+                if task.get("id") in refs:
+                    assert task.get(f"{camunda}assignee") == "${delegate}", (path.name, task.get("id"))
 
 
 def test_the_delegate_lane_without_a_delegate_variable_stays_open_to_the_role():
