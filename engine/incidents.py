@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import access, audit, events, stepping
 from .errors import Conflict, Forbidden, NotFound
-from .models import Incident, Partnership, ProcessInstance
+from .models import HumanTask, Incident, Partnership, ProcessInstance
 
 # who may see the incidents page, retry, resume and cancel: access.GRANTS (read_incidents,
 # retry, resume, cancel)
@@ -54,16 +54,13 @@ def for_instance(session: Session, instance_id: int) -> list[Incident]:
                                 .order_by(Incident.id.desc())))
 
 
-def resume_points(uow, *, instance_id: int) -> list[tuple[str, str]]:
-    """(task uuid, step name) of the user tasks an instance in error can be resumed from."""
-    instance = _errored(uow.session, instance_id)
-    run = stepping.restore(uow, instance)
-    compiled = run.compiled
-    points = []
-    for view in run.completed_user_tasks():
-        meta = compiled.user_task_meta(view.spec_name, view.element_id)
-        points.append((view.uuid, (meta.title if meta else None) or view.element_id))
-    return points
+def resume_points(session: Session, *, instance_id: int) -> list[tuple[str, str]]:
+    """(task uuid, step title) of the user tasks the instance completed, oldest first: the
+    points it can be resumed from, read from the inbox projection (no workflow restored)."""
+    rows = session.execute(select(HumanTask.task_uuid, HumanTask.title).where(
+        HumanTask.instance_id == instance_id, HumanTask.state == "completed")
+        .order_by(HumanTask.completed_at, HumanTask.id)).all()
+    return list({uuid: (uuid, title) for uuid, title in rows}.values())
 
 
 def resume_from_task(uow, *, instance_id: int, task_uuid: str, actor: str) -> str:
@@ -73,8 +70,8 @@ def resume_from_task(uow, *, instance_id: int, task_uuid: str, actor: str) -> st
     user = get_user(uow.session, actor)
     if not access.may(access.actor_of(uow.session, user), "resume"):
         raise Forbidden("only a process designer or an administrator may resume a process")
-    _errored(uow.session, instance_id)
-    if task_uuid not in {uuid for uuid, _ in resume_points(uow, instance_id=instance_id)}:
+    instance = _errored(uow.session, instance_id)
+    if task_uuid not in {view.uuid for view in stepping.restore(uow, instance).completed_user_tasks()}:
         raise NotFound(f"task {task_uuid} is not a completed user task of instance {instance_id}")
 
     def step(instance: ProcessInstance) -> None:

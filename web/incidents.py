@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import incidents, services
-from partnerflow.engine.errors import Conflict, NotFound
 
 from .current import engine
 from .params import page_arg
@@ -34,12 +33,9 @@ def index():
         rows = incidents.open_incidents(db, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     points = {}
     if current_user.may("resume"):
-        with pf.uow(write=False) as uow:
-            for row in rows:
-                try:
-                    points[row.instance_id] = incidents.resume_points(uow, instance_id=row.instance_id)
-                except (Conflict, NotFound):
-                    points[row.instance_id] = []
+        with pf.read() as db:
+            points = {row.instance_id: incidents.resume_points(db, instance_id=row.instance_id)
+                      for row in rows}
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("incidents.html", rows=rows, points=points, page=page, pages=pages,
                            total=total, may_resume=current_user.may("resume"),

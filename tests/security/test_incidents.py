@@ -79,8 +79,8 @@ def test_the_incidents_page_is_refused_to_others(stopped, who):
 
 def test_resume_from_the_completed_review_runs_it_again_and_is_audited(stopped):
     pf, iid, task_id = stopped
-    with pf.uow(write=False) as uow:
-        points = incidents.resume_points(uow, instance_id=iid)
+    with pf.read() as session:
+        points = incidents.resume_points(session, instance_id=iid)
     assert [name for _, name in points] == ["Relire le document", "Relire le document"]
     with pytest.raises(Forbidden), pf.uow() as uow:
         incidents.resume_from_task(uow, instance_id=iid, task_uuid=points[0][0], actor="dir")
