@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from . import signing_key, spiff
 from .bootstrap import Partnerflow
-from .deployment import read_documents
+from .diagrams import read_documents
 from .migrate import alembic_config
 from .models import ProcessVersion
 

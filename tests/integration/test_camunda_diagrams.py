@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from partnerflow.engine import deployment, modelling, services
+from partnerflow.engine import diagrams, modelling, services
 from partnerflow.engine.errors import DeploymentRejected, FormValidationError
 from partnerflow.engine.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion
 from partnerflow.web import create_app
@@ -154,12 +154,12 @@ def test_a_plain_form_key_that_names_no_form_is_still_refused(pf, people):
 
 
 def test_real_camunda_form_refs_and_embedded_forms_are_warned_about_by_element():
-    docs, problems = deployment.read_documents([
+    docs, problems = diagrams.read_documents([
         (p.name, p.read_bytes()) for p in (
             PLATFORM / "FormServiceTest.shouldSubmitTaskFormUsingFormRefAndCamundaFormDefinition.bpmn",
             PLATFORM / "invoice.v2.bpmn")], max_bytes=1024 * 1024)
     assert problems == []
-    form_ref, invoice = (deployment.warnings_for(doc) for doc in docs)
+    form_ref, invoice = (diagrams.warnings_for(doc) for doc in docs)
     [warning] = form_ref
     assert warning.element_id == "Activity_16evqjj" and "'myStartForm'" in warning.message
     assert {w.element_id for w in invoice} == {"StartEvent_1", "approveInvoice", "prepareBankTransfer"}
