@@ -15,7 +15,7 @@ from .common import START
 
 
 def compiled_latest(pf, process_key: str) -> spiff.CompiledProcess:
-    from partnerflow.engine.catalog import latest_version
+    from partnerflow.engine.runtime.deployment import latest_version
 
     with pf.read() as session:
         version = latest_version(session, process_key)

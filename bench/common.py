@@ -16,12 +16,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from partnerflow.engine import accounts, deployment, services
-from partnerflow.engine.bootstrap import Partnerflow
-from partnerflow.engine.clock import ManualClock
-from partnerflow.engine.config import Settings
-from partnerflow.engine.migrate import upgrade
-from partnerflow.engine.models import HumanTask
+from partnerflow.engine.access import accounts
+from partnerflow.engine.config import ManualClock, Settings
+from partnerflow.engine.runtime import deployment, services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store import upgrade
+from partnerflow.engine.store.models import HumanTask
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from partnerflow.engine import queries
-from partnerflow.engine.models import (
+from partnerflow.engine.runtime import queries
+from partnerflow.engine.store.models import (
     NO_DUE_DATE,
     HumanTask,
     Partnership,

@@ -30,10 +30,11 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from partnerflow.engine import accounts, services
-from partnerflow.engine.bootstrap import Partnerflow
+from partnerflow.engine.access import accounts
 from partnerflow.engine.config import Settings
-from partnerflow.engine.migrate import upgrade
+from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store import upgrade
 
 from .common import ACTOR, FIXTURES, Row, deploy, new_partnership, open_task, start
 

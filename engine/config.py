@@ -1,10 +1,25 @@
-"""One typed settings object, read from the environment; tests pass their own."""
+"""Settings, logs, the session key and the clock: what the engine takes from its environment.
+
+One typed settings object, read from the environment (tests pass their own); structured
+logs, one JSON object per line on stderr; the key that signs the web sessions: what makes
+one fit to serve, the file `make run` creates on first start and reuses afterwards, and
+reading a key file named in production; and the engine's notion of now: real time in
+production, a hand you can move in tests."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import secrets
+import sys
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from partnerflow.engine.errors import PartnerflowError
+
+# --- One typed settings object, read from the environment; tests pass their own.
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +130,7 @@ def _secret_key(env) -> dict:
     if "PARTNERFLOW_SECRET_KEY" in env:
         return {"secret_key": env["PARTNERFLOW_SECRET_KEY"]}
     if env.get("PARTNERFLOW_SECRET_KEY_FILE"):
-        from .signing_key import read_key_file
+        from partnerflow.engine.config import read_key_file
 
         return {"secret_key": read_key_file(Path(env["PARTNERFLOW_SECRET_KEY_FILE"]))}
     return {}
@@ -149,3 +164,144 @@ def _mail_and_serving(env) -> dict:
         if variable in env:
             values[name] = env[variable].strip().lower() in _TRUE
     return values
+
+
+# --- Structured logs: one JSON object per line on stderr (time, level, logger, message, ids).
+
+# Attributes a log call may pass with `extra=` that are copied into the JSON line.
+CONTEXT_FIELDS = ("instance_id", "partnership_id", "task_id", "notification_id", "username",
+                  "fired", "count", "duration_ms", "error")
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"time": ..., "level": ..., "logger": ..., "message": ..., "instance_id": ...}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure(json_lines: bool = True, level: int = logging.INFO) -> None:
+    """Send the root logger to stderr, as JSON lines or as plain text; idempotent."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_partnerflow", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._partnerflow = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+# --- The key that signs the web sessions.
+
+# The key Settings fall back to: fine for tests and the debugger, never for serving.
+DEVELOPMENT_KEY = "dev-only-change-me"
+MIN_KEY_BYTES = 32
+HOW_TO_SET = ("set PARTNERFLOW_SECRET_KEY or PARTNERFLOW_SECRET_KEY_FILE to at least "
+              f"{MIN_KEY_BYTES} random bytes (`partnerflow secret-key FILE` writes one)")
+
+
+class SigningKeyError(PartnerflowError):
+    """A key file that cannot be read or holds no key."""
+
+
+def problem(key: str | bytes | None) -> str | None:
+    """Why this key must not sign sessions of a served site; None when it may."""
+    if not key:
+        return f"no session signing key is set: {HOW_TO_SET}"
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if raw == DEVELOPMENT_KEY.encode("ascii"):
+        return f"the session signing key is the built-in development key: {HOW_TO_SET}"
+    if len(raw) < MIN_KEY_BYTES:
+        return (f"the session signing key is {len(raw)} bytes long, under the {MIN_KEY_BYTES} "
+                f"required: {HOW_TO_SET}")
+    return None
+
+
+def read_key_file(path: Path) -> str:
+    """The key held in a file (surrounding white space removed)."""
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SigningKeyError(f"the session key file {path} cannot be read: {reason}") from None
+    if not key:
+        raise SigningKeyError(f"the session key file {path} is empty")
+    return key
+
+
+def ensure_key_file(path: Path) -> tuple[str, bool]:
+    """The key in `path`, created first (random, mode 0600) when the file does not exist;
+    returns the key and whether it was created now. Two processes starting together end
+    with the same key: the new key is written aside, then linked into place."""
+    path = Path(path)
+    if path.exists():
+        return read_key_file(path), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    created = False
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(aside, path)
+            created = True
+        except FileExistsError:
+            pass
+    finally:
+        aside.unlink(missing_ok=True)
+    return read_key_file(path), created
+
+
+# --- The engine's notion of now: real time in production, a hand you can move in tests.
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SystemClock:
+    def __call__(self) -> datetime:
+        return utcnow()
+
+
+class ManualClock:
+    """A clock that only moves when told to (scenario tests, demos of timers)."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = start or utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now = self.now + timedelta(**delta)
+        return self.now
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Normalise a datetime read back from the database (SQLite drops the offset)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(
+        UTC)

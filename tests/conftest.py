@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from partnerflow.engine import accounts, deployment
-from partnerflow.engine.bootstrap import Partnerflow
-from partnerflow.engine.clock import ManualClock
-from partnerflow.engine.config import Settings
-from partnerflow.engine.migrate import upgrade
-from partnerflow.engine.models import Base
+from partnerflow.engine.access import accounts
+from partnerflow.engine.config import ManualClock, Settings
+from partnerflow.engine.runtime import deployment
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store import upgrade
+from partnerflow.engine.store.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -7,7 +7,7 @@ import csv
 import io
 import random
 
-from partnerflow.engine import map_io
+from partnerflow.engine.method import map_io
 
 TOWNS = ["Montreuil", "Bagnolet", "Romainville", "Pantin", "Bobigny", "Noisy-le-Sec", "Rosny-sous-Bois",
          "Vincennes", "Fontenay-sous-Bois", "Saint-Denis", "Aubervilliers", "Les Lilas", "Bondy",

@@ -10,8 +10,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.exceptions import SecurityError
 
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.config import Settings
+from partnerflow.engine.runtime.host import Partnerflow
 
 from . import formatting, params
 from .extensions import babel, csrf, login_manager

@@ -9,8 +9,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import access, accounts, queries, services
+from partnerflow.engine import access
+from partnerflow.engine.access import accounts
 from partnerflow.engine.errors import Conflict, InvalidInput
+from partnerflow.engine.runtime import queries, services
 
 from .current import engine, require
 from .params import int_arg

@@ -10,10 +10,12 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import audit, auditlog, convention, queries, services, views
-from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
-from partnerflow.engine.pdf import render_pdf
-from partnerflow.engine.roles import STAGES
+from partnerflow.engine import audit
+from partnerflow.engine.access.groups import STAGES
+from partnerflow.engine.method import convention
+from partnerflow.engine.runtime import auditlog, queries, services, views
+from partnerflow.engine.runtime.documents import render_pdf
+from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 
 from .current import engine, get_or_404, with_diagram_csp
 from .params import int_arg

@@ -14,11 +14,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from partnerflow.engine import accounts, queries
-from partnerflow.engine.accounts import LoginThrottled
-from partnerflow.engine.demo import DEMO_PASSWORD, demo_accounts
+from partnerflow.engine.access import accounts
+from partnerflow.engine.access.accounts import LoginThrottled
+from partnerflow.engine.access.groups import ROLES
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.roles import ROLES
+from partnerflow.engine.method.demo import DEMO_PASSWORD, demo_accounts
+from partnerflow.engine.runtime import queries
 
 from .current import WebUser, engine, safe_next
 from .extensions import login_manager

@@ -11,10 +11,10 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, run_command
 from flask.helpers import get_debug_flag
 
-from partnerflow.engine import audit, deployment, queries, services, signing_key
-from partnerflow.engine.clock import as_utc
-from partnerflow.engine.config import Settings
+from partnerflow.engine import audit, config
+from partnerflow.engine.config import Settings, as_utc
 from partnerflow.engine.errors import DeploymentRejected, FormValidationError, PartnerflowError
+from partnerflow.engine.runtime import deployment, queries, services
 
 
 def _app(*_args, **_kwargs):
@@ -59,9 +59,9 @@ def _run(ctx, **options) -> None:
     if not get_debug_flag():
         try:
             app = ctx.ensure_object(ScriptInfo).load_app()
-        except signing_key.SigningKeyError as exc:
+        except config.SigningKeyError as exc:
             _fail(f"refusing to start: {exc}")
-        if (reason := signing_key.problem(app.secret_key)) is not None:
+        if (reason := config.problem(app.secret_key)) is not None:
             _fail(f"refusing to start: {reason}")
     ctx.invoke(run_command, **options)
 
@@ -78,8 +78,8 @@ def secret_key(path: Path) -> None:
     """Write a random session signing key to PATH (mode 0600) unless the file exists; then
     point PARTNERFLOW_SECRET_KEY_FILE at it."""
     try:
-        _key, created = signing_key.ensure_key_file(path)
-    except (OSError, signing_key.SigningKeyError) as exc:
+        _key, created = config.ensure_key_file(path)
+    except (OSError, config.SigningKeyError) as exc:
         _fail(str(exc))
     click.echo(f"{'created' if created else 'kept'} the session key file {path}")
 
@@ -92,7 +92,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations up to the latest schema."""
-    from partnerflow.engine.migrate import upgrade
+    from partnerflow.engine.store import upgrade
 
     upgrade(_pf().settings.database_url)
     click.echo("database is at the latest schema")
@@ -200,19 +200,19 @@ def audit_group() -> None:
 def audit_verify(partnership_id: int | None, seal_file: Path | None, public_key: str | None) -> None:
     """Check every chain (hashes, MACs, one chain per partnership); report the first altered,
     inserted or deleted event of each, and with --against what changed since a seal."""
-    from partnerflow.engine import auditseal
+    from partnerflow.engine.audit import seals
 
     pf = _pf()
     seal = None
     if seal_file is not None:
-        seal = auditseal.loads(seal_file.read_text(encoding="utf-8"))
+        seal = seals.loads(seal_file.read_text(encoding="utf-8"))
         trusted = _key_text(public_key) if public_key else pf.audit_keys.public_key(create=False)
-        auditseal.check_signature(seal, trusted)
+        seals.check_signature(seal, trusted)
     with pf.read() as session:
         breaks = [str(item) for item in audit.verify(session, partnership_id)]
         if seal is not None:
             breaks += [f"{item} (against the seal of {seal['sealed_at']})"
-                       for item in auditseal.compare(session, seal)
+                       for item in seals.compare(session, seal)
                        if partnership_id is None or item.partnership_id == partnership_id]
     if breaks:
         for item in breaks:
@@ -235,22 +235,23 @@ def _key_text(value: str) -> str:
 @click.option("--mail", "address", default=None, help="also e-mail the seal to this address")
 def audit_seal(out: Path | None, address: str | None) -> None:
     """Sign a checkpoint of every chain (events, last hash) for a third party to keep."""
-    from partnerflow.engine import auditseal, notifications
+    from partnerflow.engine.audit import seals
+    from partnerflow.engine.runtime import notifications
 
     pf = _pf()
     mailer = notifications.mailer_for(pf.settings) if address else None
     if address and mailer is None:
         _fail("--mail needs an SMTP server (PARTNERFLOW_SMTP_HOST)")
     with pf.uow() as uow:
-        seal = auditseal.make_seal(uow.session, pf.audit_keys, at=uow.clock(),
+        seal = seals.make_seal(uow.session, pf.audit_keys, at=uow.clock(),
                                    site=pf.settings.base_url)
-        text = auditseal.dumps(seal)
+        text = seals.dumps(seal)
         if out is not None:
             out.write_text(text, encoding="utf-8")
         if mailer is not None:
             try:
-                mailer.send(address, auditseal.MAIL_SUBJECT.format(at=seal["sealed_at"]),
-                            auditseal.MAIL_BODY.format(public_key=seal["public_key"]) + text)
+                mailer.send(address, seals.MAIL_SUBJECT.format(at=seal["sealed_at"]),
+                            seals.MAIL_BODY.format(public_key=seal["public_key"]) + text)
             except OSError as exc:  # smtplib's errors are OSErrors
                 _fail(f"the seal could not be e-mailed to {address}: {exc}")
         audit.append(uow.session, type="audit_sealed", actor=None, at=uow.clock(),
@@ -294,7 +295,7 @@ def audit_adopt() -> None:
 @main.command()
 def demo() -> None:
     """Load the demo organisation, users and partnerships (idempotent)."""
-    from partnerflow.engine.demo import load_demo
+    from partnerflow.engine.method.demo import load_demo
 
     summary = load_demo(_pf())
     click.echo(summary)
@@ -306,11 +307,11 @@ def demo() -> None:
 @click.option("--batch", default=500, show_default=True, help="most timers fired per round")
 def worker(once: bool, interval: float, batch: int) -> None:
     """Fire due timers, signal overdue tasks, send e-mails and digests (SIGTERM: clean stop)."""
-    from partnerflow.engine import logs
-    from partnerflow.engine.worker import Worker
+    from partnerflow.engine import config
+    from partnerflow.engine.runtime.host import Worker
 
     pf = _pf()
-    logs.configure(json_lines=pf.settings.log_json)
+    config.configure(json_lines=pf.settings.log_json)
     runner = Worker(pf, timer_batch=batch)
     runner.install_signal_handlers()
     runner.run(interval_s=interval, once=once)
@@ -323,7 +324,7 @@ def worker(once: bool, interval: float, batch: int) -> None:
               help="start an evaluation preparation this many days before its date")
 def reminders(days_ahead: int, evaluation_days: int) -> None:
     """Start the convention renewal and evaluation reminders that are due (idempotent)."""
-    from partnerflow.engine import reminders
+    from partnerflow.engine.method import reminders
 
     def run(uow):
         started = reminders.start_due_reminders(uow, days_ahead=days_ahead)

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from flask import abort, current_app, g
 from flask_login import current_user
 
-from partnerflow.engine import access, queries
-from partnerflow.engine.bootstrap import Partnerflow
+from partnerflow.engine import access
+from partnerflow.engine.runtime import queries
+from partnerflow.engine.runtime.host import Partnerflow
 
 
 def engine() -> Partnerflow:

@@ -9,7 +9,7 @@ from flask import Blueprint, render_template
 from flask_babel import format_decimal
 from flask_login import login_required
 
-from partnerflow.engine import dashboard
+from partnerflow.engine.method import dashboard
 
 from .current import engine, require
 

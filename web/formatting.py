@@ -11,9 +11,9 @@ from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from partnerflow.engine import queries
-from partnerflow.engine.clock import as_utc
-from partnerflow.engine.roles import ROLES, STAGES
+from partnerflow.engine.access.groups import ROLES, STAGES
+from partnerflow.engine.config import as_utc
+from partnerflow.engine.runtime import queries
 
 from .webforms import error_text
 

@@ -6,8 +6,8 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import queries, services
-from partnerflow.engine.roles import STAGES
+from partnerflow.engine.access.groups import STAGES
+from partnerflow.engine.runtime import queries, services
 
 from .current import engine, safe_next
 from .params import int_arg, page_arg
@@ -38,13 +38,14 @@ def index():
         rows = queries.inbox(db, current_user.username, now, filters)
         total = queries.inbox_count(db, current_user.username, filters, now)
         partnerships = queries.inbox_partnerships(db, current_user.username)
+        waiting = queries.waiting_for_contact(db, current_user.username)
     if filters == queries.InboxFilter(limit=filters.limit, offset=filters.offset):
         g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
                            filters=filters, now=now, stages=STAGES, roles=sorted(current_user.roles),
-                           partnerships=partnerships,
+                           partnerships=partnerships, waiting=waiting,
                            stage_names={key: _(label) for key, label in STAGES.items()})
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import incidents, services
+from partnerflow.engine.runtime import services
 
 from .current import engine
 from .params import page_arg
@@ -29,12 +29,12 @@ def index():
     page = page_arg()
     pf = engine()
     with pf.read() as db:
-        total = incidents.count_open(db)
-        rows = incidents.open_incidents(db, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        total = services.count_open(db)
+        rows = services.open_incidents(db, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     points = {}
     if current_user.may("resume"):
         with pf.read() as db:
-            points = {row.instance_id: incidents.resume_points(db, instance_id=row.instance_id)
+            points = {row.instance_id: services.resume_points(db, instance_id=row.instance_id)
                       for row in rows}
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("incidents.html", rows=rows, points=points, page=page, pages=pages,
@@ -61,7 +61,7 @@ def resume(instance_id: int):
         flash(_("Choisissez l'étape depuis laquelle reprendre."), "warning")
         return redirect(url_for("incidents.index"))
     with engine().uow() as uow:
-        status = incidents.resume_from_task(uow, instance_id=instance_id, task_uuid=task_uuid,
+        status = services.resume_from_task(uow, instance_id=instance_id, task_uuid=task_uuid,
                                             actor=current_user.username)
     _said(status, _("Le processus reprend depuis l'étape choisie."))
     return redirect(url_for("incidents.index"))

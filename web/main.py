@@ -14,7 +14,7 @@ bp = Blueprint("main", __name__)
 @bp.get("/health")
 def health():
     """Liveness: `ok` (200) or `unavailable` (503); figures and the error for administrators."""
-    from partnerflow.engine.health import liveness
+    from partnerflow.engine.runtime.host import liveness
 
     result = liveness(engine())
     body = {"status": "ok" if result.ok else "unavailable"}
@@ -27,7 +27,7 @@ def health():
 def ready():
     """200 when the database answers, the schema is at head and the method is deployed;
     503 with the reasons otherwise (for load balancers and orchestrators)."""
-    from partnerflow.engine.health import readiness_problems
+    from partnerflow.engine.runtime.host import readiness_problems
 
     problems = readiness_problems(engine(), secret_key=current_app.secret_key)
     if problems:

@@ -19,8 +19,9 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import map_io, queries, registry
 from partnerflow.engine.errors import InvalidInput
+from partnerflow.engine.method import map_io, registry
+from partnerflow.engine.runtime import queries
 
 from .current import engine, require
 from .formatting import N_

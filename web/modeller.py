@@ -9,9 +9,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import accounts, connectors, modelling, queries, versiondiff
+from partnerflow.engine.access import accounts
 from partnerflow.engine.errors import Conflict, DeploymentRejected, InvalidInput
-from partnerflow.engine.models import ProcessDraft, ProcessInstance, ProcessVersion
+from partnerflow.engine.runtime import connectors, deployment, modelling, queries
+from partnerflow.engine.store.models import ProcessDraft, ProcessInstance, ProcessVersion
 
 from .current import engine, require, with_diagram_csp
 from .params import int_arg, json_object
@@ -153,7 +154,7 @@ def differences(key: str):
         new_number = int_arg("to", latest)
         old_number = int_arg("from", max(new_number - 1, 1))
         old, new = _version(db, key, old_number), _version(db, key, new_number)
-    diff = versiondiff.diff_sources(old.source, new.source, new.filename)
+    diff = deployment.diff_sources(old.source, new.source, new.filename)
     return render_template("modeller_diff.html", key=key, old=old, new=new, diff=diff,
                            numbers=[v.version for v, _running in rows],
                            source_url=url_for("modeller.source", key=key, version=new.version))

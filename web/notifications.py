@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine import notifications
-from partnerflow.engine.models import HumanTask
+from partnerflow.engine.runtime import notifications
+from partnerflow.engine.store.models import HumanTask
 
 from .current import engine, safe_next
 from .params import page_arg

@@ -6,10 +6,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import access, catalog, documents, queries, services, views
+from partnerflow.engine import access
+from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import FormValidationError, InvalidInput, NotFound, StepFailed
-from partnerflow.engine.models import Partnership
-from partnerflow.engine.roles import STAGES
+from partnerflow.engine.runtime import deployment, documents, queries, services, views
+from partnerflow.engine.store.models import Partnership
 
 from .current import engine
 from .errors import render_error
@@ -53,7 +54,7 @@ def show(partnership_id: int):
         actionable = {t.id for t in open_tasks if access.may(me, "act", t)}
         # tasks nobody may act on: "en attente d'un interlocuteur", and who may unblock them
         waiting = {t.id for t in open_tasks if not access.users_who_may(db, "act", t)}
-        ref = _ref(partnership_id, open_tasks)
+        ref = queries.partnership_ref(partnership_id, open_tasks)
         contacts = (queries.unattached_partner_contacts(db, partnership_id)
                     if waiting and access.may(me, "attach_contact", ref) else None)
         done = queries.tasks_of_partnership(db, partnership_id, "completed")
@@ -78,13 +79,6 @@ def show(partnership_id: int):
                            evaluations=evaluations, internal=internal)
 
 
-def _ref(partnership_id: int, open_tasks) -> access.PartnershipRef:
-    """The partnership with its delegate (named in its processes' data)."""
-    delegate = next((t.context["delegate"] for t in open_tasks
-                     if isinstance((t.context or {}).get("delegate"), str)), None)
-    return access.PartnershipRef(partnership_id, delegate)
-
-
 @bp.post("/<int:partnership_id>/interlocuteurs")
 @login_required
 def attach_contact(partnership_id: int):
@@ -94,7 +88,8 @@ def attach_contact(partnership_id: int):
     with engine().read() as db:
         if db.get(Partnership, partnership_id) is None:
             abort(404)
-        ref = _ref(partnership_id, queries.tasks_of_partnership(db, partnership_id, "open"))
+        open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")
+        ref = queries.partnership_ref(partnership_id, open_tasks)
         if not access.may(access.actor(db, current_user.username), "attach_contact", ref):
             abort(403)
         allowed = {u for u, _name in queries.unattached_partner_contacts(db, partnership_id)}
@@ -125,7 +120,7 @@ def document(partnership_id: int, sha256: str):
 
 def _start_form(pf):
     with pf.read() as db:
-        version = catalog.latest_version(db, MAIN_PROCESS)
+        version = deployment.latest_version(db, MAIN_PROCESS)
         compiled = pf.catalog.compiled(db, version.id)
     if not compiled.start_form_key:
         raise NotFound("the main process has no start form")
@@ -176,5 +171,5 @@ def propose():
 
 def _start_key(pf) -> str:
     with pf.read() as db:
-        version = catalog.latest_version(db, MAIN_PROCESS)
+        version = deployment.latest_version(db, MAIN_PROCESS)
         return pf.catalog.compiled(db, version.id).start_form_key

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import access, documents, queries, services, views
+from partnerflow.engine import access
 from partnerflow.engine.errors import (
     Conflict,
     Forbidden,
@@ -15,7 +15,8 @@ from partnerflow.engine.errors import (
     NotFound,
     StepFailed,
 )
-from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
+from partnerflow.engine.runtime import documents, queries, services, views
+from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 
 from .current import engine
 from .errors import _wants_json

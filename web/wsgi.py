@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from partnerflow.engine import logs, signing_key
+from partnerflow.engine import config
 from partnerflow.engine.config import Settings
 
 from . import create_app
@@ -25,9 +25,9 @@ def _refuse(reason: str) -> None:
 
 try:
     settings = Settings.from_env()
-except signing_key.SigningKeyError as exc:
+except config.SigningKeyError as exc:
     _refuse(str(exc))
-if (reason := signing_key.problem(settings.secret_key)) is not None:
+if (reason := config.problem(settings.secret_key)) is not None:
     _refuse(reason)
-logs.configure(json_lines=settings.log_json)
+config.configure(json_lines=settings.log_json)
 app = create_app(settings)

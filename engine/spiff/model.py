@@ -28,9 +28,8 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from ..errors import Problem
-from ..forms import is_camunda_form_key
-from ..roles import stage_for_process
+from partnerflow.engine.access.groups import stage_for_process
+from partnerflow.engine.errors import Problem
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -45,6 +44,13 @@ DMN_XSD = {
     "http://www.omg.org/spec/DMN/20180521/MODEL/": SPIFF_DIR / "dmn/parser/schema/DMN12.xsd",
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd": SPIFF_DIR / "dmn/parser/schema/DMN.xsd",
 }
+
+
+def is_camunda_form_key(key: str | None) -> bool:
+    """A form key written for Camunda's own task list (`embedded:app:forms/x.html`,
+    `camunda-forms:app:x.form`, `app:...`, a URL or an expression), which names no form here.
+    A plain key (`idea`) is the method's own: it must name forms/<key>.json."""
+    return bool(key) and any(mark in key for mark in (":", "/", "${", "#{"))
 
 
 @dataclass(frozen=True)
@@ -393,7 +399,7 @@ class ConnectorTask(ServiceTask):
     def _run_hook(self, my_task):
         from copy import deepcopy
 
-        from ..errors import InstanceError
+        from partnerflow.engine.errors import InstanceError
 
         runner = getattr(my_task.workflow.script_engine, "connector_runner", None)
         if runner is None:

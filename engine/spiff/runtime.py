@@ -27,11 +27,16 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.util.task import TaskState
 
-from ..errors import InstanceError, ScriptError
-from .clock import using_clock
-from .model import CompiledProcess, ConnectorTask, DataMessageEventDefinition, GatewayEventDefinition
-from .sandbox import RestrictedScriptEngine
-from .steps import StepEvent, step_event
+from partnerflow.engine.errors import InstanceError, ScriptError
+from partnerflow.engine.spiff.clock import using_clock
+from partnerflow.engine.spiff.model import (
+    CompiledProcess,
+    ConnectorTask,
+    DataMessageEventDefinition,
+    GatewayEventDefinition,
+)
+from partnerflow.engine.spiff.sandbox import RestrictedScriptEngine
+from partnerflow.engine.spiff.steps import StepEvent, step_event
 
 _CONFIG = dict(CAMUNDA_CONFIG)
 _CONFIG[DataMessageEventDefinition] = MessageEventDefinitionConverter

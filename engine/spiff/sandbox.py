@@ -31,8 +31,8 @@ from pathlib import Path
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from ..errors import ScriptError
-from . import restricted
+from partnerflow.engine.errors import ScriptError
+from partnerflow.engine.spiff import restricted
 
 SAFE_MODULE_VALUES = restricted.SAFE_MODULE_VALUES
 _CHILD = Path(restricted.__file__).resolve()

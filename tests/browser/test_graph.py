@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from partnerflow.engine import map_io, registry
+from partnerflow.engine.method import map_io, registry
 from tests import map_data
 from tests.browser.conftest import SCREENSHOTS, sign_in
 

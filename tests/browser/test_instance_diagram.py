@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from partnerflow.engine import auditlog
+from partnerflow.engine.runtime import auditlog
 from tests.browser.conftest import sign_in
 from tests.web.support import complete
 

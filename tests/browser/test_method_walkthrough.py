@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from partnerflow.engine import audit
-from partnerflow.engine.models import HumanTask, Partnership, Signature
-from partnerflow.engine.roles import ROLES
+from partnerflow.engine.access.groups import ROLES
+from partnerflow.engine.store.models import HumanTask, Partnership, Signature
 from tests.browser.conftest import serve, sign_in
 from tests.conftest import ROOT, deploy, make_user
 from tests.scenarios.method import LEVEL_CASES, Samples, formalisation_inputs
@@ -371,8 +371,12 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     # the form starts from what the engine prepared: the sheet evaluated (read-only) and one
     # indicator row per indicator of the sheet, with its target
     open_task(page, "Conduire l'évaluation intermédiaire")
-    assert page.input_value("#f-evaluated-sheet-number") == str(sheet["sheet_number"])
-    assert page.get_attribute("#f-evaluated-sheet-title", "readonly") is not None
+    # prepared values are shown, not inputs
+    shown = page.locator("p.prepared-value[aria-labelledby=f-evaluated-sheet-number]")
+    assert shown.inner_text() == str(sheet["sheet_number"])
+    assert page.locator("p.prepared-value[aria-labelledby=f-evaluated-sheet-title]").inner_text() == \
+        sheet["title"]
+    assert page.locator("form.task-form [name=evaluated_sheet_number]").count() == 0
     prepared = page.locator("[data-rows=indicator_values] .row-list > .row-item")
     assert prepared.count() == len(sheet["indicators"])
     assert page.input_value("#f-indicator-values-0-target") == sheet["indicators"][0]["target"]

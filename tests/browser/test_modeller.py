@@ -27,8 +27,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import modelling, services
-from partnerflow.engine.models import AuditEvent, FormVersion, HumanTask, ProcessVersion
+from partnerflow.engine.runtime import modelling, services
+from partnerflow.engine.store.models import AuditEvent, FormVersion, HumanTask, ProcessVersion
 from tests.browser.conftest import serve, sign_in
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.scenarios.method import formalisation_inputs

@@ -12,13 +12,14 @@ articles left out of its `x-shows`).
    steps `forms/board_deliberation.json` declares in `x-shows` (the formalisation criteria,
    the final negotiation, the convention's declared articles with its document as a link
    that opens it, the partner organisation among the parties, the delegate who wrote it) and
-   none of the markers of the other steps; the formalisation level is on the partnership page the task links
-   to. The board approves in the browser; the deliberation leaves its inbox and the
-   direction's signature comes, showing what the board decided.
-2. A designer (ines, group `designer` only) gets what engine/access.py grants `designer`
-   (design, read_versions, read_incidents) and what every staff group gets (read_map,
-   propose, read_partnership), and nothing it does not: no task in the inbox, no task page,
-   no task history or document through a task, no audit log, export or instance diagram, no
+   none of the markers of the other steps; above its form, the formalisation level and the
+   document to deliberate on, as the process prepared them. The board approves in the
+   browser; the deliberation leaves its inbox and the direction's signature comes, showing
+   what the board decided.
+2. A designer (ines, group `designer` only) gets what the access policy grants `designer`
+   (design, read_versions, read_incidents) and nothing of the partnerships: no task in the
+   inbox, no task page, no task history or document through a task, no partnership page or
+   document, no idea to propose, no map, no audit log, export or instance diagram, no
    dashboard, no administration, no partner contact to attach."""
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import accounts
-from partnerflow.engine.models import HumanTask
+from partnerflow.engine.access import accounts
+from partnerflow.engine.store.models import HumanTask
 from tests.browser.conftest import serve, sign_in
 from tests.browser.test_method_walkthrough import as_user, fill_form, open_task, submit_task
 from tests.conftest import ROOT, deploy, make_user
@@ -171,7 +172,16 @@ def test_the_board_deliberates_with_what_the_convention_needs_and_nothing_else(p
     for title in others:
         assert title not in said.inner_text(), f"the step « {title} » is shown to the board"
 
-    # the level itself: on the partnership page the task links to
+    # prepared by the process above the form: the level the decision table gave, and the
+    # document to deliberate on (the one the directions will sign), both read, not inputs
+    prepared = page.locator("form.task-form p.prepared-value")
+    level = page.locator("p.prepared-value[aria-labelledby=f-formalisation-level]").inner_text()
+    assert level == "L3 : convention délibérée par le conseil d'administration", level
+    to_vote = page.locator("p.prepared-value[aria-labelledby=f-document-sha256] a")
+    assert to_vote.get_attribute("href").endswith(f"/document/{document}")
+    assert prepared.count() == 2
+    assert page.locator("form.task-form [name=formalisation_level]").count() == 0
+    # the same level on the partnership page the task links to
     page.locator(".crumbs a", has_text=walk.partnership().title).click()
     page.wait_for_url(re.compile(r"/partenariats/\d+$"))
     level = page.locator("dl.facts dt:text-is('Niveau de formalisation') + dd").inner_text()
@@ -238,11 +248,10 @@ def test_a_designer_reaches_the_models_and_no_partnership_task(new_page, pf, wal
     assert "Marie Lambert" in contacts and "Paul Lefèvre" in contacts
 
     as_user(page, DESIGNER)
-    # the menu: what the designer's group grants (and every staff group), nothing more
+    # the menu: what the designer's group grants, nothing more
     menu = page.locator("header nav").get_by_role("link").all_inner_texts()
     menu = [re.sub(r"\s*\d+$", "", item).strip() for item in menu]
-    assert menu == ["Mes tâches", "Notifications", "Partenariats", "Carte", "Incidents",
-                    "Modeleur"], menu
+    assert menu == ["Mes tâches", "Notifications", "Partenariats", "Incidents", "Modeleur"], menu
 
     # the modeller and the versions of the method
     page.get_by_role("link", name="Modeleur").click()
@@ -283,24 +292,17 @@ def test_a_designer_reaches_the_models_and_no_partnership_task(new_page, pf, wal
         else:
             _refused(page, path)
 
-    # every staff group reads the partnership pages: the tasks are named, none is a link,
-    # there is no audit button, and no partner contact to attach on the waiting one
+    # no partnership page, list entry, document, map or idea to propose
     page.goto("/partenariats/")
-    assert page.get_by_role("link", name="Proposer une idée").count() == 1  # propose: staff
-    page.get_by_role("link", name=walk.partnership().title).click()
-    page.wait_for_url(f"**/partenariats/{pid}")
-    assert page.locator("h1").inner_text() == walk.partnership().title
-    tasks = page.locator("section", has=page.get_by_role("heading", name="Tâches en cours"))
-    assert BOARD_TASK in tasks.inner_text()
-    assert tasks.locator("a[href^='/taches/']").count() == 0
-    assert page.get_by_role("link", name="Journal d’audit").count() == 0
-    assert page.locator("a[href*='/diagramme']").count() == 0
-    for marker in (INTERESTS, RESERVED, PARTNER_COMMENT, DRAFT_COMMENT):
-        assert marker not in page.inner_text("#main")
-    page.goto(f"/partenariats/{waiting.pid}")
-    assert "en attente d’un interlocuteur" in page.inner_text("#main")
-    assert page.locator("form.attach-contact").count() == 0
-    assert "Marie Lambert" not in page.inner_text("#main")
+    assert page.get_by_role("link", name="Proposer une idée").count() == 0
+    assert page.get_by_role("link", name=walk.partnership().title).count() == 0
+    for path in (f"/partenariats/{pid}", f"/partenariats/{waiting.pid}",
+                 f"/partenariats/{pid}/documents/{document}", "/carte/", "/carte/organisations",
+                 "/partenariats/nouvelle-idee"):
+        text = _refused(page, path)
+        for marker in (INTERESTS, RESERVED, PARTNER_COMMENT, DRAFT_COMMENT, "Marie Lambert"):
+            assert marker not in text, (path, marker)
+    page.goto("/incidents/")
     token = page.locator("input[name=csrf_token]").first.input_value()
     response = page.request.post(f"/partenariats/{waiting.pid}/interlocuteurs",
                                  form={"csrf_token": token, "username": "marie.lambert"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from partnerflow.engine import accounts
+from partnerflow.engine.access import accounts
 from tests.browser.conftest import serve, sign_in
 from tests.conftest import deploy
 from tests.scenarios.method import DELEGATE, DIRECTION, PARTNER, PEOPLE, Walk

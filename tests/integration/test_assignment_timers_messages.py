@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import services
-from partnerflow.engine.clock import as_utc
+from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.models import HumanTask, ProcessInstance
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import HumanTask, ProcessInstance
 from tests.conftest import FIXTURES, deploy, make_user
 
 

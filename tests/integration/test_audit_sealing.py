@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, text, update
 
-from partnerflow.engine import audit, auditseal, services
-from partnerflow.engine.auditkeys import AuditKeyError
-from partnerflow.engine.bootstrap import Partnerflow
+from partnerflow.engine import audit
+from partnerflow.engine.audit import AuditKeyError, seals
 from partnerflow.engine.config import Settings
-from partnerflow.engine.models import AuditChainHead, AuditEvent, HumanTask, Partnership
+from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import AuditChainHead, AuditEvent, HumanTask, Partnership
 from tests.conftest import FIXTURES, _wipe, deploy, make_user
 
 EVENTS = AuditEvent.__table__
@@ -332,7 +333,7 @@ def test_a_tampered_seal_file_is_refused(two, cli, tmp_path):
 def test_a_seal_re_signed_with_another_key_is_refused(two, cli, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from partnerflow.engine.auditkeys import public_key_text
+    from partnerflow.engine.audit import public_key_text
 
     path = tmp_path / "seal.json"
     sealed = seal(cli, path)
@@ -341,7 +342,7 @@ def test_a_seal_re_signed_with_another_key_is_refused(two, cli, tmp_path):
     body = {k: v for k, v in sealed.items() if k != "signature"}
     import base64
 
-    sealed["signature"] = base64.b64encode(forger.sign(auditseal.canonical(body))).decode()
+    sealed["signature"] = base64.b64encode(forger.sign(seals.canonical(body))).decode()
     path.write_text(json.dumps(sealed), encoding="utf-8")
     result = cli("audit", "verify", "--against", path)
     assert result.exit_code == 1 and "signed by another key" in result.output
@@ -476,7 +477,7 @@ def test_adopt_refuses_a_broken_chain_and_a_mac_stripped_after_the_key(two, cli)
 
 
 def test_a_seal_can_be_e_mailed_through_the_notification_mailer(two, cli, monkeypatch):
-    from partnerflow.engine import notifications
+    from partnerflow.engine.runtime import notifications
 
     sent = []
 
@@ -491,6 +492,6 @@ def test_a_seal_can_be_e_mailed_through_the_notification_mailer(two, cli, monkey
     assert result.exit_code == 0, result.output
     [(to, subject, body)] = sent
     assert to == "conseil@partenaire.example" and "sceau du journal d'audit" in subject
-    mailed = auditseal.loads(body[body.index("{"):])
-    auditseal.check_signature(mailed, mailed["public_key"])
+    mailed = seals.loads(body[body.index("{"):])
+    seals.check_signature(mailed, mailed["public_key"])
     assert mailed["public_key"] in body[:body.index("{")]

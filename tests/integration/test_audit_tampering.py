@@ -7,8 +7,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, update
 
-from partnerflow.engine import audit, services
-from partnerflow.engine.models import AuditEvent, HumanTask
+from partnerflow.engine import audit
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import AuditEvent, HumanTask
 from tests.conftest import FIXTURES, deploy, make_user
 
 EVENTS = AuditEvent.__table__

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from partnerflow.engine import diagrams, modelling, services
 from partnerflow.engine.errors import DeploymentRejected, FormValidationError
-from partnerflow.engine.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion
+from partnerflow.engine.runtime import diagrams, modelling, services
+from partnerflow.engine.store.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, make_user
 from tests.web.support import PASSWORD, csrf_token, fast_passwords, login, post, text_of

@@ -10,11 +10,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import services
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.config import Settings
 from partnerflow.engine.errors import Conflict
-from partnerflow.engine.models import AuditEvent, HumanTask
+from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import AuditEvent, HumanTask
 from tests.conftest import FIXTURES, deploy, make_user
 
 WORKERS = 4

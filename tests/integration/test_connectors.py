@@ -9,9 +9,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import connectors, queries, registry, services, spiff
+from partnerflow.engine import spiff
 from partnerflow.engine.errors import DeploymentRejected, InstanceError
-from partnerflow.engine.models import (
+from partnerflow.engine.method import registry
+from partnerflow.engine.runtime import connectors, queries, services
+from partnerflow.engine.store.models import (
     AuditEvent,
     HumanTask,
     Incident,
@@ -63,7 +65,7 @@ def service_task(topic: str | None, inputs: dict | None = None, outputs: dict | 
 
 
 def deploy_bytes(pf, content: bytes, name: str = "with_service.bpmn"):
-    from partnerflow.engine import deployment
+    from partnerflow.engine.runtime import deployment
 
     with pf.uow() as uow:
         result = deployment.deploy(uow.session, [(name, content)], actor="ines", at=uow.clock(),
@@ -365,8 +367,9 @@ def test_the_shipped_method_deploys_with_its_connectors(pf):
 def test_the_shipped_element_templates_are_the_registry_written_out():
     shipped = json.loads((ROOT / "bpmn" / "templates" / "partnerflow.json").read_text(encoding="utf-8"))
     assert shipped == connectors.element_templates(), (
-        "regenerate bpmn/templates/partnerflow.json: .venv/bin/python -c \"import json; from "
-        "partnerflow.engine.connectors import element_templates; open('bpmn/templates/partnerflow.json',"
+        "regenerate bpmn/templates/partnerflow.json: .venv/bin/python -c \"import json, "
+        "partnerflow.engine.method; from partnerflow.engine.runtime.connectors import "
+        "element_templates; open('bpmn/templates/partnerflow.json',"
         " 'w').write(json.dumps(element_templates(), ensure_ascii=False, indent=2) + '\\n')\"")
     assert connectors.shipped_templates() == shipped
 

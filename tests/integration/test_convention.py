@@ -8,9 +8,10 @@ import subprocess
 import pytest
 from sqlalchemy import select, update
 
-from partnerflow.engine import auditlog, convention, queries, services
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.models import Document, Signature
+from partnerflow.engine.method import convention
+from partnerflow.engine.runtime import auditlog, queries, services
+from partnerflow.engine.store.models import Document, Signature
 from tests.conftest import FIXTURES, deploy, make_user
 
 CONVENTION = {

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from partnerflow.engine import dashboard
-from partnerflow.engine.models import (
+from partnerflow.engine.method import dashboard
+from partnerflow.engine.store.models import (
     HumanTask,
     Organisation,
     Partnership,

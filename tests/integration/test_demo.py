@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from partnerflow.engine import audit, queries
-from partnerflow.engine.demo import load_demo
-from partnerflow.engine.models import (
+from partnerflow.engine import audit
+from partnerflow.engine.method.demo import load_demo
+from partnerflow.engine.runtime import queries
+from partnerflow.engine.store.models import (
     AuditEvent,
     Document,
     HumanTask,

@@ -14,10 +14,10 @@ import io
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import modelling, services
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.errors import DeploymentRejected
-from partnerflow.engine.models import AuditEvent, HumanTask, ProcessVersion
+from partnerflow.engine.runtime import modelling, services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import AuditEvent, HumanTask, ProcessVersion
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, make_user
 from tests.web.support import PASSWORD, fast_passwords, login, post, text_of

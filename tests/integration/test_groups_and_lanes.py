@@ -7,9 +7,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import access, accounts, deployment, notifications, queries, services
+from partnerflow.engine import access
+from partnerflow.engine.access import accounts
 from partnerflow.engine.errors import DeploymentRejected, InvalidInput
-from partnerflow.engine.models import AuditEvent, HumanTask, Notification, ProcessVersion, TaskOffer
+from partnerflow.engine.runtime import deployment, notifications, queries, services
+from partnerflow.engine.store.models import (
+    AuditEvent,
+    HumanTask,
+    Notification,
+    ProcessVersion,
+    TaskOffer,
+)
 from tests.conftest import FIXTURES, make_user
 
 LEAVE = FIXTURES / "lanes" / "leave_request.bpmn"

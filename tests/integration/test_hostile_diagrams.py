@@ -8,10 +8,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import services
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.errors import DeploymentRejected, Forbidden
-from partnerflow.engine.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion
+from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion
 from tests.conftest import FIXTURES, deploy, make_user
 
 HOSTILE = FIXTURES / "hostile"

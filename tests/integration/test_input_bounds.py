@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import map_io, registry, services
 from partnerflow.engine.errors import DeploymentRejected, FormValidationError, InvalidInput
-from partnerflow.engine.models import Document, HumanTask
+from partnerflow.engine.method import map_io, registry
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import Document, HumanTask
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.web.support import build_world, complete, fast_passwords
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import map_io, registry
 from partnerflow.engine.errors import InvalidInput
-from partnerflow.engine.models import Document, Organisation, Relationship
+from partnerflow.engine.method import map_io, registry
+from partnerflow.engine.store.models import Document, Organisation, Relationship
 from tests import map_data
 from tests.conftest import make_user
 

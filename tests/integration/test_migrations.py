@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from partnerflow.engine.migrate import current
-from partnerflow.engine.models import Base
+from partnerflow.engine.store import current
+from partnerflow.engine.store.models import Base
 
 
 def test_the_migrated_database_matches_the_models(pf, database_url):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import modelling, queries, services
 from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError, InvalidInput
-from partnerflow.engine.models import HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
+from partnerflow.engine.runtime import modelling, queries, services
+from partnerflow.engine.store.models import HumanTask, ProcessDraft, ProcessInstance, ProcessVersion
 from tests.conftest import FIXTURES, deploy, make_user
 
 LOOP = (FIXTURES / "review_loop.bpmn").read_bytes()

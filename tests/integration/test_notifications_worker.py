@@ -16,10 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import notifications, services
-from partnerflow.engine.bootstrap import Partnerflow
-from partnerflow.engine.models import AuditEvent, HumanTask, Notification, ProcessInstance, User
-from partnerflow.engine.worker import Worker
+from partnerflow.engine.runtime import notifications, services
+from partnerflow.engine.runtime.host import Partnerflow, Worker
+from partnerflow.engine.store.models import (
+    AuditEvent,
+    HumanTask,
+    Notification,
+    ProcessInstance,
+    User,
+)
 from tests.conftest import FIXTURES, deploy, make_user
 
 

@@ -8,9 +8,11 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import access, queries, registry, reminders, services
+from partnerflow.engine import access
 from partnerflow.engine.errors import Forbidden, InvalidInput
-from partnerflow.engine.models import (
+from partnerflow.engine.method import registry, reminders
+from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.store.models import (
     AuditEvent,
     HumanTask,
     Organisation,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from partnerflow.engine import queries, services
-from partnerflow.engine.models import ProcessInstance, WorkflowTask
+from partnerflow.engine.runtime import queries, services
 from partnerflow.engine.spiff import WorkflowRun
+from partnerflow.engine.store.models import ProcessInstance, WorkflowTask
 from tests.conftest import FIXTURES, deploy, make_user
 
 

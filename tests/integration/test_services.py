@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine import audit, queries, services
+from partnerflow.engine import audit
 from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError
-from partnerflow.engine.models import AuditEvent, HumanTask, ProcessInstance, WorkflowTask
+from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.store.models import AuditEvent, HumanTask, ProcessInstance, WorkflowTask
 from tests.conftest import FIXTURES, deploy, make_user
 
 

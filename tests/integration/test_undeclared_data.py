@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from partnerflow.engine import services, stepping
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.models import HumanTask, ProcessInstance
+from partnerflow.engine.runtime import services, stepping
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import HumanTask, ProcessInstance
 from tests.conftest import FIXTURES, _wipe, deploy, make_user
 
 HOSTILE = {"decision": "done", "formalisation_level": "L0", "partnership_status": "ended"}

@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from partnerflow.engine import audit, services, stepping
-from partnerflow.engine.bootstrap import Partnerflow
-from partnerflow.engine.clock import ManualClock, utcnow
-from partnerflow.engine.models import HumanTask, ProcessInstance
+from partnerflow.engine import audit
+from partnerflow.engine.config import ManualClock, utcnow
+from partnerflow.engine.runtime import services, stepping
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import HumanTask, ProcessInstance
 from tests.conftest import FIXTURES, ROOT, deploy, make_user
 
 PASSWORD = "mot-de-passe-solide"

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from partnerflow.engine import services
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.errors import Conflict
+from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime.host import Partnerflow
 from partnerflow.web import create_app
 from tests.reliability import harness
 
@@ -36,7 +36,7 @@ def fuzz(pf: Partnerflow, examples: int) -> dict[str, int]:
 
 
 def test_the_form_fuzzer_never_gets_a_server_error(fuzz_pf, monkeypatch):
-    from partnerflow.engine import accounts
+    from partnerflow.engine.access import accounts
 
     monkeypatch.setattr(accounts, "_N", 2**4)
     seen = fuzz(fuzz_pf, examples=4)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from partnerflow.engine.models import AuditEvent, HumanTask, ProcessInstance
+from partnerflow.engine.store.models import AuditEvent, HumanTask, ProcessInstance
 from tests.integration.test_concurrency import _process_worker
 from tests.reliability import harness
 from tests.reliability.test_fast import fuzz
@@ -143,8 +143,8 @@ def test_the_web_server_killed_at_random_during_200_completions_loses_nothing(fi
 
 
 def test_the_form_fuzzer_with_many_examples(settings, clock, tmp_path, monkeypatch):
-    from partnerflow.engine import accounts
-    from partnerflow.engine.bootstrap import Partnerflow
+    from partnerflow.engine.access import accounts
+    from partnerflow.engine.runtime.host import Partnerflow
     from tests.conftest import _wipe
 
     monkeypatch.setattr(accounts, "_N", 2**4)

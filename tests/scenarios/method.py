@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from partnerflow.engine import accounts, audit, documents, queries, services
-from partnerflow.engine.models import (
+from partnerflow.engine import audit
+from partnerflow.engine.access import accounts
+from partnerflow.engine.runtime import documents, queries, services
+from partnerflow.engine.runtime.queries import InboxFilter
+from partnerflow.engine.store.models import (
     AuditEvent,
     HumanTask,
     Partnership,
     ProcessInstance,
     WorkflowTask,
 )
-from partnerflow.engine.queries import InboxFilter
 
 # the people are named once, with their answers; the answers are re-exported for the scenarios
 from tests.scenarios.samples import (  # noqa: F401

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from partnerflow.engine import services
 from partnerflow.engine.errors import Forbidden
+from partnerflow.engine.runtime import services
 from tests.scenarios.method import BOARD, DELEGATE, DIRECTION, PARTNER, STEERING, Walk
 
 
@@ -156,7 +156,7 @@ def test_a_partner_user_only_ever_gets_the_tasks_of_their_own_partnership(method
     assert town.inbox_elements("marie.lambert") == ["comment_draft"]
     assert hospital.inbox_elements("marie.lambert") == []
     with method.read() as session:
-        from partnerflow.engine import queries
+        from partnerflow.engine.runtime import queries
 
         everything = queries.inbox(session, PARTNER, clock())
         assert {row.partnership_id for row in everything} == {hospital.pid}

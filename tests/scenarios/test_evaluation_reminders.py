@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from partnerflow.engine import queries, reminders
+from partnerflow.engine.method import reminders
+from partnerflow.engine.runtime import queries
 from tests.scenarios.method import STEERING, Walk
 
 

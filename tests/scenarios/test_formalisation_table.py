@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from partnerflow.engine import services
+from partnerflow.engine.runtime import services
 from tests.conftest import FIXTURES, ROOT, deploy, make_user
 from tests.scenarios.method import formalisation_inputs as inputs
 
@@ -72,7 +72,7 @@ def decide(pf):
                 data=data,
             )
         with pf.read() as session:
-            from partnerflow.engine.models import AuditEvent, Partnership, ProcessInstance
+            from partnerflow.engine.store.models import AuditEvent, Partnership, ProcessInstance
 
             assert session.get(ProcessInstance, iid).status == "completed"
             event = session.query(AuditEvent).filter_by(instance_id=iid, type="decision_evaluated").one()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from partnerflow.engine.clock import as_utc
+from partnerflow.engine.config import as_utc
 from tests.scenarios.method import DIRECTION, PROPOSER, Walk
 
 

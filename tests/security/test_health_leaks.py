@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from partnerflow.engine.bootstrap import Partnerflow
+from partnerflow.engine.runtime.host import Partnerflow
 from partnerflow.web import create_app
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
@@ -35,7 +35,7 @@ def test_an_anonymous_caller_gets_unavailable_without_the_database_error(down, c
     assert "127.0.0.1" not in response.get_data(as_text=True)
     # the operator still learns why, from the log
     assert any("127.0.0.1" in r.getMessage()
-               for r in caplog.records if r.name == "partnerflow.engine.health")
+               for r in caplog.records if r.name == "partnerflow.health")
 
 
 @pytest.mark.parametrize("username", ["paul", "claire", "alice"])

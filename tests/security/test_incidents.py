@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import incidents, services
 from partnerflow.engine.errors import Forbidden, StepFailed
-from partnerflow.engine.models import AuditEvent, HumanTask, Incident, ProcessInstance
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import AuditEvent, HumanTask, Incident, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import deploy, make_user
 from tests.integration.test_hostile_diagrams import REVIEW_NAME, SCRIPT, review
@@ -54,7 +54,7 @@ def test_an_incident_records_element_message_time_and_data(stopped):
         assert incident.during == "engine_steps"
         assert incident.data["decision"] == "again" and incident.data["rounds"] == 1
         assert incident.created_at is not None
-        assert incidents.count_open(session) == 1
+        assert services.count_open(session) == 1
 
 
 @pytest.mark.parametrize("who", ["dir", "root", "des"])
@@ -80,10 +80,10 @@ def test_the_incidents_page_is_refused_to_others(stopped, who):
 def test_resume_from_the_completed_review_runs_it_again_and_is_audited(stopped):
     pf, iid, task_id = stopped
     with pf.read() as session:
-        points = incidents.resume_points(session, instance_id=iid)
+        points = services.resume_points(session, instance_id=iid)
     assert [name for _, name in points] == ["Relire le document", "Relire le document"]
     with pytest.raises(Forbidden), pf.uow() as uow:
-        incidents.resume_from_task(uow, instance_id=iid, task_uuid=points[0][0], actor="dir")
+        services.resume_from_task(uow, instance_id=iid, task_uuid=points[0][0], actor="dir")
     # the first round's review: what followed it is undone
     client = create_app(partnerflow=pf, TESTING=True).test_client()
     login(client, "des")

@@ -149,7 +149,7 @@ def test_a_server_that_cannot_reach_postgresql_answers_503(tmp_path):
 
 def test_the_error_page_itself_never_queries_the_database(world, as_user, monkeypatch):
     client = as_user("claire")
-    from partnerflow.engine import notifications, queries
+    from partnerflow.engine.runtime import notifications, queries
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("the error page asked the database")

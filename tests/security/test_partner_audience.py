@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import views
-from partnerflow.engine.models import Document, HumanTask, Notification, ProcessInstance
+from partnerflow.engine.runtime import views
+from partnerflow.engine.store.models import Document, HumanTask, Notification, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import deploy
 from tests.scenarios.method import BOARD, DELEGATE, DIRECTION, IDEA, PARTNER, STEERING, Walk, add_people
@@ -188,7 +188,7 @@ def test_no_page_export_or_notification_shows_an_internal_field_to_the_partner(m
 
 
 def test_the_partners_export_says_what_it_masks_and_still_chains(method, clock):
-    from partnerflow.engine import auditlog
+    from partnerflow.engine.runtime import auditlog
 
     pf = method
     app = create_app(partnerflow=pf, TESTING=True)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from partnerflow.engine import access, services
-from partnerflow.engine.models import HumanTask
+from partnerflow.engine import access
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import HumanTask
 from tests.conftest import deploy, make_user
 from tests.web.support import PASSWORD, csrf_token, inbox_ids, start, task_row, text_of
 

@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from partnerflow.engine import connectors, convention, pdf, services
-from partnerflow.engine.models import HumanTask, Partnership, ProcessInstance
+from partnerflow.engine.method import convention
+from partnerflow.engine.runtime import connectors, documents, services
+from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.integration.test_convention import CONVENTION
 from tests.web.support import login
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_FILES = (str(ROOT / "engine" / "templates"), str(ROOT / "web" / "static"))
+PACKAGE_FILES = (str(ROOT / "engine" / "method" / "templates"), str(ROOT / "web" / "static"))
 
 
 class Listener:
@@ -114,7 +115,7 @@ def hostile_title(port: int, target: Path) -> str:
 
 def _warm_up():
     """The first rendering imports modules and reads the font cache; not what is measured."""
-    pdf.render_pdf("<p>x</p>")
+    documents.render_pdf("<p>x</p>")
 
 
 @pytest.fixture
@@ -168,7 +169,7 @@ def test_the_convention_style_sheet_holds_no_data(tmp_path):
     assert not re.search(r"style\s*=", html, flags=re.I)
     # the footer still carries the title: WeasyPrint takes it from the heading
     path = tmp_path / "c.pdf"
-    path.write_bytes(pdf.render_pdf(html))
+    path.write_bytes(documents.render_pdf(html, root=convention.TEMPLATES))
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert re.search(rf"{marker} convention_title — page 1 / \d", text), text
@@ -234,7 +235,7 @@ def test_trusted_hosts_turn_other_host_headers_away(pf, listener):
 
 def test_the_fetcher_serves_package_files_and_data_only_and_logs_each_refusal(
         listener, secret_file, tmp_path, caplog):
-    templates = pdf.TEMPLATES
+    templates = convention.TEMPLATES
     port = listener.port
     pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
              "z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
@@ -244,21 +245,21 @@ def test_the_fetcher_serves_package_files_and_data_only_and_logs_each_refusal(
 <style>@import url(http://127.0.0.1:{port}/import.css); @import url({secret_file.as_uri()});
 @font-face {{ font-family: X; src: url(http://127.0.0.1:{port}/font.woff); }}
 h1 {{ background: url(ftp://127.0.0.1:{port}/ftp.png); font-family: X; }}
-h2 {{ background: url({templates.as_uri()}/../../web/static/report.css); }}</style></head>
+h2 {{ background: url({templates.as_uri()}/../../../web/static/report.css); }}</style></head>
 <body><h1>titre</h1><h2>b</h2><img src="http://127.0.0.1:{port}/img.png">
 <img src="https://127.0.0.1:{port}/tls.png"><img src="{secret_file.as_uri()}">
 <img src="file://127.0.0.1{secret_file}"><object data="http://127.0.0.1:{port}/object"></object>
-<img src="../pdf.py"><img src="{pixel}"></body></html>"""
+<img src="../convention.py"><img src="{pixel}"></body></html>"""
     _warm_up()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="partnerflow.pdf"), recording() as opened:
-        body = pdf.render_pdf(hostile)
+        body = documents.render_pdf(hostile, root=templates)
     assert body.startswith(b"%PDF-")
     assert listener.received == []
     assert str(secret_file) not in opened
     assert outside_package(opened) == []
     refused = [r.getMessage() for r in caplog.records if r.name == "partnerflow.pdf"]
     for url in ("/link.css", "/import.css", "/font.woff", "/ftp.png", "/img.png", "/tls.png",
-                "/object", str(secret_file), "report.css", "pdf.py"):
+                "/object", str(secret_file), "report.css", "convention.py"):
         assert any(url in line and "refused" in line for line in refused), (url, refused)
     assert not any(line.startswith("PDF rendering refused to fetch data:") for line in refused)

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from partnerflow.engine import services
-from partnerflow.engine.bootstrap import Partnerflow
 from partnerflow.engine.errors import DeploymentRejected
-from partnerflow.engine.models import HumanTask, ProcessInstance
+from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import HumanTask, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import deploy, make_user
 from tests.integration.test_hostile_diagrams import (
@@ -146,7 +146,7 @@ def test_dates_a_designer_expects_work_in_a_script(sandboxed):
     completion = _complete(sandboxed, task_id)
     assert completion.instance_status == "completed", completion.error
     with sandboxed.uow() as uow:
-        from partnerflow.engine import stepping
+        from partnerflow.engine.runtime import stepping
 
         instance = uow.session.get(ProcessInstance, iid)
         data = dict(stepping.restore(uow, instance).workflow.last_task.data)

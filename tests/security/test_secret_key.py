@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from partnerflow.engine import signing_key
+from partnerflow.engine import config
 from partnerflow.engine.config import Settings
 from partnerflow.web import create_app
 from tests.conftest import make_user
@@ -108,12 +108,12 @@ def test_partnerflow_run_serves_with_the_key_file_make_run_creates(tmp_path):
 
 def test_the_key_file_is_created_once_private_random_and_then_reused(tmp_path):
     path = tmp_path / "instance" / "secret_key"
-    key, created = signing_key.ensure_key_file(path)
-    assert created and signing_key.problem(key) is None and len(key.encode()) >= 32
+    key, created = config.ensure_key_file(path)
+    assert created and config.problem(key) is None and len(key.encode()) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again, created_again = signing_key.ensure_key_file(path)
+    again, created_again = config.ensure_key_file(path)
     assert (again, created_again) == (key, False)
-    other, _ = signing_key.ensure_key_file(tmp_path / "elsewhere")
+    other, _ = config.ensure_key_file(tmp_path / "elsewhere")
     assert other != key
     settings = Settings.from_env({"PARTNERFLOW_SECRET_KEY_FILE": str(path)})
     assert settings.secret_key == key and key not in repr(settings)

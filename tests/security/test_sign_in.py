@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from partnerflow.engine import accounts, queries, services
+from partnerflow.engine.access import accounts
 from partnerflow.engine.errors import FormValidationError, InvalidInput
-from partnerflow.engine.models import HumanTask, LoginAttempt, Signature, User
+from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.store.models import HumanTask, LoginAttempt, Signature, User
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.web.support import PASSWORD, csrf_token, post, text_of

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine import services
 from partnerflow.engine.errors import StepFailed
-from partnerflow.engine.models import AuditEvent, HumanTask, Notification, ProcessInstance
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import AuditEvent, HumanTask, Notification, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.integration.test_hostile_diagrams import REVIEW_NAME, SCRIPT, TIMER, review

@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from partnerflow.engine.assignment import assign, parse_due, resolve_groups
-from partnerflow.engine.roles import METHOD_GROUPS, GroupNames
+from partnerflow.engine.access.groups import METHOD_GROUPS, GroupNames, assign, parse_due, resolve_groups
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 METHOD = GroupNames()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from partnerflow.engine import audit
-from partnerflow.engine.models import AuditChainHead, AuditEvent
+from partnerflow.engine.store.models import AuditChainHead, AuditEvent
 
 CHAIN = "p1"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.forms import check_schema, schema_from_form_fields, validate_against
+from partnerflow.engine.runtime.forms import check_schema, schema_from_form_fields, validate_against
 
 SCHEMA = {
     "type": "object",

@@ -10,7 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 CONTRACTS = ("The engine never imports Flask or the web layer",
-             "No import cycle between the engine's modules",
+             "The method is a plugin: the host never imports it",
+             "No import cycle in the engine",
              "Only the engine's spiff adapter imports SpiffWorkflow")
 
 
@@ -42,7 +43,7 @@ def test_a_contract_the_code_violates_is_reported_broken(tmp_path):
     lines += [f"{k} = {_toml(v)}" for k, v in config.items() if k != "contracts"]
     contracts = [*config["contracts"], {
         "name": "Planted: deployment may not use the spiff adapter", "type": "forbidden",
-        "source_modules": ["partnerflow.engine.deployment"],
+        "source_modules": ["partnerflow.engine.runtime.deployment"],
         "forbidden_modules": ["partnerflow.engine.spiff"]}]
     for contract in contracts:
         lines.append("\n[[tool.importlinter.contracts]]")
@@ -56,17 +57,50 @@ def test_a_contract_the_code_violates_is_reported_broken(tmp_path):
         assert f"{name} KEPT" in result.stdout
 
 
-def test_every_engine_module_outside_the_adapter_is_under_the_spiffworkflow_contract():
+def _engine_parts() -> set[str]:
+    """The engine's top-level modules and packages, as dotted names."""
+    engine = ROOT / "engine"
+    modules = {p.stem for p in engine.glob("*.py") if p.stem != "__init__"}
+    packages = {p.parent.name for p in engine.glob("*/__init__.py")}
+    return {f"partnerflow.engine.{name}" for name in modules | packages}
+
+
+def _contract(kind: str) -> dict:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    return next(c for c in config["contracts"] if c["type"] == kind)
+
+
+def test_every_engine_part_outside_the_adapter_is_under_the_spiffworkflow_contract():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     contract = next(c for c in config["tool"]["importlinter"]["contracts"]
                     if c.get("forbidden_modules") == ["SpiffWorkflow"])
-    modules = {f"partnerflow.engine.{p.stem}" for p in (ROOT / "engine").glob("*.py")
-               if p.stem != "__init__"}
-    assert modules <= set(contract["source_modules"]), modules - set(contract["source_modules"])
+    parts = _engine_parts() - {"partnerflow.engine.spiff"}
+    assert parts <= set(contract["source_modules"]), parts - set(contract["source_modules"])
 
 
+def test_every_engine_part_has_its_place_in_the_layers():
+    layered = {name.strip() for layer in _contract("layers")["layers"] for name in layer.split("|")}
+    assert _engine_parts() == layered, _engine_parts() ^ layered
 
-def test_the_engine_is_kept_free_of_import_cycles():
+
+def test_the_engine_and_each_of_its_packages_are_kept_free_of_import_cycles():
+    ancestors = set(_contract("acyclic_siblings")["ancestors"])
+    packages = {p for p in _engine_parts() if (ROOT / "engine" / p.rsplit(".", 1)[1]).is_dir()}
+    assert {"partnerflow.engine", *packages} <= ancestors
+
+
+def test_the_layers_contract_really_checks_the_direction(tmp_path):
+    # The same layers with the method put under the runtime: the method's imports break it.
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    assert any(c["type"] == "acyclic_siblings" and c["ancestors"] == ["partnerflow.engine"]
-               for c in config["contracts"])
+    layers = _contract("layers")["layers"]
+    swapped = [layers[1], layers[0], *layers[2:]]
+    lines = ["[tool.importlinter]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in config.items() if k != "contracts"]
+    lines += ["\n[[tool.importlinter.contracts]]", 'name = "Planted: the runtime above the method"',
+              'type = "layers"', f"layers = {_toml(swapped)}"]
+    path = tmp_path / "swapped.toml"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_linter(str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Planted: the runtime above the method BROKEN" in result.stdout
+    assert "partnerflow.engine.method" in result.stdout

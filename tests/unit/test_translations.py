@@ -15,7 +15,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
-from partnerflow.engine.roles import ROLES, STAGES
+from partnerflow.engine.access.groups import ROLES, STAGES
 from partnerflow.web import formatting
 from partnerflow.web.i18n_extract import extract_forms, form_strings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from partnerflow.engine.versiondiff import diff_sources
+from partnerflow.engine.runtime.deployment import diff_sources
 
 LOOP = (Path(__file__).resolve().parent.parent / "fixtures" / "review_loop.bpmn").read_text()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from partnerflow.engine import views
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.forms import check_schema, validate_against
+from partnerflow.engine.runtime import views
+from partnerflow.engine.runtime.forms import check_schema, validate_against
 
 SCHEMA = {
     "type": "object",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from partnerflow.engine.xmlsafe import MAX_XML_BYTES, UnsafeXml, document_kind, parse_xml
+from partnerflow.engine.runtime.diagrams import MAX_XML_BYTES, UnsafeXml, document_kind, parse_xml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 REVIEW = (FIXTURES / "review_loop.bpmn").read_bytes()

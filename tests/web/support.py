@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 
 from sqlalchemy import select
 
-from partnerflow.engine import accounts, documents, queries, services
-from partnerflow.engine.models import HumanTask
+from partnerflow.engine.access import accounts
+from partnerflow.engine.runtime import documents, queries, services
+from partnerflow.engine.store.models import HumanTask
 from tests.conftest import FIXTURES, deploy, make_user
 
 PASSWORD = "mot-de-passe-solide"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from partnerflow.engine import auditlog
-from partnerflow.engine.models import AuditEvent
+from partnerflow.engine.runtime import auditlog
+from partnerflow.engine.store.models import AuditEvent
 from tests.web.support import complete
 
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from partnerflow.engine.bootstrap import Partnerflow
-from partnerflow.engine.clock import ManualClock
-from partnerflow.engine.config import Settings
+from partnerflow.engine.config import ManualClock, Settings
+from partnerflow.engine.runtime.host import Partnerflow
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, _wipe
 from tests.web.support import (
@@ -26,7 +25,7 @@ from tests.web.support import (
 )
 
 ROLES = ["anonymous", *BY_ROLE]
-STAFF = {"direction", "professional", "delegate", "board", "steering", "designer", "admin"}
+STAFF = {"direction", "professional", "delegate", "board", "steering", "admin"}
 
 
 def _everyone(status):
@@ -38,7 +37,7 @@ def _only(allowed: dict, otherwise: int = 403):
 
 
 def _claimed_by_hugo(w):
-    from partnerflow.engine import services
+    from partnerflow.engine.runtime import services
 
     with w.pf.uow() as uow:
         services.claim_task(uow, task_id=w.task_own, actor="hugo")
@@ -52,16 +51,18 @@ def _completed_by_hugo(w):
 ROUTES = {
     "inbox": ("GET", lambda w: "/", None, None, _everyone(200)),
     "partnerships": ("GET", lambda w: "/partenariats/", None, None, _everyone(200)),
-    "own_partnership": ("GET", lambda w: f"/partenariats/{w.own}", None, None, _everyone(200)),
+    # a designer works on the diagrams: no partnership page, document or idea
+    "own_partnership": ("GET", lambda w: f"/partenariats/{w.own}", None, None,
+                        {**_everyone(200), "designer": 403}),
     "other_partnership": ("GET", lambda w: f"/partenariats/{w.other}", None, None,
-                          {**_everyone(200), "partner": 403}),
+                          {**_everyone(200), "partner": 403, "designer": 403}),
     "missing_partnership": ("GET", lambda w: "/partenariats/999999", None, None,
-                            {**_everyone(404), "partner": 403}),
+                            {**_everyone(404), "partner": 403, "designer": 403}),
     # a document that no field shared with the partner points to is internal (engine/views.py)
     "own_document": ("GET", lambda w: f"/partenariats/{w.own}/documents/{w.doc_own}", None, None,
-                     {**_everyone(200), "partner": 404}),
+                     {**_everyone(200), "partner": 404, "designer": 403}),
     "other_document": ("GET", lambda w: f"/partenariats/{w.other}/documents/{w.doc_other}", None,
-                       None, {**_everyone(200), "partner": 403}),
+                       None, {**_everyone(200), "partner": 403, "designer": 403}),
     "direction_task": ("GET", lambda w: f"/taches/{w.task_own}", None, None,
                        _only({"direction": 200, "auditor": 200})),
     "direction_task_of_other_partnership": ("GET", lambda w: f"/taches/{w.task_other}", None, None,
@@ -71,7 +72,8 @@ ROUTES = {
     "admin_users": ("GET", lambda w: "/admin/utilisateurs", None, None, _only({"admin": 200})),
     # the main process is not deployed in these tests: staff are told so (503), not "no page"
     "propose_idea": ("GET", lambda w: "/partenariats/nouvelle-idee", None, None,
-                     {**dict.fromkeys(STAFF, 503), "partner": 403, "auditor": 403}),
+                     {**dict.fromkeys(STAFF, 503), "partner": 403, "auditor": 403,
+                      "designer": 403}),
     "claim": ("POST", lambda w: f"/taches/{w.task_own}/prendre", {}, None, _only({"direction": 302})),
     "unclaim_someone_elses": ("POST", lambda w: f"/taches/{w.task_own}/liberer", {}, _claimed_by_hugo,
                               _only({"direction": 302})),
@@ -250,8 +252,8 @@ POLICY = {
     "act": (lambda w: task_row(w.pf, w.task_own), {"direction"}),
     "read_task": (lambda w: task_row(w.pf, w.task_own), {"direction", "auditor"}),
     "reassign_to": (lambda w: task_row(w.pf, w.task_own), {"direction"}),
-    "read_partnership": (lambda w: w.own, set(BY_ROLE)),
-    "read_partnership_other": (lambda w: w.other, set(BY_ROLE) - {"partner"}),
+    "read_partnership": (lambda w: w.own, set(BY_ROLE) - {"designer"}),
+    "read_partnership_other": (lambda w: w.other, set(BY_ROLE) - {"partner", "designer"}),
     "read_audit": (lambda w: w.own, {"auditor", "direction", "admin", "partner"}),
     "read_audit_other": (lambda w: w.other, {"auditor", "direction", "admin"}),
     "export": (lambda w: w.own, {"auditor", "direction", "admin", "partner"}),
@@ -261,7 +263,7 @@ POLICY = {
     "read_dashboard": (None, {"direction", "auditor", "admin"}),
     "read_incidents": (None, {"direction", "designer", "admin"}),
     "edit_map": (None, {"direction", "admin"}),
-    "read_map": (None, set(BY_ROLE) - {"partner"}),
+    "read_map": (None, set(BY_ROLE) - {"partner", "designer"}),
     "propose": (None, STAFF),
 }
 
@@ -270,8 +272,9 @@ POLICY = {
 def test_each_action_of_the_policy_by_role_as_predicate_and_as_sql(world, action):
     from sqlalchemy import select
 
-    from partnerflow.engine import access, queries
-    from partnerflow.engine.models import HumanTask, Partnership
+    from partnerflow.engine import access
+    from partnerflow.engine.runtime import queries
+    from partnerflow.engine.store.models import HumanTask, Partnership
 
     make_object, allowed = POLICY[action]
     name = action.removesuffix("_other")

@@ -3,7 +3,7 @@ the application, designers only."""
 
 from __future__ import annotations
 
-from partnerflow.engine import connectors
+from partnerflow.engine.runtime import connectors
 
 
 def test_designers_get_the_shipped_element_templates(as_user):

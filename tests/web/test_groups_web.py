@@ -7,8 +7,8 @@ import io
 
 from sqlalchemy import select
 
-from partnerflow.engine import services
-from partnerflow.engine.models import AuditEvent, ProcessVersion
+from partnerflow.engine.runtime import services
+from partnerflow.engine.store.models import AuditEvent, ProcessVersion
 from tests.conftest import FIXTURES, deploy
 from tests.web.support import element, elements, inbox_ids, post, start, task_row, text_of
 
@@ -89,9 +89,18 @@ def test_a_partner_task_with_no_contact_waits_and_the_direction_attaches_one(wor
         assert db.scalar(select(AuditEvent).where(AuditEvent.type == "task_waiting_for_contact",
                                                   AuditEvent.partnership_id == world.other))
     claire = as_user("claire")
+    # the direction's inbox says which task waits, and links to where it is unblocked
+    inbox = text_of(claire.get("/"))
+    waiting = element(inbox, "section", class_="waiting")
+    assert waiting is not None and "<small>(1)</small>" in inbox.split('id="waiting-title"')[1][:80]
+    [link] = [a for a in elements(inbox, "a") if a.get("href") == f"/partenariats/{world.other}#attente"]
     page = text_of(claire.get(f"/partenariats/{world.other}"))
     assert "en attente d’un interlocuteur" in page
     assert element(page, "form", class_="attach-contact")
+    assert element(page, "div", id="attente")
+    # who may not attach a contact is not told in the inbox: a professional, the partner
+    assert not elements(text_of(as_user("sophie").get("/")), "section", class_="waiting")
+    assert not elements(text_of(as_user("paul").get("/")), "section", class_="waiting")
     # a professional sees the task waiting but may not attach anyone
     page = text_of(as_user("sophie").get(f"/partenariats/{world.other}"))
     assert "en attente d’un interlocuteur" in page and not elements(page, "form", class_="attach-contact")
@@ -104,6 +113,7 @@ def test_a_partner_task_with_no_contact_waits_and_the_direction_attaches_one(wor
     assert response.status_code == 302
     assert task_id in inbox_ids(pf, "paul")
     assert "en attente d’un interlocuteur" not in text_of(claire.get(f"/partenariats/{world.other}"))
+    assert not elements(text_of(claire.get("/")), "section", class_="waiting")
     with pf.read() as db:
         attached = db.scalar(select(AuditEvent).where(AuditEvent.type == "member_attached",
                                                       AuditEvent.partnership_id == world.other))

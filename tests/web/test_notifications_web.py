@@ -7,8 +7,8 @@ import shutil
 from flask import request
 from sqlalchemy import select
 
-from partnerflow.engine.bootstrap import Partnerflow
-from partnerflow.engine.models import Notification, User
+from partnerflow.engine.runtime.host import Partnerflow
+from partnerflow.engine.store.models import Notification, User
 from partnerflow.web import create_app
 from tests.conftest import FIXTURES, deploy
 from tests.web.support import element, post, text_of

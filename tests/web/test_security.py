@@ -8,7 +8,7 @@ from io import BytesIO
 import pytest
 from werkzeug.routing import IntegerConverter
 
-from partnerflow.engine import services
+from partnerflow.engine.runtime import services
 from tests.web.support import (
     PASSWORD,
     complete,
@@ -129,7 +129,7 @@ def test_a_script_in_a_form_value_is_escaped_in_the_draft_and_in_the_next_task(w
 def _open_tasks(pf):
     from sqlalchemy import select
 
-    from partnerflow.engine.models import HumanTask
+    from partnerflow.engine.store.models import HumanTask
 
     with pf.read() as db:
         return list(db.scalars(select(HumanTask.id).where(HumanTask.state == "open")))
@@ -222,7 +222,7 @@ def test_a_refused_upload_is_a_french_error_next_to_the_file_field(world, as_use
     assert element(body, "input", name="summary")["value"] == "Avec pièce"  # input kept
     assert task_row(world.pf, rows_task).state == "open"
     with world.pf.read() as db:
-        from partnerflow.engine import queries
+        from partnerflow.engine.runtime import queries
 
         assert [d.filename for d in queries.documents_of(db, world.own)] == ["convention.pdf"]
 

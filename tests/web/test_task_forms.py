@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from partnerflow.engine import accounts
+from partnerflow.engine.access import accounts
 from tests.web.support import (
     PASSWORD,
     USERS,

@@ -9,7 +9,7 @@ import html
 
 import pytest
 
-from partnerflow.engine import accounts
+from partnerflow.engine.access import accounts
 from partnerflow.web import create_app
 from tests.conftest import deploy
 from tests.scenarios.method import (
@@ -132,6 +132,29 @@ def test_the_board_sees_the_convention_as_a_link_that_opens_it(method, app, cloc
     assert opened.status_code == 200 and b"Convention de consultations" in opened.data
 
 
+def test_the_board_reads_the_level_and_opens_the_convention_the_engine_generated(method, app, clock):
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.draft_rounds(1)
+    walk.complete(DIRECTION, "fill_formalisation_inputs", "L3")
+    walk.complete(DIRECTION, "hold_final_negotiation")
+    walk.complete(DELEGATE, "write_convention", convention_document=None)  # no upload
+    task = walk.task(BOARD, "deliberate_board")
+    generated = task.context["document_sha256"]
+    body = page(app, BOARD, f"/taches/{task.id}")
+    prepared = {e["aria-labelledby"]: e for e in elements(body, "p", class_="prepared-value")}
+    assert "L3 : convention délibérée par le conseil d'administration" in prepared[
+        "f-formalisation-level"]["__text__"]
+    [link] = [a for a in elements(body, "a") if a.get("href", "").endswith(f"/document/{generated}")]
+    client = app.test_client()
+    login(client, BOARD, "demo")
+    opened = client.get(link["href"])
+    assert opened.status_code == 200 and opened.data.startswith(b"%PDF-")
+    # shown as prepared values, not as inputs the browser could send back
+    assert elements(body, "input", name="document_sha256") == []
+    assert elements(body, "select", name="formalisation_level") == []
+
+
 def test_a_new_round_starts_from_what_the_process_prepared_and_shows_the_last_one(method, app, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
@@ -141,8 +164,10 @@ def test_a_new_round_starts_from_what_the_process_prepared_and_shows_the_last_on
     task = walk.task(DELEGATE, "write_draft")
     body = page(app, DELEGATE, f"/taches/{task.id}")
     # the form: the version number the process prepared, not version 1's answers
-    [version] = elements(body, "input", name="draft_version")
-    assert version["value"] == "2"
+    [version] = [e for e in elements(body, "p", class_="prepared-value")
+                 if e.get("aria-labelledby") == "f-draft-version"]
+    assert version.get("__text__", "").strip() == "2"
+    assert elements(body, "input", name="draft_version") == []  # shown, never sent back
     [purposes] = elements(body, "textarea", name="draft_purposes")
     assert purposes.get("__text__", "").strip() == ""
     # version 1, its comments and the direction's decision are shown above the form
@@ -159,8 +184,8 @@ def test_a_new_round_starts_from_what_the_process_prepared_and_shows_the_last_on
 
 
 def test_a_field_emptied_on_purpose_is_stored_empty(method, clock):
-    from partnerflow.engine import services
-    from partnerflow.engine.models import HumanTask
+    from partnerflow.engine.runtime import services
+    from partnerflow.engine.store.models import HumanTask
 
     walk = Walk.propose(method, clock)
     walk.accept_idea()

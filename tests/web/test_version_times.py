@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from partnerflow.engine import auditlog
-from partnerflow.engine.models import ProcessVersion
+from partnerflow.engine.runtime import auditlog
+from partnerflow.engine.store.models import ProcessVersion
 from tests.web.support import complete, start_review
 
 

@@ -1,0 +1,136 @@
+"""The partnership method's connectors: the convention generated, signatures recorded, the
+map updated, renewal decisions applied, the partnership's level and status written.
+
+Each is registered with the host's connector registry (runtime/connectors.py) when the
+method plugin loads; the diagrams of bpmn/ call them by topic, and the element templates of
+bpmn/templates/partnerflow.json offer them to designers.
+"""
+
+from __future__ import annotations
+
+from partnerflow.engine import audit
+from partnerflow.engine.method import convention, registry
+from partnerflow.engine.runtime.connectors import ConnectorContext, Input, Output, connector
+
+LEVELS = (("L0", "L0 : réseau"), ("L1", "L1 : lettre d'intention"), ("L2", "L2 : convention"),
+          ("L3", "L3 : convention délibérée"), ("L4", "L4 : convention constitutive approuvée"))
+STATUSES = (("active", "En cours"), ("archived", "Archivé"), ("ended", "Terminé"))
+KINDS = (("partnership", "Partenariat"), ("cooperation", "Coopération"), ("network", "Réseau"))
+
+
+@connector("convention.generate", "Générer la convention",
+           "Met la convention en forme (HTML et PDF dans la base documentaire) à partir des "
+           "réponses du processus ; un document déposé à la place devient le document à signer.",
+           inputs=(Input("uploaded_document", "Document déposé à la place (facultatif)", "sha256",
+                         default="${convention_document}",
+                         help="Un fichier de la convention mis en forme ailleurs."),
+                   Input("form_key", "Formulaire des articles", "string", default="convention",
+                         help="Le formulaire dont les intitulés présentent les réponses.")),
+           outputs=(Output("document", "Variable du document à signer", "document_sha256"),))
+def _generate_convention(context: ConnectorContext, values: dict) -> dict:
+    uploaded = values["uploaded_document"]
+    if uploaded:
+        convention.adopt_upload(context.session, context.partnership.id, uploaded)
+        return {"document": uploaded}
+    digest = convention.generate(context.uow, partnership_id=context.partnership.id,
+                                 data=context.data, actor=context.actor,
+                                 form_key=values["form_key"] or "convention")
+    return {"document": digest}
+
+
+@connector("signature.record", "Enregistrer la signature",
+           "Enregistre la signature de la personne qui vient de terminer la tâche précédente en "
+           "ressaisissant son mot de passe (propriété confirm_password de cette tâche) : "
+           "l'utilisateur, l'heure, l'empreinte du document et la méthode.",
+           inputs=(Input("document_sha256", "Empreinte du document signé", "sha256", True,
+                         default="${document_sha256}"),
+                   Input("full_name", "Nom du signataire", "string", True,
+                         default="${signatory_full_name}"),
+                   Input("quality", "Qualité du signataire", "string", True,
+                         default="${signatory_quality}"),
+                   Input("consent", "Consentement", "boolean", True, default="${signature_consent}")),
+           outputs=(Output("signature", "Variable de la signature", "signature"),),
+           needs_identity=True)
+def _record_signature(context: ConnectorContext, values: dict) -> dict:
+    who = context.identity
+    if who is None or who.instance_id != context.instance.id or who.username != context.actor:
+        raise context.fail("aucune identité confirmée : la tâche qui précède doit redemander le mot "
+                           "de passe (propriété confirm_password = true) ; reprenez le processus "
+                           "depuis la tâche de signature")
+    if values["consent"] is not True:
+        raise context.fail("le signataire n'a pas donné son consentement")
+    signature = convention.sign(context.uow, partnership_id=context.partnership.id,
+                                digest=values["document_sha256"], actor=who.username,
+                                full_name=values["full_name"], quality=values["quality"],
+                                task_id=who.task_id, element_id=who.element_id)
+    return {"signature": {"full_name": signature.full_name, "quality": signature.quality,
+                          "username": signature.username, "consent": True,
+                          "document_sha256": signature.document_sha256,
+                          "signed_at": signature.signed_at.isoformat()}}
+
+
+@connector("map.update", "Mettre à jour la carte",
+           "Crée ou met à jour, sur la carte, la relation avec chaque organisation partenaire du "
+           "partenariat : type, niveau de formalisation, dates de la convention, document.",
+           inputs=(Input("kind", "Type de relation", "choice", choices=KINDS),
+                   Input("formalisation_level", "Niveau de formalisation", "string",
+                         default="${formalisation_level}"),
+                   Input("convention_start", "Début de la convention", "date", default="${start_date}"),
+                   Input("convention_end", "Fin de la convention", "date", default="${end_date}"),
+                   Input("renewal_date", "Date de renouvellement", "date"),
+                   Input("convention_document", "Document de la convention", "sha256",
+                         default="${document_sha256}")),
+           outputs=(Output("relationship_ids", "Variable des relations mises à jour",
+                           "relationship_ids"),))
+def _update_map(context: ConnectorContext, values: dict) -> dict:
+    level = values["formalisation_level"]
+    if level and level not in dict(LEVELS):
+        raise context.fail(f"le niveau de formalisation « {level} » n'est pas L0 à L4")
+    ids = registry.record_for_partnership(
+        context.uow, partnership=context.partnership, actor=context.actor, values=values,
+        element_id=context.element_id)
+    return {"relationship_ids": ids}
+
+
+@connector("renewal.apply", "Appliquer la décision de renouvellement",
+           "La décision de renouvellement atteint la carte : nouvelle date de fin (convention "
+           "renouvelée ou renégociée) ou relation archivée (fin de la relation).",
+           inputs=(Input("relationship_id", "Relation de la carte", "integer", True,
+                         default="${relationship_id}"),
+                   Input("decision", "Décision", "string", True, default="${renewal_decision}",
+                         help="renew, renegotiate ou end"),
+                   Input("new_convention_end", "Nouvelle fin de la convention", "date",
+                         default="${new_convention_end}")))
+def _apply_renewal(context: ConnectorContext, values: dict) -> None:
+    if values["decision"] not in ("renew", "renegotiate", "end"):
+        raise context.fail(f"la décision « {values['decision']} » n'est pas renew, renegotiate ou end")
+    registry.apply_renewal_decision(context.uow, relationship_id=values["relationship_id"],
+                                    decision=values["decision"],
+                                    new_convention_end=values["new_convention_end"],
+                                    actor=context.actor, element_id=context.element_id)
+
+
+@connector("partnership.update", "Mettre à jour le partenariat",
+           "Inscrit sur le partenariat son niveau de formalisation (la sortie de la table DMN) "
+           "ou son statut (en cours, archivé, terminé).",
+           inputs=(Input("formalisation_level", "Niveau de formalisation", "string",
+                         help="L0 à L4, par exemple ${formalisation_level}"),
+                   Input("status", "Statut", "choice", choices=(("", "Inchangé"), *STATUSES))))
+def _update_partnership(context: ConnectorContext, values: dict) -> None:
+    partnership, changes = context.partnership, {}
+    level, status = values["formalisation_level"], values["status"]
+    if level is not None:
+        if level not in dict(LEVELS):
+            raise context.fail(f"le niveau de formalisation « {level} » n'est pas L0 à L4")
+        changes["formalisation_level"] = [partnership.formalisation_level, level]
+        partnership.formalisation_level = level
+    if status is not None:
+        if status not in dict(STATUSES):
+            raise context.fail(f"le statut « {status} » n'est pas active, archived ou ended")
+        changes["status"] = [partnership.status, status]
+        partnership.status = status
+    if changes:
+        audit.append(context.session, type="partnership_updated", actor=context.actor,
+                     at=context.now(), partnership_id=partnership.id,
+                     instance_id=context.instance.id, element_id=context.element_id,
+                     payload={"changes": changes})

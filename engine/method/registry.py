@@ -1,0 +1,507 @@
+"""The map: organisations and the relationships (network, cooperation, partnership) between
+them. Created, edited and archived, never deleted; every change is in the audit trail."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
+
+from partnerflow.engine import access, audit
+from partnerflow.engine.errors import Forbidden, InvalidInput, NotFound
+from partnerflow.engine.store.models import Organisation, Partnership, Relationship, User
+
+SIRET = re.compile(r"^[0-9]{14}$")
+FINESS = re.compile(r"^(?:[0-9]{2}|2[AB])[0-9]{7}$")
+KINDS = ("network", "cooperation", "partnership")
+AGREEMENTS = ("oral", "written")
+LEVELS = ("L0", "L1", "L2", "L3", "L4")
+# organisation types the interface offers; a spreadsheet may bring others, kept as written
+ORGANISATION_KINDS: dict[str, str] = {
+    "association": "Association",
+    "ehpad": "EHPAD",
+    "ime": "IME",
+    "hospital": "Hôpital",
+    "town_hall": "Mairie",
+    "school": "Établissement scolaire",
+    "social_service": "Service social ou médico-social",
+    "public_body": "Administration",
+    "company": "Entreprise",
+    "other": "Autre",
+}
+
+ORGANISATION_FIELDS = ("name", "kind", "siret", "finess", "address", "contacts", "is_own")
+RELATIONSHIP_FIELDS = ("partner_id", "kind", "since", "agreement", "convention_start",
+                       "convention_end", "renewal_date", "formalisation_level", "referents",
+                       "notes", "partnership_id", "external_ref")
+DATE_FIELDS = ("since", "convention_start", "convention_end", "renewal_date")
+
+
+# ---------------------------------------------------------------- values
+
+
+def fold(text: str | None) -> str:
+    """Lower case, no accents, single spaces: how names and labels are compared."""
+    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def parse_date(value) -> date | None:
+    """A date from dd/mm/yyyy, yyyy-mm-dd (or a date/datetime); None when empty.
+
+    Raises ValueError on anything else."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    if re.match(r"^\d{4}-\d{2}-\d{2}[T ]", text):
+        return datetime.fromisoformat(text).date()
+    raise ValueError(text)
+
+
+def as_moment(day: date | None) -> datetime | None:
+    """The column value for a calendar day: midnight UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+
+
+def as_day(moment: datetime | None) -> date | None:
+    return moment.date() if moment else None
+
+
+def _text(value, limit: int | None = None) -> str | None:
+    text = " ".join(str(value).split()) if value not in (None, "") else ""
+    if not text:
+        return None
+    return text[:limit] if limit else text
+
+
+def _multiline(value) -> str | None:
+    text = str(value).strip() if value not in (None, "") else ""
+    return text or None
+
+
+def _digits(value) -> str | None:
+    """SIRET and FINESS as typed in a spreadsheet: spaces dropped, upper case (2A, 2B)."""
+    text = re.sub(r"[\s.]+", "", str(value or "")).upper()
+    return text or None
+
+
+def organisation_kind(value) -> str:
+    """A known type key from its key or French label; other text is kept as written."""
+    text = _text(value, 60)
+    if not text:
+        return "association"
+    folded = fold(text)
+    for key, label in ORGANISATION_KINDS.items():
+        if folded in (fold(key), fold(label)):
+            return key
+    return text
+
+
+def relationship_kind(value) -> str | None:
+    folded = fold(str(value or ""))
+    labels = {"reseau": "network", "network": "network", "cooperation": "cooperation",
+              "partenariat": "partnership", "partnership": "partnership"}
+    return labels.get(folded)
+
+
+def agreement_of(value) -> str | None:
+    folded = fold(str(value or ""))
+    if not folded:
+        return "oral"
+    return {"oral": "oral", "orale": "oral", "ecrit": "written", "ecrite": "written",
+            "written": "written"}.get(folded)
+
+
+def clean_organisation(data: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Validated organisation fields, and the problems in French by field."""
+    errors: dict[str, list[str]] = {}
+    values = {"name": _text(data.get("name"), 200), "kind": organisation_kind(data.get("kind")),
+              "siret": _digits(data.get("siret")), "finess": _digits(data.get("finess")),
+              "address": _multiline(data.get("address")), "contacts": _multiline(data.get("contacts")),
+              "is_own": bool(data.get("is_own"))}
+    if not values["name"]:
+        errors["name"] = ["Le nom est obligatoire."]
+    if values["siret"] and not SIRET.match(values["siret"]):
+        errors["siret"] = ["SIRET invalide (14 chiffres attendus)."]
+    if values["finess"] and not FINESS.match(values["finess"]):
+        errors["finess"] = ["FINESS invalide (9 caractères : 2 chiffres ou 2A/2B, puis 7 chiffres)."]
+    return values, errors
+
+
+def clean_relationship(data: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Validated relationship fields (dates as days), and the problems in French by field."""
+    errors: dict[str, list[str]] = {}
+    values: dict = {"kind": relationship_kind(data.get("kind")),
+                    "agreement": agreement_of(data.get("agreement")),
+                    "formalisation_level": _text(data.get("formalisation_level"), 2),
+                    "referents": _multiline(data.get("referents")),
+                    "notes": _multiline(data.get("notes")),
+                    "external_ref": _text(data.get("external_ref"), 120)}
+    if values["kind"] is None:
+        errors["kind"] = (["Type de relation inconnu (réseau, coopération ou partenariat)."]
+                          if data.get("kind") else ["Le type de relation est obligatoire."])
+    if values["agreement"] is None:
+        errors["agreement"] = ["Accord inconnu (oral ou écrit)."]
+    level = (values["formalisation_level"] or "").upper() or None
+    values["formalisation_level"] = level
+    if level and level not in LEVELS:
+        errors["formalisation_level"] = ["Niveau de formalisation inconnu (L0 à L4)."]
+    for name in DATE_FIELDS:
+        try:
+            values[name] = parse_date(data.get(name))
+        except ValueError:
+            errors[name] = ["Date invalide (jj/mm/aaaa attendu)."]
+            values[name] = None
+    start, end = values["convention_start"], values["convention_end"]
+    if start and end and end < start:
+        errors.setdefault("convention_end", []).append(
+            "La fin de la convention précède son début.")
+    for key in ("partner_id", "partnership_id"):
+        values[key] = _int(data.get(key))
+    return values, errors
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- actors
+
+
+def _editor(session: Session, actor: str) -> User:
+    user = session.scalar(select(User).where(User.username == actor)) if actor else None
+    if user is None or not user.active:
+        raise Forbidden(f"unknown or inactive user '{actor}'")
+    if not access.may(access.actor_of(session, user), "edit_map"):  # access.GRANTS
+        raise Forbidden(f"{actor} may not edit the map (direction or admin only)")
+    return user
+
+
+def own_organisation_id(session: Session, actor: str | None = None) -> int:
+    """Our organisation: the actor's, else the one marked as ours."""
+    if actor:
+        org_id = session.scalar(select(User.organisation_id).where(User.username == actor))
+        if org_id is not None:
+            return org_id
+    org_id = session.scalar(select(Organisation.id).where(Organisation.is_own.is_(True),
+                                                          Organisation.archived.is_(False))
+                            .order_by(Organisation.id).limit(1))
+    if org_id is None:
+        raise InvalidInput("no organisation is marked as ours",
+                           {"organisation": ["Enregistrez d'abord votre propre organisation "
+                                             "(cochez « notre organisation »)."]})
+    return org_id
+
+
+# ---------------------------------------------------------------- organisations
+
+
+def create_organisation(uow, *, actor: str, data: dict) -> int:
+    """Register an organisation (ours or a partner)."""
+    session = uow.session
+    _editor(session, actor)
+    values, errors = clean_organisation(data)
+    if errors:
+        raise InvalidInput("the organisation has invalid fields", errors)
+    org = Organisation(**values, archived=False)
+    session.add(org)
+    session.flush()
+    audit.append(session, type="organisation_created", actor=actor, at=uow.clock(),
+                 payload={"organisation_id": org.id, **_public(values)})
+    uow.commit()
+    return org.id
+
+
+def update_organisation(uow, *, organisation_id: int, actor: str, data: dict) -> None:
+    session = uow.session
+    _editor(session, actor)
+    org = _organisation(session, organisation_id)
+    values, errors = clean_organisation(data)
+    if errors:
+        raise InvalidInput("the organisation has invalid fields", errors)
+    changes = _apply(org, values)
+    if changes:
+        audit.append(session, type="organisation_updated", actor=actor, at=uow.clock(),
+                     payload={"organisation_id": org.id, "changes": changes})
+    uow.commit()
+
+
+def archive_organisation(uow, *, organisation_id: int, actor: str) -> None:
+    """Archive an organisation and its relationships; nothing is deleted."""
+    session = uow.session
+    _editor(session, actor)
+    org = _organisation(session, organisation_id)
+    org.archived = True
+    now = uow.clock()
+    for rel in session.scalars(select(Relationship).where(
+            or_(Relationship.partner_id == org.id, Relationship.organisation_id == org.id),
+            Relationship.archived.is_(False))):
+        rel.archived = True
+        audit.append(session, type="relationship_archived", actor=actor, at=now,
+                     payload={"relationship_id": rel.id, "with_organisation": org.id})
+    audit.append(session, type="organisation_archived", actor=actor, at=now,
+                 payload={"organisation_id": org.id, "name": org.name})
+    uow.commit()
+
+
+def _organisation(session: Session, organisation_id: int) -> Organisation:
+    org = session.get(Organisation, organisation_id)
+    if org is None:
+        raise NotFound(f"organisation {organisation_id} does not exist")
+    return org
+
+
+# ---------------------------------------------------------------- relationships
+
+
+def create_relationship(uow, *, actor: str, data: dict) -> int:
+    """Record a relationship between our organisation and a partner."""
+    session = uow.session
+    _editor(session, actor)
+    values = _relationship_values(session, data)
+    rel = Relationship(organisation_id=own_organisation_id(session, actor), archived=False,
+                       **_stored(values))
+    session.add(rel)
+    session.flush()
+    audit.append(session, type="relationship_created", actor=actor, at=uow.clock(),
+                 partnership_id=rel.partnership_id,
+                 payload={"relationship_id": rel.id, **_public(values)})
+    uow.commit()
+    return rel.id
+
+
+def update_relationship(uow, *, relationship_id: int, actor: str, data: dict) -> None:
+    session = uow.session
+    _editor(session, actor)
+    rel = _relationship(session, relationship_id)
+    values = _relationship_values(session, data)
+    changes = _apply(rel, _stored(values))
+    if changes:
+        audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
+                     partnership_id=rel.partnership_id,
+                     payload={"relationship_id": rel.id, "changes": changes})
+    uow.commit()
+
+
+def archive_relationship(uow, *, relationship_id: int, actor: str) -> None:
+    session = uow.session
+    _editor(session, actor)
+    rel = _relationship(session, relationship_id)
+    if not rel.archived:
+        rel.archived = True
+        audit.append(session, type="relationship_archived", actor=actor, at=uow.clock(),
+                     partnership_id=rel.partnership_id, payload={"relationship_id": rel.id})
+    uow.commit()
+
+
+def record_for_partnership(uow, *, partnership: Partnership, actor: str | None, values: dict,
+                           element_id: str | None = None) -> list[int]:
+    """What a process puts on the map (the `map.update` connector): the relationship with
+    each partner organisation of the partnership, created or updated with the values given
+    (kind, level, convention dates and document; None leaves a value as it is). Part of the
+    step's transaction; returns the relationship ids."""
+    from partnerflow.engine.store.models import PartnershipOrganisation
+
+    session = uow.session
+    partners = session.scalars(select(PartnershipOrganisation.organisation_id).where(
+        PartnershipOrganisation.partnership_id == partnership.id).order_by(
+        PartnershipOrganisation.organisation_id)).all()
+    if not partners:
+        return []  # no partner organisation recorded on the partnership: nothing to draw
+    own = partnership.organisation_id or own_organisation_id(session, actor)
+    given = {"kind": values.get("kind"), "formalisation_level": values.get("formalisation_level"),
+             "convention_start": as_moment(parse_date(values.get("convention_start"))),
+             "convention_end": as_moment(parse_date(values.get("convention_end"))),
+             "renewal_date": as_moment(parse_date(values.get("renewal_date"))),
+             "convention_document": values.get("convention_document")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given.get("convention_document"):
+        given["agreement"] = "written"
+    ids = []
+    for partner_id in partners:
+        rel = session.scalar(select(Relationship).where(
+            Relationship.organisation_id == own, Relationship.partner_id == partner_id,
+            Relationship.partnership_id == partnership.id).order_by(Relationship.id).limit(1))
+        if rel is None:
+            rel = Relationship(organisation_id=own, partner_id=partner_id, partnership_id=partnership.id,
+                               kind=given.get("kind") or partnership.kind, archived=False,
+                               agreement=given.get("agreement", "oral"))
+            session.add(rel)
+            session.flush()
+            _apply(rel, given)
+            audit.append(session, type="relationship_created", actor=actor, at=uow.clock(),
+                         partnership_id=partnership.id,
+                         payload={"relationship_id": rel.id, "from_task": element_id,
+                                  **_public({"partner_id": partner_id, **given})})
+        else:
+            changes = _apply(rel, {**given, "archived": False})
+            if changes:
+                audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
+                             partnership_id=partnership.id,
+                             payload={"relationship_id": rel.id, "changes": changes,
+                                      "from_task": element_id})
+        ids.append(rel.id)
+    return ids
+
+
+def apply_renewal_decision(uow, *, relationship_id: int, decision: str,
+                           new_convention_end: str | None, actor: str | None,
+                           element_id: str | None = None) -> None:
+    """A renewal decision reaches the map (the `renewal.apply` connector): a new end date
+    (renewed or renegotiated convention) or the relationship archived (ended). Part of the
+    step's transaction."""
+    session = uow.session
+    rel = session.get(Relationship, relationship_id)
+    if rel is None:
+        raise NotFound(f"relationship {relationship_id} does not exist")
+    changes: dict = {}
+    if decision in ("renew", "renegotiate") and new_convention_end:
+        new_end = as_moment(parse_date(new_convention_end))
+        changes = _apply(rel, {"convention_end": new_end, "renewal_date": None})
+    elif decision == "end" and not rel.archived:
+        rel.archived = True
+        changes = {"archived": [False, True]}
+    if changes:
+        audit.append(session, type="relationship_updated", actor=actor, at=uow.clock(),
+                     partnership_id=rel.partnership_id,
+                     payload={"relationship_id": rel.id, "changes": changes,
+                              "from_task": element_id, "decision": decision})
+
+
+def _relationship(session: Session, relationship_id: int) -> Relationship:
+    rel = session.get(Relationship, relationship_id)
+    if rel is None:
+        raise NotFound(f"relationship {relationship_id} does not exist")
+    return rel
+
+
+def _relationship_values(session: Session, data: dict) -> dict:
+    values, errors = clean_relationship(data)
+    if values["partner_id"] is None or session.get(Organisation, values["partner_id"]) is None:
+        errors["partner_id"] = ["Choisissez l'organisation partenaire."]
+    if values["partnership_id"] is not None and session.get(Partnership, values["partnership_id"]) is None:
+        errors["partnership_id"] = ["Ce partenariat n'existe pas."]
+    if errors:
+        raise InvalidInput("the relationship has invalid fields", errors)
+    return values
+
+
+def _stored(values: dict) -> dict:
+    """Relationship values as columns: days become midnight-UTC moments."""
+    return {k: (as_moment(v) if k in DATE_FIELDS else v) for k, v in values.items()
+            if k in RELATIONSHIP_FIELDS}
+
+
+def _comparable(value):
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def _apply(row, values: dict) -> dict:
+    """Set the values that differ; return {field: [before, after]} for the audit trail."""
+    changes = {}
+    for key, value in values.items():
+        before = getattr(row, key)
+        if _comparable(before) != _comparable(value):
+            changes[key] = [_public_value(before), _public_value(value)]
+            setattr(row, key, value)
+    return changes
+
+
+def _public_value(value):
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _public(values: dict) -> dict:
+    return {k: _public_value(v) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class MapFilter:
+    kind: str | None = None
+    level: str | None = None
+    include_archived: bool = False
+
+
+def organisations(session: Session, include_archived: bool = False):
+    query = select(Organisation).order_by(Organisation.is_own.desc(), Organisation.name)
+    if not include_archived:
+        query = query.where(Organisation.archived.is_(False))
+    return session.scalars(query).all()
+
+
+def relationships(session: Session, filters: MapFilter = MapFilter()):
+    """The map's rows: each relationship with its partner organisation."""
+    partner = aliased(Organisation)
+    query = (select(Relationship, partner).join(partner, partner.id == Relationship.partner_id)
+             .order_by(partner.name, Relationship.kind, Relationship.id))
+    if filters.kind:
+        query = query.where(Relationship.kind == filters.kind)
+    if filters.level:
+        query = query.where(Relationship.formalisation_level == filters.level)
+    if not filters.include_archived:
+        query = query.where(Relationship.archived.is_(False))
+    return session.execute(query).all()
+
+
+def organisation(session: Session, organisation_id: int) -> Organisation:
+    return _organisation(session, organisation_id)
+
+
+def relationship(session: Session, relationship_id: int) -> Relationship:
+    return _relationship(session, relationship_id)
+
+
+def graph(session: Session, filters: MapFilter = MapFilter()) -> dict:
+    """Nodes (organisations) and edges (relationships) for the graph view, as plain data.
+
+    Our organisation is always a node; a partner is a node when one of its relationships
+    passes the filters (or, without a kind or level filter, whenever it is in the map)."""
+    rows = relationships(session, filters)
+    orgs: dict[int, Organisation] = {}
+    edges = []
+    for rel, partner in rows:
+        orgs[partner.id] = partner
+        edges.append({"id": f"r{rel.id}", "relationship_id": rel.id,
+                      "source": f"o{rel.organisation_id}", "target": f"o{rel.partner_id}",
+                      "kind": rel.kind, "level": rel.formalisation_level or "",
+                      "agreement": rel.agreement, "archived": rel.archived,
+                      "partnership_id": rel.partnership_id})
+    involved = {int(e["source"][1:]) for e in edges}
+    own = session.scalars(select(Organisation).where(
+        or_(Organisation.is_own.is_(True), Organisation.id.in_(involved or {-1})))).all()
+    for org in own:
+        orgs.setdefault(org.id, org)
+    nodes = [{"id": f"o{o.id}", "organisation_id": o.id, "label": o.name, "kind": o.kind,
+              "own": o.is_own, "archived": o.archived}
+             for o in sorted(orgs.values(), key=lambda o: (not o.is_own, o.name))]
+    return {"nodes": nodes, "edges": edges}
+
+
+# ---------------------------------------------------------------- reminders

@@ -1,0 +1,360 @@
+"""The audit log as people read it: a filtered timeline per partnership, exports that a
+third party can re-verify offline, and what an instance's diagram should show.
+
+CSV cells never run as formulas: a cell starting with `=`, `+`, `-`, `@`, a tab, a carriage
+return or a line feed is read as a formula by spreadsheet programs; such a cell is written
+with a leading single quote, which makes it text. A cell that already starts with a quote
+gets one more, so that `unquote` gives back exactly the value that was exported."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy import select
+
+from partnerflow.engine import audit
+from partnerflow.engine.access.groups import stage_for_process
+from partnerflow.engine.config import as_utc
+from partnerflow.engine.runtime import views
+from partnerflow.engine.store.models import (
+    AuditChainHead,
+    AuditEvent,
+    HumanTask,
+    ProcessInstance,
+    ProcessVersion,
+)
+
+# --- CSV cells that a spreadsheet program never runs as formulas.
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+QUOTE = "'"
+
+
+def safe_cell(value) -> str:
+    """The text of one CSV cell: None is empty, a formula-like text is quoted."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(TRIGGERS) or text.startswith(QUOTE):
+        return QUOTE + text
+    return text
+
+
+def safe_row(values) -> list[str]:
+    return [safe_cell(value) for value in values]
+
+
+def unquote_cell(text: str) -> str:
+    """The value a `safe_cell` came from (for re-reading an export)."""
+    return text[1:] if text.startswith(QUOTE) else text
+
+
+# --- The audit log as people read it.
+
+EXPORT_FIELDS = ("chain", "seq", "type", "actor", "occurred_at", "partnership_id", "instance_id",
+                 "task_uuid", "element_id", "payload", "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    instance_id: int | None = None
+    stage: str | None = None
+    actor: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass
+class TimelineEvent:
+    id: int
+    seq: int
+    type: str
+    actor: str | None
+    occurred_at: datetime
+    instance_id: int | None
+    element_id: str | None
+    task_uuid: str | None
+    stage: str | None
+    payload: dict
+    hash: str
+    prev_hash: str
+
+
+def _stage_of(event: AuditEvent, instance_keys: dict[int, str], task_stages: dict[str, str]) -> str | None:
+    if event.task_uuid and event.task_uuid in task_stages:
+        return task_stages[event.task_uuid]
+    process = (event.payload or {}).get("process") or instance_keys.get(event.instance_id or -1)
+    return stage_for_process(process) if process else None
+
+
+def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFilter()) -> list[TimelineEvent]:
+    """Every event of the partnership's chain, oldest first, with its stage, filtered."""
+    query = select(AuditEvent).where(AuditEvent.chain == audit.chain_for(partnership_id))
+    if filters.instance_id:
+        query = query.where(AuditEvent.instance_id == filters.instance_id)
+    if filters.actor:
+        query = query.where(AuditEvent.actor == filters.actor)
+    if filters.type:
+        query = query.where(AuditEvent.type == filters.type)
+    if filters.since:
+        query = query.where(AuditEvent.occurred_at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEvent.occurred_at <= filters.until)
+    events = session.scalars(query.order_by(AuditEvent.seq)).all()
+    instance_keys = dict(session.execute(select(ProcessInstance.id, ProcessInstance.process_key).where(
+        ProcessInstance.partnership_id == partnership_id)).all())
+    task_stages = dict(session.execute(select(HumanTask.task_uuid, HumanTask.stage).where(
+        HumanTask.partnership_id == partnership_id)).all())
+    rows = [TimelineEvent(e.id, e.seq, e.type, e.actor, as_utc(e.occurred_at), e.instance_id,
+                          e.element_id, e.task_uuid, _stage_of(e, instance_keys, task_stages),
+                          e.payload or {}, e.hash, e.prev_hash) for e in events]
+    if filters.stage:
+        rows = [r for r in rows if r.stage == filters.stage]
+    return rows
+
+
+def _export_rows(session, partnership_id: int, audiences: views.Audiences | None = None):
+    """The hashed fields of every event plus its hash. With `audiences` (an export for a
+    partner representative) internal values are replaced by views.REDACTED and the row's
+    `redacted` lists their paths: such a row's content no longer matches its hash."""
+    chain = audit.chain_for(partnership_id)
+    for e in session.scalars(select(AuditEvent).where(AuditEvent.chain == chain)
+                             .order_by(AuditEvent.seq)):
+        fields = audit.event_fields(e)
+        fields["hash"] = e.hash
+        if audiences is not None:
+            fields["payload"], fields["redacted"] = _masked(audiences, e.payload or {})
+        yield fields
+
+
+def _masked(audiences: views.Audiences, payload: dict) -> tuple[dict, list[str]]:
+    """The payload with each internal value replaced by views.REDACTED, and the paths."""
+    _kept, removed = views.redact_payload(audiences, payload)
+    masked = json.loads(json.dumps(payload, default=str))
+    for path in removed:
+        parts = path.split(".")[1:]  # "payload.data.x" -> ["data", "x"]
+        node = masked
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = views.REDACTED
+        elif isinstance(node, dict) and last in node:
+            node[last] = views.REDACTED
+    return masked, removed
+
+
+def export_jsonl(session, partnership_id: int, audiences: views.Audiences | None = None) -> str:
+    """One JSON object per event (exactly the hashed fields plus the hash), then the head.
+    An export for a partner representative (`audiences`) masks internal values and says so:
+    each such row lists them under `redacted`, and the head line says `redacted: true`."""
+    lines = [json.dumps(row, sort_keys=True, ensure_ascii=False)
+             for row in _export_rows(session, partnership_id, audiences)]
+    head = session.get(AuditChainHead, audit.chain_for(partnership_id))
+    if head is not None:
+        line = {"chain_head": {"chain": head.chain, "last_seq": head.last_seq,
+                               "last_hash": head.last_hash}}
+        if audiences is not None:
+            line["redacted"] = True
+        lines.append(json.dumps(line, sort_keys=True))
+    return "\n".join(lines) + "\n"
+
+
+def export_csv(session, partnership_id: int, audiences: views.Audiences | None = None) -> str:
+    """The same events as CSV; `payload` is the canonical JSON of the payload. No cell of any
+    column starts a formula: one starting with = + - @ a tab or a line break (or a quote) is
+    written with a leading quote (`unquote_cell` gives the exported value back). An export
+    for a partner representative has one more column, `redacted`, as in the JSON lines."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = EXPORT_FIELDS + (("redacted",) if audiences is not None else ())
+    writer.writerow(columns)
+    for row in _export_rows(session, partnership_id, audiences):
+        writer.writerow(safe_row(
+            json.dumps(row[f], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            if f == "payload" else " ".join(row[f]) if f == "redacted" else row[f]
+            for f in columns))
+    return out.getvalue()
+
+
+def redacted_timeline(events: list[TimelineEvent], audiences: views.Audiences) -> list[TimelineEvent]:
+    """The timeline as a partner representative reads it: internal values left out."""
+    return [TimelineEvent(e.id, e.seq, e.type, e.actor, e.occurred_at, e.instance_id, e.element_id,
+                          e.task_uuid, e.stage, views.redact_payload(audiences, e.payload)[0],
+                          e.hash, e.prev_hash) for e in events]
+
+
+def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
+    """Re-verify an export with nothing but the standard library's hashlib and json
+    (the procedure documented in docs/audit.md). Returns the problems found.
+
+    A row whose values were masked (an export for a partner, its `redacted` list not empty)
+    cannot match its hash: it is reported as such, unless `allow_redacted`, which checks only
+    that the rows follow one another (sequence and previous hashes) for those rows."""
+    import hashlib
+
+    problems, previous, expected_seq, head = [], "0" * 64, 1, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "chain_head" in row:
+            head = row["chain_head"]
+            continue
+        claimed = row.pop("hash")
+        masked = row.pop("redacted", None)
+        canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if masked:
+            if not allow_redacted:
+                problems.append(f"line {number} (event #{row['seq']}): values masked in this "
+                                f"export ({', '.join(masked)}); its content cannot be checked")
+        elif hashlib.sha256(canonical.encode("utf-8")).hexdigest() != claimed:
+            problems.append(f"line {number} (event #{row['seq']}): content does not match its hash")
+        if row["prev_hash"] != previous:
+            problems.append(f"line {number} (event #{row['seq']}): does not follow the previous event")
+        if row["seq"] != expected_seq:
+            problems.append(f"line {number}: event #{expected_seq} expected, found #{row['seq']}")
+        previous, expected_seq = claimed, row["seq"] + 1
+    if head is not None and (head["last_seq"] != expected_seq - 1 or head["last_hash"] != previous):
+        problems.append("the export ends before the chain's last event")
+    return problems
+
+
+def instance_diagrams(session, catalog, instance_id: int, run_states: dict) -> list[dict]:
+    """The diagrams of an instance's version (its process and those it called) with the
+    elements to mark completed, active and in error."""
+    instance = session.get(ProcessInstance, instance_id)
+    version = session.get(ProcessVersion, instance.version_id)
+    versions = [version] + [session.get(ProcessVersion, vid) for vid in version.dependencies.values()]
+    diagrams = []
+    for v in versions:
+        if v is None or v.kind != "bpmn":
+            continue
+        states = run_states.get(v.process_key, {"completed": [], "active": [], "errored": []})
+        if v is not version and not any(states.values()):
+            continue
+        diagrams.append({"process_key": v.process_key, "name": v.name, "version": v.version,
+                         "version_id": v.id, **states})
+    return diagrams
+
+
+def executions(session, instance_id: int,
+               audiences: views.Audiences | None = None) -> dict[str, list[dict]]:
+    """Per element: who did what, when, with which data (from the audit events); with
+    `audiences` (a partner representative reads) without the internal values."""
+    result: dict[str, list[dict]] = {}
+    for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                             .order_by(AuditEvent.seq)):
+        if not e.element_id:
+            continue
+        payload = e.payload or {}
+        if audiences is not None:
+            payload = views.redact_payload(audiences, payload)[0]
+        result.setdefault(e.element_id, []).append({
+            "type": e.type, "actor": e.actor, "at": as_utc(e.occurred_at).isoformat(),
+            "data": payload.get("data") or payload.get("outputs") or payload.get("next")})
+    return result
+
+
+def data_diff(before: dict, after: dict) -> list[tuple[str, str, object, object]]:
+    """(key, added|changed|removed, old, new) for the keys a task changed."""
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before:
+            changes.append((key, "added", None, after[key]))
+        elif key not in after:
+            changes.append((key, "removed", before[key], None))
+        elif before[key] != after[key]:
+            changes.append((key, "changed", before[key], after[key]))
+    return changes
+
+
+@dataclass
+class ElementTime:
+    element_id: str
+    title: str
+    count: int
+    median_hours: float
+    slowest_hours: float
+    heat: int  # 1 (quickest) .. 5 (slowest) among this version's tasks
+
+
+def version_heatmap(session, version_id: int) -> list[ElementTime]:
+    """Time from creation to completion of each user task, across the instances of one
+    version (and the processes it called), slowest first."""
+    from statistics import median
+
+    version = session.get(ProcessVersion, version_id)
+    # a stage runs inside the instances of the versions that call it
+    callers = [v.id for v in session.scalars(select(ProcessVersion).where(
+        ProcessVersion.kind == "bpmn")) if version_id in (v.dependencies or {}).values()]
+    instance_ids = select(ProcessInstance.id).where(
+        ProcessInstance.version_id.in_([version_id, *callers]))
+    elements = {el.get("id") for el in etree.fromstring(version.source.encode("utf-8")).iter(
+        "{http://www.omg.org/spec/BPMN/20100524/MODEL}userTask")}
+    rows = session.execute(select(HumanTask.element_id, HumanTask.title, HumanTask.created_at,
+                                  HumanTask.completed_at)
+                           .where(HumanTask.instance_id.in_(instance_ids),
+                                  HumanTask.element_id.in_(elements),
+                                  HumanTask.state == "completed",
+                                  HumanTask.completed_at.is_not(None))).all()
+    spans: dict[str, list[float]] = {}
+    titles: dict[str, str] = {}
+    for element_id, title, created, completed in rows:
+        hours = (as_utc(completed) - as_utc(created)).total_seconds() / 3600
+        spans.setdefault(element_id, []).append(max(hours, 0.0))
+        titles[element_id] = title
+    if not spans:
+        return []
+    medians = {k: median(v) for k, v in spans.items()}
+    top = max(medians.values()) or 1.0
+    result = [ElementTime(k, titles[k], len(v), round(medians[k], 1), round(max(v), 1),
+                          min(5, 1 + int(4 * medians[k] / top))) for k, v in spans.items()]
+    return sorted(result, key=lambda e: -e.median_hours)
+
+
+# ---------------------------------------------------------------- task data before a step
+
+
+def _digest(data) -> str:
+    import hashlib
+
+    canonical = json.dumps(data or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def context_reference(task: HumanTask) -> dict:
+    """What a `task_completed` event records of the data the task started from: the task row
+    that keeps it and its SHA-256, not a copy (the data grows with every step)."""
+    return {"task_id": task.id, "sha256": _digest(task.context)}
+
+
+@dataclass
+class TaskData:
+    """The data a task started from, read back through its audit reference."""
+
+    data: dict
+    verified: bool | None  # True: matches the audited hash; False: altered; None: no reference
+
+
+def data_before(session, task: HumanTask) -> TaskData:
+    """The task's data before it ran, checked against what its `task_completed` event recorded
+    (an older event holds a full copy, a newer one the reference)."""
+    event = session.scalar(select(AuditEvent).where(AuditEvent.task_uuid == task.task_uuid,
+                                                    AuditEvent.type == "task_completed")
+                           .order_by(AuditEvent.seq.desc()).limit(1))
+    before = (event.payload or {}).get("before") if event is not None else None
+    if isinstance(before, dict) and set(before) == {"task_id", "sha256"}:
+        row = session.get(HumanTask, before["task_id"]) if before["task_id"] != task.id else task
+        data = (row.context if row is not None else None) or {}
+        return TaskData(data, row is not None and _digest(data) == before["sha256"])
+    if isinstance(before, dict):
+        return TaskData(before, _digest(before) == _digest(task.context))
+    return TaskData(task.context or {}, None)

@@ -1,0 +1,293 @@
+"""The read side: plain rows for the inbox, partnerships and versions. Never restores a workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, func, select, union
+from sqlalchemy.orm import Session
+
+from partnerflow.engine import access
+from partnerflow.engine.store.models import (
+    AuditEvent,
+    Document,
+    FormVersion,
+    Group,
+    GroupMember,
+    HumanTask,
+    Organisation,
+    Partnership,
+    PartnershipMember,
+    PartnershipOrganisation,
+    ProcessInstance,
+    ProcessVersion,
+    TaskOffer,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    partnership_id: int | None = None
+    stage: str | None = None
+    role: str | None = None
+    overdue_only: bool = False
+    sort: str = "due"  # due | created | partnership
+    limit: int = 50
+    offset: int = 0
+
+
+SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
+         "created": (HumanTask.created_at, HumanTask.id),
+         "partnership": (Partnership.title, HumanTask.id)}
+
+
+def _ranges(viewer: access.Actor, filters: InboxFilter | None, now: datetime | None,
+            disjoint: bool = False):
+    """One SELECT (task id, sort_due) per index range: my assigned tasks, each of my groups'
+    offers, the offers made to me by name (access.inbox_ranges: the same rule as
+    access.may_act). A task offered to two of my groups is in two ranges: the merge keeps it
+    once."""
+    extra = []
+    group = None
+    if filters is not None:
+        if filters.partnership_id:
+            extra.append(HumanTask.partnership_id == filters.partnership_id)
+        if filters.stage:
+            extra.append(HumanTask.stage == filters.stage)
+        if filters.overdue_only and now is not None:
+            extra.append(HumanTask.sort_due < now)
+        group = filters.role
+    ranges = access.inbox_ranges(viewer, group)
+    return [r.select(viewer, *extra, after=tuple(ranges[:i]) if disjoint else ())
+            for i, r in enumerate(ranges)]
+
+
+def _merged(ranges, window: int | None = None):
+    """The union (without duplicates) of ranges, each read in its index order and cut at
+    `window` rows when given."""
+    if window is not None:
+        ranges = [select(p.c.id, p.c.sort_due) for p in (r.limit(window).subquery() for r in ranges)]
+    else:
+        ranges = [r.order_by(None) for r in ranges]
+    return (ranges[0] if len(ranges) == 1 else union(*ranges)).subquery()
+
+
+def inbox(session: Session, username: str, now: datetime, filters: InboxFilter = InboxFilter()):
+    """A page of the user's open tasks with their partnership, soonest due first."""
+    viewer = access.actor(session, username)
+    ranges = _ranges(viewer, filters, now)
+    if not ranges:
+        return []
+    window = filters.offset + filters.limit
+    if filters.sort == "due":
+        # each range is read in index order and stops after one page's worth
+        merged = _merged(ranges, window)
+        page = session.execute(select(merged.c.id).order_by(merged.c.sort_due, merged.c.id)
+                               .limit(filters.limit).offset(filters.offset)).scalars().all()
+        order = {task_id: i for i, task_id in enumerate(page)}
+        rows = session.execute(_row_query().where(HumanTask.id.in_(page))).all() if page else []
+        return sorted(rows, key=lambda r: order[r.id])
+    query = _row_query().where(HumanTask.id.in_(select(_merged(ranges).c.id)))
+    return session.execute(query.order_by(*SORTS[filters.sort]).limit(filters.limit)
+                           .offset(filters.offset)).all()
+
+
+def _row_query():
+    return (select(HumanTask.id, HumanTask.title, HumanTask.element_id, HumanTask.stage, HumanTask.role,
+                   HumanTask.assignee, HumanTask.claimed_by, HumanTask.form_key,
+                   HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
+                   HumanTask.instance_id, Partnership.title.label("partnership_title"))
+            .join(Partnership, Partnership.id == HumanTask.partnership_id))
+
+
+def inbox_partnerships(session: Session, username: str, limit: int = 200) -> list[tuple[int, str]]:
+    """The partnerships the user's open tasks belong to (for the inbox's filter)."""
+    viewer = access.actor(session, username)
+    ranges = _ranges(viewer, None, None)
+    if not ranges:
+        return []
+    ids = select(HumanTask.partnership_id).where(HumanTask.id.in_(select(_merged(ranges).c.id)))
+    return [tuple(r) for r in session.execute(
+        select(Partnership.id, Partnership.title).where(Partnership.id.in_(ids))
+        .order_by(Partnership.title).limit(limit)).all()]
+
+
+def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,
+                now: datetime | None = None) -> int:
+    """How many open tasks the user can take (the header badge)."""
+    viewer = access.actor(session, username)
+    # each range counted from its index alone, without the tasks of the ranges before it
+    return sum(session.scalar(select(func.count()).select_from(r.order_by(None).subquery())) or 0
+               for r in _ranges(viewer, filters, now, disjoint=True))
+
+
+def tasks_of_partnership(session: Session, partnership_id: int, state: str | None = "open"):
+    query = select(HumanTask).where(HumanTask.partnership_id == partnership_id)
+    if state:
+        query = query.where(HumanTask.state == state)
+    return session.scalars(query.order_by(HumanTask.id)).all()
+
+
+def partnerships(session: Session):
+    return session.scalars(select(Partnership).order_by(Partnership.id)).all()
+
+
+def instances_of(session: Session, partnership_id: int):
+    return session.scalars(select(ProcessInstance).where(
+        ProcessInstance.partnership_id == partnership_id).order_by(ProcessInstance.id)).all()
+
+
+def versions(session: Session, process_key: str | None = None):
+    """Every deployed version with the number of instances still running on it."""
+    running = (select(ProcessInstance.version_id, func.count().label("running"))
+               .where(ProcessInstance.status.in_(("running", "error")))
+               .group_by(ProcessInstance.version_id).subquery())
+    query = (select(ProcessVersion, func.coalesce(running.c.running, 0))
+             .outerjoin(running, running.c.version_id == ProcessVersion.id))
+    if process_key:
+        query = query.where(ProcessVersion.process_key == process_key)
+    return session.execute(query.order_by(ProcessVersion.process_key, ProcessVersion.version)).all()
+
+
+def user_by_id(session: Session, user_id: int) -> tuple[User, list[int]] | None:
+    """A user and the partnerships they are attached to."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    memberships = list(session.scalars(select(PartnershipMember.partnership_id).where(
+        PartnershipMember.user_id == user_id)))
+    return user, memberships
+
+
+def users(session: Session):
+    return session.scalars(select(User).order_by(User.username)).all()
+
+
+def active_usernames(session: Session, role: str | None = None) -> list[tuple[str, str]]:
+    """Active users (name, full name), of one group when given."""
+    query = select(User.username, User.full_name).where(User.active.is_(True))
+    if role:
+        query = query.where(access.members_clause(role))
+    return [tuple(r) for r in session.execute(query.order_by(User.full_name)).all()]
+
+
+def reassignable_users(session: Session, task: HumanTask) -> list[tuple[str, str]]:
+    """Whom the task may be reassigned to: the people who may act on it (access.may_receive),
+    the current assignee left out."""
+    return [(u.username, u.full_name) for u in access.users_who_may(session, "reassign_to", task)
+            if u.username != task.assignee]
+
+
+def unattached_partner_contacts(session: Session, partnership_id: int) -> list[tuple[str, str]]:
+    """Active members of the partner group not yet attached to this partnership."""
+    attached = select(PartnershipMember.user_id).where(PartnershipMember.partnership_id == partnership_id)
+    return [tuple(r) for r in session.execute(
+        select(User.username, User.full_name).where(access.members_clause(access.PARTNER),
+                                                    User.id.not_in(attached))
+        .order_by(User.full_name)).all()]
+
+
+def partnership_ref(partnership_id: int, open_tasks) -> access.PartnershipRef:
+    """The partnership as `attach_contact` needs it: its id and its delegate, the user the
+    mission letter named (the `delegate` variable the diagrams assign tasks with)."""
+    delegate = next((t.context["delegate"] for t in open_tasks
+                     if isinstance((t.context or {}).get("delegate"), str)), None)
+    return access.PartnershipRef(partnership_id, delegate)
+
+
+WAITING_WINDOW = 200
+
+
+def waiting_for_contact(session: Session, username: str, limit: int = 20
+                        ) -> list[tuple[HumanTask, str]]:
+    """Open tasks nobody may act on, « en attente d'un interlocuteur », with their
+    partnership's title, for whoever may unblock them by attaching a partner contact: the
+    direction and the administrators (every partnership), a partnership's delegate (theirs).
+
+    The SQL keeps the open tasks offered to the partner group on partnerships with no active
+    partner contact attached; the policy then decides on each (nobody among the task's
+    candidates may act, and this user may attach a contact)."""
+    me = access.actor(session, username)
+    if not (access.may(me, "attach_contacts") or access.DELEGATE in me.roles):
+        return []
+    attached = exists().where(
+        PartnershipMember.partnership_id == HumanTask.partnership_id,
+        PartnershipMember.user_id == GroupMember.user_id, GroupMember.group_key == access.PARTNER,
+        User.id == GroupMember.user_id, User.active.is_(True))
+    offered_to_partner = select(TaskOffer.task_id).where(TaskOffer.kind == "group",
+                                                         TaskOffer.key == access.PARTNER)
+    candidates = session.execute(
+        select(HumanTask, Partnership.title).join(Partnership,
+                                                  Partnership.id == HumanTask.partnership_id)
+        .where(HumanTask.state == "open", HumanTask.id.in_(offered_to_partner), ~attached)
+        .order_by(HumanTask.id).limit(WAITING_WINDOW)).all()
+    found = []
+    for task, title in candidates:
+        if not access.may(me, "attach_contact", partnership_ref(task.partnership_id, [task])):
+            continue
+        if access.users_who_may(session, "act", task):
+            continue
+        found.append((task, title))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def group_labels(session: Session) -> dict[str, tuple[str, str]]:
+    """Group key -> (French label, English label)."""
+    return {key: (fr, en) for key, fr, en in session.execute(
+        select(Group.key, Group.label_fr, Group.label_en))}
+
+
+def organisations(session: Session):
+    return session.scalars(select(Organisation).where(Organisation.archived.is_(False))
+                           .order_by(Organisation.name)).all()
+
+
+def demo_loaded(session: Session) -> bool:
+    return session.scalar(select(AuditEvent.id).where(AuditEvent.type == "demo_loaded").limit(1)) is not None
+
+
+def partnerships_for(session: Session, partnership_ids: list[int] | None = None):
+    """Partnerships with their open-task counts; restricted to `partnership_ids` when given."""
+    open_tasks = (select(HumanTask.partnership_id, func.count().label("open_tasks"))
+                  .where(HumanTask.state == "open").group_by(HumanTask.partnership_id).subquery())
+    query = (select(Partnership, func.coalesce(open_tasks.c.open_tasks, 0))
+             .outerjoin(open_tasks, open_tasks.c.partnership_id == Partnership.id))
+    if partnership_ids is not None:
+        query = query.where(Partnership.id.in_(partnership_ids))
+    return session.execute(query.order_by(Partnership.id.desc())).all()
+
+
+def partnership_people(session: Session, partnership_id: int):
+    rows = session.execute(select(User.username, User.full_name, PartnershipMember.role)
+                           .join(PartnershipMember, PartnershipMember.user_id == User.id)
+                           .where(PartnershipMember.partnership_id == partnership_id)).all()
+    actors = session.execute(select(HumanTask.completed_by, func.count()).where(
+        HumanTask.partnership_id == partnership_id, HumanTask.completed_by.is_not(None))
+        .group_by(HumanTask.completed_by)).all()
+    return rows, actors
+
+
+def partnership_organisations(session: Session, partnership_id: int):
+    return session.scalars(select(Organisation).join(
+        PartnershipOrganisation, PartnershipOrganisation.organisation_id == Organisation.id)
+        .where(PartnershipOrganisation.partnership_id == partnership_id)).all()
+
+
+def documents_of(session: Session, partnership_id: int):
+    return session.execute(select(Document.id, Document.filename, Document.sha256, Document.size,
+                                  Document.content_type, Document.uploaded_by, Document.created_at)
+                           .where(Document.partnership_id == partnership_id)
+                           .order_by(Document.id)).all()
+
+
+def saved_forms(session: Session) -> dict[str, dict]:
+    """The newest saved schema of every form edited in the browser."""
+    newest = (select(FormVersion.form_key, func.max(FormVersion.version).label("v"))
+              .group_by(FormVersion.form_key).subquery())
+    rows = session.execute(select(FormVersion.form_key, FormVersion.schema).join(
+        newest, (FormVersion.form_key == newest.c.form_key) & (FormVersion.version == newest.c.v)))
+    return {key: schema for key, schema in rows}
