@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from partnerflow.engine.access import accounts
 from partnerflow.engine.store.models import HumanTask
-from tests.browser.conftest import serve, sign_in
+from tests.browser.conftest import SCREENSHOTS, serve, sign_in
 from tests.browser.test_method_walkthrough import as_user, fill_form, open_task, submit_task
 from tests.conftest import ROOT, deploy, make_user
 from tests.scenarios.method import (
@@ -175,6 +175,8 @@ def test_the_board_deliberates_with_what_the_convention_needs_and_nothing_else(p
     # prepared by the process above the form: the level the decision table gave, and the
     # document to deliberate on (the one the directions will sign), both read, not inputs
     prepared = page.locator("form.task-form p.prepared-value")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "board-deliberation.png"), full_page=True)
     level = page.locator("p.prepared-value[aria-labelledby=f-formalisation-level]").inner_text()
     assert level == "L3 : convention délibérée par le conseil d'administration", level
     to_vote = page.locator("p.prepared-value[aria-labelledby=f-document-sha256] a")
