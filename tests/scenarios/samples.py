@@ -267,6 +267,8 @@ class Samples:
             "rights_of_people_accompanied": "Consentement recueilli, libre choix du médecin rappelé.",
             "data_protection_roles": "separate_controllers",
             "data_shared": "Comptes rendus de consultation ; finalité : continuité des soins.",
+            "health_data_sharing": "care_team",
+            "people_information_and_consent": "Résident informé à l'admission ; il peut s'y opposer.",
             "liability_and_insurance": "Chaque partie conserve sa responsabilité et s'assure.",
             "steering_committee_composition": "Directrice, médecin coordonnateur, chef du pôle gériatrie.",
             "steering_meeting_frequency": "quarterly",
@@ -336,13 +338,15 @@ class Samples:
         )
         return {
             "approved": {
-                "approving_authority": "ars_and_departement",
+                "groupement_kind": "gcsms",
+                "approving_authority": "prefet",
                 "authority_decision": "approved",
                 "authority_decision_date": self.day(-1),
-                "authority_decision_reference": "Arrêté conjoint n° 2026-112",
+                "authority_decision_reference": "Arrêté préfectoral n° 2026-112",
                 "authority_decision_document": sha,
             },
             "refused": {
+                "groupement_kind": "gcs",
                 "approving_authority": "ars",
                 "authority_decision": "refused",
                 "authority_decision_date": self.day(-1),
@@ -392,7 +396,7 @@ class Samples:
             ],
             "intermediate_evaluation_date": self.day(intermediate),
             "final_evaluation_date": self.day(final),
-            "status": "validated",
+            "status": "draft",
             "budget_eur": 1200,
         }
 
