@@ -3,21 +3,25 @@ diagram with its markers, and each task's data before and after."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from partnerflow.engine import audit
 from partnerflow.engine.access.groups import STAGES
+from partnerflow.engine.errors import Conflict
 from partnerflow.engine.method import convention
 from partnerflow.engine.runtime import auditlog, queries, services, views
 from partnerflow.engine.runtime.documents import render_pdf
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 
 from .current import engine, get_or_404, with_diagram_csp
+from .errors import render_error
 from .params import int_arg
 
 bp = Blueprint("audit", __name__)
@@ -127,16 +131,53 @@ def report_pdf(partnership_id: int):
     return _download(pdf, f"rapport-audit-partenariat-{partnership_id}.pdf", "application/pdf")
 
 
+def _may_read_partnership(partnership_id: int) -> None:
+    if not current_user.may("read_partnership", partnership_id):
+        abort(403)
+
+
 @bp.get("/partenariats/<int:partnership_id>/convention-signee.pdf")
 @login_required
 def signed_convention(partnership_id: int):
-    if not current_user.may("read_partnership", partnership_id):
-        abort(403)
+    """The file the signatures were given on, byte for byte as stored (its SHA-256 is the
+    one they carry); the signatures' certificate and later annexes are other documents."""
+    _may_read_partnership(partnership_id)
     with engine().read() as db:
         _partnership(db, partnership_id)
-        pdf, digest = convention.signed_pdf(db, partnership_id,
-                                            schema=engine().forms.get("convention").schema)
-    return _download(pdf, f"convention-signee-{digest[:12]}.pdf", "application/pdf")
+        try:
+            doc = convention.signed_document(db, partnership_id)
+        except Conflict:
+            return render_error(409, _("Le fichier conservé n’a plus l’empreinte SHA-256 qui a été "
+                                       "signée : il a été modifié après la signature. Le certificat "
+                                       "des signatures montre la différence."))
+        body, digest, mimetype = doc.content, doc.sha256, doc.content_type
+        filename = convention.signed_filename(doc)
+    response = _download(body, filename, mimetype)
+    response.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(digest)).decode()}:"
+    return response
+
+
+@bp.get("/partenariats/<int:partnership_id>/certificat-signatures.pdf")
+@login_required
+def signature_certificate(partnership_id: int):
+    """Who signed the signed file, for whom, when, in which quality, how, on which SHA-256."""
+    _may_read_partnership(partnership_id)
+    with engine().read() as db:
+        _partnership(db, partnership_id)
+        pdf, digest = convention.certificate_pdf(db, partnership_id, engine().clock())
+    return _download(pdf, f"certificat-signatures-{digest[:12]}.pdf", "application/pdf")
+
+
+@bp.get("/partenariats/<int:partnership_id>/annexe-fiches-actions.pdf")
+@login_required
+def action_sheets_annex(partnership_id: int):
+    """The action sheets as an annex of their own, never merged into the signed file."""
+    _may_read_partnership(partnership_id)
+    with engine().read() as db:
+        _partnership(db, partnership_id)
+        pdf = convention.action_sheets_pdf(db, partnership_id, engine().clock(), engine().forms)
+    return _download(pdf, f"annexe-fiches-actions-partenariat-{partnership_id}.pdf",
+                     "application/pdf")
 
 
 @bp.get("/instances/<int:instance_id>/diagramme")

@@ -159,11 +159,7 @@ def test_the_convention_style_sheet_holds_no_data(tmp_path):
     marker = "MARQUEUR-DONNEE"
     data = {key: f"{marker} {key}" for key, value in CONVENTION.items() if isinstance(value, str)}
     html = convention.render_html(data, partnership_title=marker, level=marker, version=1,
-                                  sheets=[{"title": marker, "place": marker}],
-                                  signatures=[{"full_name": marker, "quality": marker,
-                                               "username": marker, "signed_at": marker,
-                                               "method": marker, "document_sha256": marker,
-                                               "valid": True}], signed_hash=marker)
+                                  sheets=[{"title": marker, "place": marker}])
     styles = re.findall(r"<style.*?</style>", html, flags=re.S | re.I)
     assert styles and not any(marker in s for s in styles)
     assert not re.search(r"style\s*=", html, flags=re.I)
@@ -177,10 +173,18 @@ def test_the_convention_style_sheet_holds_no_data(tmp_path):
 
 def test_downloading_a_signed_convention_with_a_stored_hostile_title_fetches_nothing(
         convention_task, listener, secret_file):
-    """A title stored before any input rule existed is re-rendered on every download."""
+    """The signed file is served as stored; its signatures' certificate, which names the
+    convention's title stored before any input rule existed, is rendered on every download."""
     pf, pid, task = convention_task
     with pf.uow() as uow:
         services.complete_task(uow, task_id=task.id, actor="claire", data=CONVENTION)
+    with pf.read() as db:
+        sign = db.scalar(select(HumanTask).where(HumanTask.partnership_id == pid,
+                                                 HumanTask.element_id == "sign"))
+    with pf.uow() as uow:
+        services.complete_task(uow, task_id=sign.id, actor="claire", password="mot-de-passe-claire",
+                               data={"signatory_full_name": "Claire Martin",
+                                     "signatory_quality": "Directrice", "signature_consent": True})
     with pf.db.begin() as conn:
         conn.execute(update(HumanTask).where(HumanTask.id == task.id).values(
             result={**CONVENTION, "convention_title": hostile_title(listener.port, secret_file)}))
@@ -188,8 +192,10 @@ def test_downloading_a_signed_convention_with_a_stored_hostile_title_fetches_not
     assert login(client, "paul", "mot-de-passe-paul").status_code == 302
     _warm_up()
     with recording() as opened:
-        response = client.get(f"/partenariats/{pid}/convention-signee.pdf")
-    assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+        signed = client.get(f"/partenariats/{pid}/convention-signee.pdf")
+        certificate = client.get(f"/partenariats/{pid}/certificat-signatures.pdf")
+    assert signed.status_code == 200 and signed.data.startswith(b"%PDF-")
+    assert certificate.status_code == 200 and certificate.data.startswith(b"%PDF-")
     assert listener.received == []
     assert str(secret_file) not in opened
 
