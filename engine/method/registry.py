@@ -317,16 +317,26 @@ def record_for_partnership(uow, *, partnership: Partnership, actor: str | None, 
     """What a process puts on the map (the `map.update` connector): the relationship with
     each partner organisation of the partnership, created or updated with the values given
     (kind, level, convention dates and document; None leaves a value as it is). Part of the
-    step's transaction; returns the relationship ids."""
-    from partnerflow.engine.store.models import PartnershipOrganisation
+    step's transaction; returns the relationship ids.
+
+    The partner organisations are those recorded on the partnership and those of the partner
+    representatives attached to it (a partnership proposed from an idea records none: its
+    partner is known through the representative who comments and signs). Our side is the
+    partnership's organisation, else the one marked as ours, never the organisation of the
+    user whose task led here (the partner who signed last)."""
+    from partnerflow.engine.store.models import PartnershipMember, PartnershipOrganisation
 
     session = uow.session
-    partners = session.scalars(select(PartnershipOrganisation.organisation_id).where(
-        PartnershipOrganisation.partnership_id == partnership.id).order_by(
-        PartnershipOrganisation.organisation_id)).all()
-    if not partners:
-        return []  # no partner organisation recorded on the partnership: nothing to draw
-    own = partnership.organisation_id or own_organisation_id(session, actor)
+    recorded = session.scalars(select(PartnershipOrganisation.organisation_id).where(
+        PartnershipOrganisation.partnership_id == partnership.id)).all()
+    represented = session.scalars(select(User.organisation_id).join(
+        PartnershipMember, PartnershipMember.user_id == User.id).where(
+        PartnershipMember.partnership_id == partnership.id, PartnershipMember.role == "partner",
+        User.organisation_id.is_not(None))).all()
+    if not recorded and not represented:
+        return []  # no partner organisation known for the partnership: nothing to draw
+    own = partnership.organisation_id or own_organisation_id(session)
+    partners = sorted({org for org in (*recorded, *represented) if org != own})
     given = {"kind": values.get("kind"), "formalisation_level": values.get("formalisation_level"),
              "convention_start": as_moment(parse_date(values.get("convention_start"))),
              "convention_end": as_moment(parse_date(values.get("convention_end"))),
