@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import format_decimal
+from flask_babel import gettext as _
 from flask_login import login_required
 
-from partnerflow.engine.method import dashboard
+from partnerflow.engine.method import dashboard, plan
 
 from .current import engine, require
 
@@ -38,5 +39,20 @@ def index():
             "expiring": dashboard.conventions_expiring(db, today, WINDOW_DAYS),
             "durations": dashboard.time_per_stage(db, since=now - DURATION_WINDOW),
             "evaluations": dashboard.evaluations_due(db, today, WINDOW_DAYS),
+            "plan": dashboard.partnership_plan(db, today),
         }
     return render_template("dashboard.html", window=WINDOW_DAYS, today=today, **figures)
+
+
+@bp.post("/tableau-de-bord/plan")
+@login_required
+def start_plan():
+    """Start the partnership plan: the direction draws it up from the map, the board
+    approves it, it is reviewed every year (bpmn/partnership_plan.bpmn)."""
+    user = require("read_dashboard")
+    require("edit_map")
+    with engine().uow() as uow:
+        plan.start_plan(uow, actor=user.username)
+    flash(_("Le plan de partenariat est ouvert : la direction l’établit à partir de la carte, "
+            "puis le conseil d’administration l’approuve."), "success")
+    return redirect(url_for("dashboard.index"))

@@ -79,7 +79,8 @@ EVENTS = {
     "convention_generated": N_("Convention mise en forme"), "member_attached": N_("Personne rattachée"),
     "version_deployed": N_("Version déployée"), "user_created": N_("Utilisateur créé"),
 }
-KINDS = {"network": N_("Réseau"), "cooperation": N_("Coopération"), "partnership": N_("Partenariat")}
+KINDS = {"network": N_("Réseau"), "cooperation": N_("Coopération"), "partnership": N_("Partenariat"),
+         "plan": N_("Plan de partenariat")}
 STATUSES = {"active": N_("En cours"), "archived": N_("Archivé"), "ended": N_("Terminé"),
             "renewed": N_("Renouvelé"), "running": N_("En cours"), "completed": N_("Terminée"),
             "error": N_("En erreur"), "cancelled": N_("Annulée")}

@@ -20,7 +20,7 @@ from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInsta
 
 from .current import engine
 from .errors import _wants_json
-from .webforms import build_fields, keep_read_only, parse_submission, prefill
+from .webforms import build_fields, keep_read_only, parse_submission, plan_objective_choices, prefill
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 
@@ -36,7 +36,8 @@ def _choices(db) -> dict:
     for role in ("professional", "direction", "partner", "steering", "board"):
         users[role] = queries.active_usernames(db, role) or users[None]
     orgs = [(o.name, o.name) for o in queries.organisations(db)]
-    return {"user": users, "organisation": {None: orgs}}
+    return {"user": users, "organisation": {None: orgs},
+            "plan_objective": lambda: plan_objective_choices(db)}
 
 
 def _sections(pf, db, task) -> list:

@@ -15,7 +15,11 @@ from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 WIDGETS = {"text", "textarea", "number", "euros", "date", "select", "radio", "checkboxes",
-           "checkbox", "user", "organisation", "rows", "file"}
+           "checkbox", "user", "organisation", "plan_objective", "rows", "file"}
+# widgets whose options come from data, given to build_fields as `choices` (by widget, then
+# by x-role; a value may be a function, called the first time a form uses the widget); each
+# is drawn as a select
+CHOICE_WIDGETS = ("user", "organisation", "plan_objective")
 
 
 @dataclass
@@ -161,9 +165,12 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
         err_key = f"{error_prefix}{key}"
         widget = widget_of(prop)
         options = options_of(prop)
-        if widget in ("user", "organisation"):
+        if widget in CHOICE_WIDGETS:
+            if callable(choices.get(widget)):
+                choices[widget] = choices[widget]()
             options = choices.get(widget, {}).get(prop.get("x-role"), choices.get(widget, {}).get(None, []))
-        f = Field(name=name, key=key, widget=widget, label=tr(prop.get("title")) or key,
+        f = Field(name=name, key=key, widget="select" if widget == "plan_objective" else widget,
+                  label=tr(prop.get("title")) or key,
                   help=tr(prop.get("x-help") or prop.get("description")), required=key in required,
                   value=values.get(key), errors=[error_text(m) for m in errors.get(err_key, [])],
                   options=options, schema=prop)
@@ -180,6 +187,15 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
             f.errors = nested
         fields.append(f)
     return fields
+
+
+def plan_objective_choices(session) -> dict:
+    """The options of the `plan_objective` widget, read from `session`: "aucun / hors plan",
+    then the objectives of the latest approved partnership plan (engine/method/plan.py)."""
+    from partnerflow.engine.method import plan
+
+    none = gettext("Aucun / hors plan") if has_request_context() else "Aucun / hors plan"
+    return {None: [(plan.NO_OBJECTIVE, none), *plan.objective_choices(session)]}
 
 
 _INDEX = re.compile(r"^(\d{1,6})-")  # a row number, never thousands of digits

@@ -10,9 +10,9 @@ decisions are the BPMN and DMN files of bpmn/, its forms those of forms/.
 
 from __future__ import annotations
 
-from partnerflow.engine.method import connectors, reminders
+from partnerflow.engine.method import connectors, plan, reminders
 from partnerflow.engine.runtime.host import Plugin
 
 PLUGIN = Plugin("method", jobs={"reminders": reminders.start_all})
 
-__all__ = ["PLUGIN", "connectors"]
+__all__ = ["PLUGIN", "connectors", "plan"]

@@ -1,8 +1,9 @@
-"""The direction's dashboard: plain rows read from the projection, the partnerships and the
-map. Nothing here restores a workflow."""
+"""The direction's dashboard: plain rows read from the projection, the partnerships, the
+map and the partnership plan. Nothing here restores a workflow."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -12,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from partnerflow.engine.access.groups import ROLES, STAGES
 from partnerflow.engine.config import as_utc
-from partnerflow.engine.method import registry, reminders
-from partnerflow.engine.store.models import HumanTask, Partnership
+from partnerflow.engine.method import plan, registry, reminders
+from partnerflow.engine.store.models import HumanTask, Partnership, User
 
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation")
 SHEET_DATES = {"intermediate_evaluation_date": "intermediate", "final_evaluation_date": "final"}
@@ -144,3 +145,87 @@ def _sheet_dates(session: Session, today: date, days: int) -> list[EvaluationDue
                     title = sheet.get("title") or sheet.get("number") or ""
                     found.append(EvaluationDue("sheet", which, due, str(title), pid, ptitle))
     return found
+
+
+# ---------------------------------------------------------------- the partnership plan
+
+
+@dataclass(frozen=True)
+class PlanPartnership:
+    id: int
+    title: str
+    stage: str
+    status: str
+
+
+@dataclass(frozen=True)
+class PlanObjective:
+    key: str
+    title: str
+    need: str | None
+    deadline: date | None
+    means: str | None
+    partnerships: tuple[PlanPartnership, ...]
+    overdue: bool  # the deadline has passed
+
+
+@dataclass(frozen=True)
+class PlanBoard:
+    """The plan as the dashboard shows it: the approved plan's objectives with the
+    partnerships whose idea names them, and the state of the plan's process."""
+
+    approved: plan.ApprovedPlan | None
+    objectives: tuple[PlanObjective, ...]
+    without_partnership: tuple[PlanObjective, ...]
+    outside_plan: int  # partnerships whose idea says "aucun / hors plan"
+    carrier_id: int | None  # the plan's page
+    running: bool  # the plan's process runs (drawn up, approved, or waiting for its review)
+    open_task_id: int | None  # a plan task open now (drawing up, review or approval)
+    open_task_title: str | None
+    resistances: tuple[dict, ...] = ()  # as the plan states them
+    professionals: tuple[tuple[str, str | None], ...] = ()  # (full name, what they try out)
+
+
+def partnership_plan(session: Session, today: date) -> PlanBoard:
+    """The objectives of the latest approved plan, each with the partnerships (not archived)
+    whose idea names it and its deadline; the objectives with none yet."""
+    approved = plan.latest_approved(session)
+    named = plan.objectives_named(session)
+    by_objective: dict[str, list[PlanPartnership]] = {}
+    if named:
+        for p in session.scalars(select(Partnership).where(
+                Partnership.id.in_(list(named)), Partnership.status != "archived",
+                Partnership.kind != plan.PLAN_KIND).order_by(Partnership.title, Partnership.id)):
+            by_objective.setdefault(named[p.id], []).append(
+                PlanPartnership(p.id, p.title, p.stage, p.status))
+    needs = {str(n.get("need_id") or "").strip(): n.get("need_title")
+             for n in (approved.needs if approved else ()) if n.get("need_id")}
+    objectives = tuple(
+        PlanObjective(o.key, o.title, _needs_of(o.need, needs), o.deadline, o.means,
+                      tuple(by_objective.get(o.key, ())), bool(o.deadline and o.deadline < today))
+        for o in (approved.objectives if approved else ()))
+    found = plan.carrier(session)
+    running = plan.running_instance(session)
+    task = session.execute(
+        select(HumanTask.id, HumanTask.title).where(HumanTask.partnership_id == found.id,
+                                                    HumanTask.state == "open")
+        .order_by(HumanTask.id.desc()).limit(1)).first() if found is not None else None
+    names = dict(session.execute(select(User.username, User.full_name)).all()) if approved else {}
+    professionals = tuple((names.get(row.get("professional"), row.get("professional")) or "",
+                           row.get("professional_contribution"))
+                          for row in (approved.professionals if approved else ()))
+    return PlanBoard(approved, objectives, tuple(o for o in objectives if not o.partnerships),
+                     len(by_objective.get(plan.NO_OBJECTIVE, ())),
+                     found.id if found is not None else None, running is not None,
+                     task[0] if task else None, task[1] if task else None,
+                     approved.resistances if approved else (), professionals)
+
+
+def _needs_of(text: str | None, needs: dict[str, str | None]) -> str | None:
+    """An objective's needs as written ("B1, B2"), each reference with its need's title."""
+    if not text:
+        return None
+    parts = [p.strip() for p in re.split(r"[,;]| et ", text) if p.strip()]
+    if not parts or any(p not in needs for p in parts):
+        return text  # free text, kept as written
+    return " ; ".join(f"{p} — {needs[p]}" if needs[p] else p for p in parts)

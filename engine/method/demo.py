@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from partnerflow.engine import audit
 from partnerflow.engine.access import accounts
+from partnerflow.engine.method import plan
 from partnerflow.engine.runtime import deployment, queries
 from partnerflow.engine.store.models import Organisation, Partnership, ProcessVersion, User
 
@@ -107,6 +108,7 @@ def load_demo(pf) -> str:
 
         walk_demo_partnerships(pf, org_ids)
         _demo_map(pf, org_ids)
+    plan.load_demo_plan(pf)  # the organisation's approved partnership plan (engine/method/plan.py)
     with pf.uow() as uow:
         if not queries.demo_loaded(uow.session):
             audit.append(uow.session, type="demo_loaded", actor="demo", at=uow.clock(),

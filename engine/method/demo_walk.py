@@ -21,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from partnerflow.engine.access import accounts
+from partnerflow.engine.method.plan import DEMO_IDEA_OBJECTIVES
 from partnerflow.engine.runtime import documents, queries, services
 from partnerflow.engine.runtime.queries import InboxFilter
 from partnerflow.engine.store.models import HumanTask, User
@@ -232,6 +233,7 @@ def _idea(title: str, description: str, origin: str, partner: str, contact: str,
             {"organisation_name": partner, "contact_name": contact, "existing_relationship": "none"}
         ],
         "expected_benefit": benefit,
+        **({"plan_objective": DEMO_IDEA_OBJECTIVES[title]} if title in DEMO_IDEA_OBJECTIVES else {}),
     }
 
 
