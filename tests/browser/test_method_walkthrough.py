@@ -4,8 +4,9 @@ elaborates, the direction sends it back once, then validates; the partnership re
 negotiation stage. The forms are filled from their real definitions in forms/.
 
 A second test walks a whole partnership from the idea to the first intermediate evaluation:
-the negotiation with the partner's comments, a level L2 convention put into form as a PDF and
-signed by both directions (password typed again), the action sheets, the realisation of a
+the formalisation criteria first, the negotiation with the partner's comments, a level L2
+convention put into form as a PDF and signed by each party, in parallel (password typed again),
+the hospital then on the map with the convention's dates, the action sheets, the realisation of a
 single plan whose intermediate evaluation date is already past, and that evaluation. The
 answers are the engine scenarios' realistic ones (tests/scenarios/method.py)."""
 
@@ -40,6 +41,19 @@ def live_server(pf):
     make_user(pf, "paul", "partner", password=PASSWORD)
     make_user(pf, "lucas", "steering", password=PASSWORD)
     make_user(pf, "ines", "admin", password=PASSWORD)
+    # the map: our organisation and the hospital, whose representative paul is
+    from partnerflow.engine.method import registry
+    from partnerflow.engine.store.models import User
+
+    with pf.uow() as uow:
+        registry.create_organisation(uow, actor="claire", data={
+            "name": "Association Les Tilleuls", "kind": "association", "is_own": "1"})
+    with pf.uow() as uow:
+        hospital = registry.create_organisation(uow, actor="claire", data={
+            "name": "Centre hospitalier de Montreuil", "kind": "hospital"})
+    with pf.uow() as uow:
+        uow.session.scalar(select(User).where(User.username == "paul")).organisation_id = hospital
+        uow.commit()
     yield from serve(pf)
 
 
@@ -298,7 +312,16 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
             samples.validate_elaboration("validate"))
     assert _stage(pf) == "negotiation"
 
-    # the negotiation: draft v1, the partner's comments, the internal validation
+    # the negotiation opens with the formalisation criteria, which shape what is drafted:
+    # the method's L2 case (personal data shared, the care room lent, twelve months),
+    # answered with the form's yes/no radios
+    as_user(page, "claire")
+    do_task(page, "Renseigner les critères de formalisation", "formalisation_inputs",
+            formalisation_inputs(**LEVEL_CASES["L2"]))
+    with pf.read() as db:
+        assert db.scalars(select(Partnership.formalisation_level)).one() == "L2"
+
+    # draft v1, the partner's comments, the internal validation
     as_user(page, "karim")
     do_task(page, "du projet", "draft", samples.write_draft(context={"draft_version": 1}))
     as_user(page, "paul")
@@ -312,10 +335,7 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
                                     "Consultations le jeudi de 9 h à 12 h."])
     do_task(page, "en interne", "draft_validation", samples.validate_draft("validate"))
 
-    # level L2: the method's L2 case (personal data shared, the care room lent, twelve
-    # months), answered with the form's yes/no radios
-    do_task(page, "Renseigner les critères de formalisation", "formalisation_inputs",
-            formalisation_inputs(**LEVEL_CASES["L2"]))
+    # the final negotiation, the direction present, the commitments unchanged: still L2
     do_task(page, "Conduire la négociation finale", "final_negotiation",
             samples.hold_final_negotiation())
     with pf.read() as db:
@@ -327,7 +347,8 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     del convention["convention_document"]  # none uploaded: the engine generates it
     do_task(page, "Rédiger la convention", "convention", convention)
 
-    # both directions sign that PDF, typing their password again
+    # one signature per party, in parallel: our direction and the hospital sign that PDF,
+    # typing their password again
     as_user(page, "claire")
     open_task(page, "Signer la convention (notre direction)")
     assert "convention-v1.pdf" in page.locator(".signing").inner_text()
@@ -337,14 +358,26 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     page.fill("#f-password", PASSWORD)
     submit_task(page, "Signer la convention (notre direction)")
     as_user(page, "paul")
-    sees(page, "Signer la convention (direction du partenaire)", hidden=INTERNAL)
+    partner_task = "Signer la convention pour Centre hospitalier de Montreuil"
+    sees(page, partner_task, hidden=INTERNAL)
     assert page.locator(".signing code.hash").inner_text() == digest
     fill_form(page, "signature", samples.sign_convention_partner())
     page.fill("#f-password", PASSWORD)
-    submit_task(page, "Signer la convention (direction du partenaire)")
+    submit_task(page, partner_task)
     with pf.read() as db:
         signed = db.scalars(select(Signature).order_by(Signature.id)).all()
     assert [(s.username, s.document_sha256) for s in signed] == [("claire", digest), ("paul", digest)]
+
+    # the signed convention is on the map: the hospital, L2, the convention's dates
+    as_user(page, "claire")
+    page.goto("/carte/")
+    row = page.locator("tbody tr", has_text="Centre hospitalier de Montreuil")
+    assert row.count() == 1
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1:3] == ["Partenariat", "—"] and cells[3] == "écrit" and cells[6] == "L2", cells
+    assert (convention["start_date"], convention["end_date"]) == ("2026-03-16", "2027-03-02")
+    assert cells[4] == "16 mars 2026 → 2 mars 2027", cells
+    assert cells[5] == "2 déc. 2026", cells  # the renewal: the end less three months' notice
 
     # the action sheets: one sheet, a second indicator row added with "Ajouter une ligne";
     # its intermediate evaluation date is already past, so its timer fires at once

@@ -14,8 +14,9 @@ articles left out of its `x-shows`).
    that opens it, the partner organisation among the parties, the delegate who wrote it) and
    none of the markers of the other steps; above its form, the formalisation level and the
    document to deliberate on, as the process prepared them. The board approves in the
-   browser; the deliberation leaves its inbox and the direction's signature comes, showing
-   what the board decided.
+   browser; the deliberation leaves its inbox, and the signatures come at once, in parallel:
+   our legal representative's (the association's president, in the board's group) showing
+   what the board decided, and the partner organisation's.
 2. A designer (ines, group `designer` only) gets what the access policy grants `designer`
    (design, read_versions, read_incidents) and nothing of the partnerships: no task in the
    inbox, no task page, no task history or document through a task, no partnership page or
@@ -82,11 +83,12 @@ def walk(pf, clock):
     walk.complete(DIRECTION, "write_mission_letter", reserved_decisions=RESERVED)
     walk.complete(DELEGATE, "elaborate_partnership", our_interests=INTERESTS)
     walk.complete(DIRECTION, "validate_elaboration", "validate")
+    # the negotiation opens with the criteria: they shape what is drafted
+    walk.complete(DIRECTION, "fill_formalisation_inputs", data=formalisation_inputs(
+        **LEVEL_CASES["L3"], formalisation_notes=NOTES))
     walk.complete(DELEGATE, "write_draft")
     walk.complete(PARTNER, "comment_draft", partner_comments=PARTNER_COMMENT)
     walk.complete(DIRECTION, "validate_draft", "validate", draft_validation_comment=DRAFT_COMMENT)
-    walk.complete(DIRECTION, "fill_formalisation_inputs", data=formalisation_inputs(
-        **LEVEL_CASES["L3"], formalisation_notes=NOTES))
     walk.complete(DIRECTION, "hold_final_negotiation")
     # the delegate's convention, with its formatted document (the one both directions sign)
     walk.complete(DELEGATE, "write_convention", preamble=PREAMBLE, disputes=DISPUTES)
@@ -199,19 +201,24 @@ def test_the_board_deliberates_with_what_the_convention_needs_and_nothing_else(p
         "buffer": b"Extrait du registre des deliberations : favorable.\n"}])
     submit_task(page, BOARD_TASK)
 
-    # the deliberation has left the board's inbox; the direction's signature has come
+    # the deliberation has left the board's inbox; the signatures have come, one per party,
+    # in parallel: our legal representative's (the board's president) and the partner's
     assert page.locator("table.tasks a", has_text=BOARD_TASK).count() == 0
-    assert "Mes tâches (0)" in page.locator("h1").inner_text()
+    assert "Mes tâches (1)" in page.locator("h1").inner_text()
     with pf.read() as db:
         done = db.scalars(select(HumanTask).where(
             HumanTask.element_id == "deliberate_board")).one()
     assert (done.state, done.completed_by, done.result["board_decision"]) == (
         "completed", BOARD, "approve")
-    assert _open_task_ids(pf) == [("sign_convention_director", "direction", None)]
-    as_user(page, PARTNER)  # the partner signs after our direction: nothing yet
+    assert sorted(_open_task_ids(pf)) == [("sign_convention_legal_representative", "board", None),
+                                          ("sign_convention_partner", "partner", None)]
+    as_user(page, PARTNER)  # the partner need not wait for our signature
+    assert page.locator("table.tasks a", has_text="Signer la convention pour "
+                        "Centre hospitalier de Montreuil").count() == 1
+    as_user(page, DIRECTION)  # from L3 the direction does not sign the convention
     assert page.locator("table.tasks a", has_text="Signer la convention").count() == 0
-    as_user(page, DIRECTION)
-    open_task(page, "Signer la convention (notre direction)")
+    as_user(page, BOARD)
+    open_task(page, "Signer la convention (notre représentant légal)")
     board = page.locator("section.context section.step[data-step=deliberate_board]")
     assert "CA-2026-07" in board.inner_text()
     assert "Favorable" in board.locator("dd[data-field=board_decision]").inner_text()
@@ -233,6 +240,7 @@ def test_a_designer_reaches_the_models_and_no_partnership_task(new_page, pf, wal
     # a second partnership whose partner task waits: nobody from the partner is attached
     waiting = Walk.propose(pf, walk.clock, title="Atelier mémoire avec la mairie", partner=None)
     waiting.to_negotiation()
+    waiting.criteria("L2")
     waiting.complete(DELEGATE, "write_draft")
     assert waiting.open_elements() == ["comment_draft"]
     board_task = walk.task(BOARD, "deliberate_board")

@@ -35,6 +35,7 @@ def walk(pf, clock):
     walk.complete(DELEGATE, "elaborate_partnership", our_interests=INTERESTS)
     walk.complete(DIRECTION, "validate_elaboration", "validate",
                   elaboration_validation_comment=COMMENT)
+    walk.criteria("L2")  # the negotiation opens with the formalisation criteria
     document = walk.store("projet-v1.txt", b"Projet de convention, version 1\n")
     walk.complete(DELEGATE, "write_draft", draft_document=document)
     return walk

@@ -58,12 +58,16 @@ ROLE_OF = {
     "comment_draft": "partner",
     "validate_draft": "direction",
     "fill_formalisation_inputs": "direction",
+    "reassess_formalisation_inputs": "direction",
     "record_network": "delegate",
     "upload_letter_of_intent": "delegate",
+    "sign_letter_of_intent": "direction",
+    "follow_up_letter_of_intent": "direction",
     "hold_final_negotiation": "direction",
     "write_convention": "delegate",
     "deliberate_board": "board",
     "sign_convention_director": "direction",
+    "sign_convention_legal_representative": "board",
     "sign_convention_partner": "partner",
     "record_authority_approval": "direction",
     "write_action_sheets": "delegate",
@@ -78,7 +82,7 @@ ROLE_OF = {
 
 
 PASSWORD = "demo"  # the signatories' password, typed again to sign
-SIGNATORIES = {DIRECTION, PARTNER}
+SIGNATORIES = {DIRECTION, PARTNER, BOARD, "marie.lambert"}
 
 
 def add_people(pf) -> None:
@@ -118,11 +122,14 @@ class Walk:
         proposer: str = PROPOSER,
         partner: str | None = PARTNER,
         idea: dict | None = None,
+        partner_organisations: tuple[int, ...] = (),
     ) -> Walk:
-        """The direction registers the partnership, attaches the partner's user, and a
-        professional proposes the idea (the cycle's start form)."""
+        """The direction registers the partnership (with its partner organisations of the
+        map, if given), attaches the partner's user, and a professional proposes the idea
+        (the cycle's start form)."""
         with pf.uow() as uow:
-            pid = services.create_partnership(uow, title=title, actor=DIRECTION)
+            pid = services.create_partnership(uow, title=title, actor=DIRECTION,
+                                              partner_organisation_ids=partner_organisations)
         if partner:
             with pf.uow() as uow:
                 services.attach_member(uow, partnership_id=pid, username=partner, actor=DIRECTION)
@@ -276,35 +283,72 @@ class Walk:
             self.complete(PARTNER, "comment_draft")
             self.complete(DIRECTION, "validate_draft", "validate" if n == rounds - 1 else "new_version")
 
-    def sign(self) -> None:
-        self.complete(DIRECTION, "sign_convention_director")
-        self.complete(PARTNER, "sign_convention_partner")
-
-    def formalise(self, level: str, board: str = "approve", authority: str = "approved", **inputs) -> None:
-        """From the formalisation inputs to the end of the level's path."""
+    def criteria(self, level: str | None = "L2", *, element_id: str = "fill_formalisation_inputs",
+                 **inputs) -> None:
+        """The formalisation criteria: the realistic case of `level`, or the given inputs."""
         if inputs:
-            self.complete(DIRECTION, "fill_formalisation_inputs", data=formalisation_inputs(**inputs))
+            self.complete(DIRECTION, element_id, data=formalisation_inputs(**inputs))
         else:
-            self.complete(DIRECTION, "fill_formalisation_inputs", level)
+            self.complete(DIRECTION, element_id, level)
+
+    def sign(self, level: str = "L2") -> None:
+        """One signature per party, in parallel: ours (the direction at L2, the legal
+        representative from L3) and each partner party's, here all by the partner's user."""
+        partner_tasks = [t.id for t in self.inbox(PARTNER) if t.element_id == "sign_convention_partner"]
+        assert partner_tasks, f"no partner signature open: {self.open_elements()}"
+        if level in ("L3", "L4"):
+            self.complete(BOARD, "sign_convention_legal_representative")
+        else:
+            self.complete(DIRECTION, "sign_convention_director")
+        for task_id in partner_tasks:
+            self.complete(PARTNER, "sign_convention_partner", task_id=task_id)
+
+    def conclude(self, level: str, board: str = "approve", authority: str = "approved",
+                 changed: dict | None = None, **negotiation) -> str:
+        """From the final negotiation to the end of the level's path. `changed`: the
+        commitments changed at the final negotiation, and these are the new criteria (their
+        level is then the one followed). Returns the level followed."""
+        self.complete(DIRECTION, "hold_final_negotiation", commitments_changed=changed is not None,
+                      **negotiation)
+        if changed is not None:
+            self.criteria(element_id="reassess_formalisation_inputs", **changed)
+            level = self.partnership().formalisation_level
         if level == "L0":
             self.complete(DELEGATE, "record_network")
-            return
+            return level
         if level == "L1":
             self.complete(DELEGATE, "upload_letter_of_intent")
-            return
-        self.complete(DIRECTION, "hold_final_negotiation")
+            self.complete(DIRECTION, "sign_letter_of_intent")
+            return level
         self.complete(DELEGATE, "write_convention")
         if level in ("L3", "L4"):
             self.complete(BOARD, "deliberate_board", board)
             if board == "refuse":
-                return
-        self.sign()
+                return level
+        self.sign(level)
         if level == "L4":
             self.complete(DIRECTION, "record_authority_approval", authority)
+        return level
 
-    def negotiate(self, level: str = "L1", rounds: int = 1, **options) -> None:
+    def negotiate(self, level: str = "L2", rounds: int = 1, **options) -> str:
+        """The whole negotiation: the criteria of `level`, then its path (L0: the network
+        recorded, no draft; otherwise the drafts and the final negotiation)."""
+        self.criteria(level)
+        if level == "L0":
+            self.complete(DELEGATE, "record_network")
+            return level
         self.draft_rounds(rounds)
-        self.formalise(level, **options)
+        return self.conclude(level, **options)
+
+    def renegotiate(self, level: str, rounds: int = 1, **options) -> str:
+        """After a refusal (board, authority): new draft versions, then the final negotiation;
+        the criteria are not asked again unless the commitments changed."""
+        self.draft_rounds(rounds)
+        return self.conclude(level, **options)
+
+    def follow_up(self, decision: str = "end") -> None:
+        """L1: the direction's light follow-up of the letter of intent."""
+        self.complete(DIRECTION, "follow_up_letter_of_intent", decision)
 
     def write_sheets(
         self, mode: str = "single_plan", sheets: list[dict] | None = None, send_back: int = 0
@@ -323,7 +367,7 @@ class Walk:
         self.accept_idea()
         self.elaborate()
 
-    def to_final_evaluation(self, level: str = "L1") -> None:
+    def to_final_evaluation(self, level: str = "L2") -> None:
         """Single plan whose evaluation dates are already past: their timers fire as soon
         as the engine reaches them."""
         self.to_negotiation()

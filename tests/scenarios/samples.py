@@ -24,6 +24,12 @@ LES_TILLEULS = {
     "representative_quality": "Directrice générale",
     "mandate": "Document unique de délégation du 14 janvier 2026 (CASF D312-176-5).",
 }
+# the association's legal representative: its president (the board's chair), who signs from L3
+BOARD_CHAIR = {
+    "legal_representative": "Anne Roux",
+    "representative_quality": "Présidente de l'association",
+    "mandate": "Statuts de l'association, article 12 ; délibération du conseil d'administration.",
+}
 HOSPITAL = {
     "legal_name": "Centre hospitalier de Montreuil",
     "siret": "26930001100012",
@@ -206,10 +212,17 @@ class Samples:
             "letter_summary": "Une journée de sensibilisation commune au printemps.",
         }
 
-    def hold_final_negotiation(self, choice=None, context=None):
+    def hold_final_negotiation(self, choice="present", context=None):
+        absent = {
+            "direction_present": False,
+            "direction_absence_reason": "Conseil de la vie sociale convoqué le même jour.",
+            "direction_representative_name": "Julie Garnier",
+            "direction_representative_quality": "Directrice adjointe, par délégation du 2 janvier 2026",
+        }
         return {
             "final_negotiation_date": self.day(-1),
             "direction_present": True,
+            "commitments_changed": False,
             "participants": [
                 {
                     "full_name": "Claire Martin",
@@ -223,9 +236,30 @@ class Samples:
                 },
             ],
             "agreed_terms": "Une demi-journée par mois, avis écrit versé au dossier de soins.",
+            **(absent if choice == "absent" else {}),
+        }
+
+    def reassess_formalisation_inputs(self, choice="L2", context=None):
+        return self.fill_formalisation_inputs(choice, context)
+
+    def sign_letter_of_intent(self, choice=None, context=None):
+        return {
+            "signatory_full_name": "Claire Martin",
+            "signatory_quality": "Directrice générale",
+            "signature_consent": True,
+        }
+
+    def follow_up_letter_of_intent(self, choice="end", context=None):
+        return {
+            "follow_up_date": self.day(0),
+            "follow_up_summary": "La journée commune a eu lieu ; 40 participants, des liens à garder.",
+            "follow_up_decision": choice,
         }
 
     def write_convention(self, choice=None, context=None):
+        ours = dict(LES_TILLEULS)
+        if (context or {}).get("formalisation_level") in ("L3", "L4"):
+            ours.update(BOARD_CHAIR)  # from L3 the legal representative signs
         sha = self.store(
             "convention-consultations-avancees.txt",
             _documents_text(
@@ -235,7 +269,7 @@ class Samples:
         )
         return {
             "convention_title": "Convention de consultations avancées EHPAD Les Tilleuls – CH de Montreuil",
-            "parties": [dict(LES_TILLEULS), dict(HOSPITAL)],
+            "parties": [ours, dict(HOSPITAL)],
             "preamble": "Vu le code de la santé publique, notamment son article L6134-1 ; vu le CASF …",
             "purpose": "Organiser des consultations gériatriques avancées au sein de l'EHPAD.",
             "population_concerned": "Les résidents de l'EHPAD orientés par le médecin coordonnateur.",
@@ -321,6 +355,13 @@ class Samples:
         return {
             "signatory_full_name": "Claire Martin",
             "signatory_quality": "Directrice générale",
+            "signature_consent": True,
+        }
+
+    def sign_convention_legal_representative(self, choice=None, context=None):
+        return {
+            "signatory_full_name": "Anne Roux",
+            "signatory_quality": "Présidente de l'association",
             "signature_consent": True,
         }
 

@@ -1,5 +1,6 @@
-"""L'élaboration and la négociation: send-backs, draft rounds, every formalisation level,
-the board's refusal, and partner users who only see their own partnership."""
+"""L'élaboration and la négociation: send-backs, draft rounds, the board's and the
+authority's refusals, and partner users who only see their own partnership. Each level's
+path is walked in test_negotiation_paths.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from partnerflow.engine.errors import Forbidden
 from partnerflow.engine.runtime import services
-from tests.scenarios.method import BOARD, DELEGATE, DIRECTION, PARTNER, STEERING, Walk
+from tests.scenarios.method import DELEGATE, DIRECTION, PARTNER, STEERING, Walk
 
 
 def test_an_elaboration_sent_back_returns_to_the_delegate_named_in_the_mission_letter(method, clock):
@@ -24,14 +25,18 @@ def test_an_elaboration_sent_back_returns_to_the_delegate_named_in_the_mission_l
     assert again.context["proposed_orientation"] == "Une consultation par trimestre."
     walk.complete(DELEGATE, "elaborate_partnership")
     walk.complete(DIRECTION, "validate_elaboration", "validate")
-    assert walk.inbox_elements(DELEGATE) == ["write_draft"]
+    # the negotiation opens with the formalisation criteria: they shape what is drafted
+    assert walk.open_elements() == ["fill_formalisation_inputs"]
     assert walk.partnership().stage == "negotiation"
+    walk.criteria("L2")
+    assert walk.inbox_elements(DELEGATE) == ["write_draft"]
     walk.verify_audit()
 
 
 def test_three_draft_rounds_number_every_version_and_keep_each_one(method, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
+    walk.criteria("L2")
     walk.draft_rounds(3)
     drafts = walk.tasks("write_draft")
     assert [t.context["draft_version"] for t in drafts] == [1, 2, 3]
@@ -46,71 +51,15 @@ def test_three_draft_rounds_number_every_version_and_keep_each_one(method, clock
         "Commenter la version 1", "Commenter la version 2", "Commenter la version 3"]
     decisions = [t.result["draft_decision"] for t in walk.tasks("validate_draft")]
     assert decisions == ["new_version", "new_version", "validate"]
-    [inputs] = walk.inbox(DIRECTION)
-    assert inputs.element_id == "fill_formalisation_inputs" and inputs.context["draft_version"] == 3
+    [final] = walk.inbox(DIRECTION)
+    assert final.element_id == "hold_final_negotiation" and final.context["draft_version"] == 3
+    assert final.context["formalisation_level"] == "L2"  # decided before the drafts
     completed = [
         e.payload["data"]["draft_modalities"]
         for e in walk.events("task_completed")
         if e.element_id == "write_draft"
     ]
     assert len(completed) == 3 and len(set(completed)) == 3  # the audit trail keeps every version
-    walk.verify_audit()
-
-
-# the tasks between the formalisation inputs and the action sheets, per level
-LEVEL_PATHS = {
-    "L0": [(DELEGATE, "record_network")],
-    "L1": [(DELEGATE, "upload_letter_of_intent")],
-    "L2": [
-        (DIRECTION, "hold_final_negotiation"),
-        (DELEGATE, "write_convention"),
-        (DIRECTION, "sign_convention_director"),
-        (PARTNER, "sign_convention_partner"),
-    ],
-    "L3": [
-        (DIRECTION, "hold_final_negotiation"),
-        (DELEGATE, "write_convention"),
-        (BOARD, "deliberate_board"),
-        (DIRECTION, "sign_convention_director"),
-        (PARTNER, "sign_convention_partner"),
-    ],
-    "L4": [
-        (DIRECTION, "hold_final_negotiation"),
-        (DELEGATE, "write_convention"),
-        (BOARD, "deliberate_board"),
-        (DIRECTION, "sign_convention_director"),
-        (PARTNER, "sign_convention_partner"),
-        (DIRECTION, "record_authority_approval"),
-    ],
-}
-
-
-@pytest.mark.parametrize("level", ["L0", "L1", "L2", "L3", "L4"])
-def test_each_formalisation_level_is_reached_from_realistic_inputs_and_leads_to_its_tasks(
-    method, clock, level
-):
-    walk = Walk.propose(method, clock)
-    walk.to_negotiation()
-    walk.draft_rounds(1)
-    walk.complete(DIRECTION, "fill_formalisation_inputs", level)
-    assert walk.partnership().formalisation_level == level
-    [decision] = walk.events("decision_evaluated")
-    assert decision.payload["outputs"]["formalisation_level"] == level
-    for username, element_id in LEVEL_PATHS[level]:
-        assert walk.open_elements() == [element_id]  # one task at a time, in this order
-        walk.complete(username, element_id)
-    assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
-    [sheets] = walk.inbox(DELEGATE)
-    assert sheets.context["formalisation_level"] == level
-    if level in ("L2", "L3", "L4"):
-        convention = walk.tasks("write_convention")[0].result["convention_document"]
-        for key in ("director_signature", "partner_signature"):
-            assert sheets.context[key]["document_sha256"] == convention
-        assert sheets.context["director_signature"]["full_name"] == "Claire Martin"
-        assert sheets.context["partner_signature"]["full_name"] == "Paul Lefèvre"
-    else:
-        assert "director_signature" not in sheets.context
-    assert walk.partnership().stage == "action_sheets"
     walk.verify_audit()
 
 
@@ -121,8 +70,10 @@ def test_a_board_refusal_sends_the_convention_back_to_a_new_draft_version(method
     [draft] = walk.inbox(DELEGATE)
     assert draft.element_id == "write_draft" and draft.context["draft_version"] == 2
     assert draft.context["board_refusal_reasons"].startswith("Engagement financier")
-    assert walk.tasks("sign_convention_director") == []
-    walk.negotiate("L3", board="approve")
+    assert walk.tasks("sign_convention_legal_representative") == []
+    assert walk.tasks("sign_convention_partner", state=None) == []
+    walk.renegotiate("L3", board="approve")  # the criteria are not asked again
+    assert len(walk.tasks("fill_formalisation_inputs")) == 1
     assert [t.result["board_decision"] for t in walk.tasks("deliberate_board")] == ["refuse", "approve"]
     assert [t.context["draft_version"] for t in walk.tasks("write_draft")] == [1, 2]
     assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
@@ -135,7 +86,7 @@ def test_an_authority_refusal_also_sends_the_convention_back_to_a_new_draft_vers
     walk.negotiate("L4", authority="refused")
     [draft] = walk.inbox(DELEGATE)
     assert draft.element_id == "write_draft" and draft.context["draft_version"] == 2
-    walk.negotiate("L4", authority="approved")
+    walk.renegotiate("L4", authority="approved")
     assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
     assert walk.partnership().formalisation_level == "L4"
     walk.verify_audit()
@@ -150,6 +101,7 @@ def test_a_partner_user_only_ever_gets_the_tasks_of_their_own_partnership(method
     )
     for walk in (hospital, town):
         walk.to_negotiation()
+        walk.criteria("L2")
         walk.complete(DELEGATE, "write_draft")
     assert hospital.inbox_elements(PARTNER) == ["comment_draft"]
     assert town.inbox_elements(PARTNER) == []

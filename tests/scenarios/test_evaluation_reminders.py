@@ -15,7 +15,7 @@ def _reminders(pf, days=14):
 def test_each_evaluation_date_brings_a_preparation_task_ahead_of_time_and_only_once(method, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
-    walk.negotiate("L1")
+    walk.negotiate("L2")
     walk.write_sheets("single_plan", [walk.samples.action_sheet(1, 30, 200)])
     assert _reminders(method) == []  # a month ahead: not yet
     clock.advance(days=20)

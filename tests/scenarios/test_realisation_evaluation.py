@@ -46,7 +46,7 @@ def test_one_plan_is_recorded_evaluated_sheet_by_sheet_and_ended(method, clock):
 def test_five_rolling_periods_are_five_new_small_instances_chained_to_each_other(method, clock):
     walk = Walk.propose(method, clock, title="Ateliers mémoire avec la mairie de Bagnolet")
     walk.to_negotiation()
-    walk.negotiate("L1")
+    walk.negotiate("L2")
     walk.write_sheets("rolling", [walk.samples.action_sheet(1, 60, 450)])
     main = walk.main_instance()
     assert main.waiting_messages == ["rolling_programme_finished"]
@@ -89,7 +89,7 @@ def test_five_rolling_periods_are_five_new_small_instances_chained_to_each_other
 def test_intermediate_evaluations_open_on_their_dates_on_the_engine_clock_and_not_before(method, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
-    walk.negotiate("L1")
+    walk.negotiate("L2")
     walk.write_sheets(
         "single_plan", [walk.samples.action_sheet(1, 30, 90), walk.samples.action_sheet(2, 45, 120)]
     )
@@ -164,15 +164,16 @@ def test_continue_and_adjust_go_back_to_the_action_sheets_with_their_history(met
 @pytest.mark.slow
 def test_reformalise_goes_back_to_the_negotiation_with_the_next_draft_version(method, clock):
     walk = Walk.propose(method, clock)
-    walk.to_final_evaluation(level="L1")
-    assert walk.partnership().formalisation_level == "L1"
+    walk.to_final_evaluation(level="L2")
+    assert walk.partnership().formalisation_level == "L2"
     walk.complete(STEERING, "evaluate_final", "reformalise")
+    # the negotiation opens again with its criteria, then the next draft version
+    assert walk.open_elements() == ["fill_formalisation_inputs"]
+    assert walk.tasks("write_mission_letter", state=None)[0].state == "completed"
+    walk.criteria("L3")
     [draft] = walk.inbox(DELEGATE)
     assert draft.element_id == "write_draft" and draft.context["draft_version"] == 2
-    assert (
-        walk.inbox(DIRECTION) == [] and walk.tasks("write_mission_letter", state=None)[0].state == "completed"
-    )
-    walk.negotiate("L3")
+    walk.renegotiate("L3")
     assert walk.partnership().formalisation_level == "L3"
     assert walk.inbox_elements(DELEGATE) == ["write_action_sheets"]
     walk.verify_audit()
@@ -189,6 +190,7 @@ def test_renew_opens_a_new_cycle_at_the_elaboration_with_a_new_mission_letter(me
     walk.complete(DIRECTION, "write_mission_letter", delegate="sophie.durand")
     walk.complete("sophie.durand", "elaborate_partnership")  # the new cycle's delegate
     walk.complete(DIRECTION, "validate_elaboration", "validate")
+    walk.criteria("L2")
     assert walk.inbox_elements("sophie.durand") == ["write_draft"]
     assert walk.inbox(DELEGATE) == []
     assert walk.main_instance().status == "running"
@@ -200,7 +202,7 @@ def test_end_closes_the_partnership_and_leaves_nothing_open(method, clock):
     walk.to_final_evaluation()
     walk.complete(STEERING, "evaluate_final", "end")
     partnership = walk.partnership()
-    assert partnership.status == "ended" and partnership.formalisation_level == "L1"
+    assert partnership.status == "ended" and partnership.formalisation_level == "L2"
     assert walk.main_instance().status == "completed"
     assert walk.open_elements() == []
     for user in (DIRECTION, DELEGATE, STEERING, PARTNER):

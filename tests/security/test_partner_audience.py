@@ -140,6 +140,7 @@ def test_no_page_export_or_notification_shows_an_internal_field_to_the_partner(m
     idea["idea_title"] = IDEA["idea_title"]  # the partnership's title, shared by nature
     walk = MarkedWalk.propose(pf, clock, idea=idea)
     walk.to_negotiation()
+    walk.complete(DIRECTION, "fill_formalisation_inputs", "L3")
     walk.complete(DELEGATE, "write_draft")
 
     # 1. the partner comments version 1: the draft is on the page, nothing internal
@@ -150,13 +151,12 @@ def test_no_page_export_or_notification_shows_an_internal_field_to_the_partner(m
     walk.complete(PARTNER, "comment_draft")
     walk.complete(DIRECTION, "validate_draft", "validate")
 
-    # 2. level L3: the final negotiation, the convention, the board's deliberation, the
-    # director's signature; the partner is to sign
-    walk.complete(DIRECTION, "fill_formalisation_inputs", "L3")
+    # 2. level L3 (criteria given at the start): the final negotiation, the convention, the
+    # board's deliberation, our legal representative's signature; the partner is to sign
     walk.complete(DIRECTION, "hold_final_negotiation")
     walk.complete(DELEGATE, "write_convention")
     walk.complete(BOARD, "deliberate_board", "approve")
-    walk.complete(DIRECTION, "sign_convention_director")
+    walk.complete(BOARD, "sign_convention_legal_representative")
     seen = assert_nothing_internal(pf, app, walk)
     sign = walk.task(PARTNER, "sign_convention_partner")
     signing = seen[f"/taches/{sign.id}"]

@@ -62,6 +62,7 @@ def section(body: str, title: str) -> str:
 def test_the_director_validating_a_draft_sees_it_and_the_partners_requested_changes(method, app, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
+    walk.criteria("L2")
     walk.complete(DELEGATE, "write_draft")
     walk.complete(PARTNER, "comment_draft")
     task = walk.task(DIRECTION, "validate_draft")
@@ -102,7 +103,7 @@ def test_the_idea_and_the_mission_letter_are_formatted(method, app, clock):
 def test_the_steering_group_sees_the_action_sheets_as_a_table(method, app, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
-    walk.negotiate("L1")
+    walk.negotiate("L2")
     sheet = walk.samples.action_sheet(1, 30, 60)
     walk.complete(DELEGATE, "write_action_sheets",
                   data=walk.samples.write_action_sheets("single_plan", sheets=[sheet]))
@@ -117,8 +118,8 @@ def test_the_steering_group_sees_the_action_sheets_as_a_table(method, app, clock
 def test_the_board_sees_the_convention_as_a_link_that_opens_it(method, app, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
+    walk.criteria("L3")
     walk.draft_rounds(1)
-    walk.complete(DIRECTION, "fill_formalisation_inputs", "L3")
     walk.complete(DIRECTION, "hold_final_negotiation")
     walk.complete(DELEGATE, "write_convention")
     task = walk.task(BOARD, "deliberate_board")
@@ -135,8 +136,8 @@ def test_the_board_sees_the_convention_as_a_link_that_opens_it(method, app, cloc
 def test_the_board_reads_the_level_and_opens_the_convention_the_engine_generated(method, app, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
+    walk.criteria("L3")
     walk.draft_rounds(1)
-    walk.complete(DIRECTION, "fill_formalisation_inputs", "L3")
     walk.complete(DIRECTION, "hold_final_negotiation")
     walk.complete(DELEGATE, "write_convention", convention_document=None)  # no upload
     task = walk.task(BOARD, "deliberate_board")
@@ -158,6 +159,7 @@ def test_the_board_reads_the_level_and_opens_the_convention_the_engine_generated
 def test_a_new_round_starts_from_what_the_process_prepared_and_shows_the_last_one(method, app, clock):
     walk = Walk.propose(method, clock)
     walk.to_negotiation()
+    walk.criteria("L2")
     walk.complete(DELEGATE, "write_draft")
     walk.complete(PARTNER, "comment_draft")
     walk.complete(DIRECTION, "validate_draft", "new_version")
