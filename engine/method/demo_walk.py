@@ -7,11 +7,17 @@ that their own inbox shows, as they would in the browser. Dates follow the engin
       Martin's validation.
   (b) Consultations avancées du centre hospitalier à l'EHPAD: in negotiation, draft 2
       written by Karim Benali, Paul Lefèvre's comments pending.
-  (c) Ateliers mémoire avec la mairie de Bagnolet: letter of intent (L1), action sheets,
-      rolling programme, period 1 reviewed, period 2 to be planned by Karim Benali.
+  (c) Ateliers mémoire avec la mairie de Bagnolet: the EHPAD lends its activity room for
+      about fifteen months, so the decision table asks for a convention deliberated by the
+      board (L3): the board approves, the association's president and the town hall sign,
+      the town hall is on the map; action sheets, a rolling programme, period 1 reviewed,
+      period 2 to be planned by Karim Benali.
   (d) Navette solidaire avec la mairie de Bagnolet: the idea was declined (archived).
-  (e) Journée de prévention des chutes avec le centre hospitalier: a whole cycle at L1,
-      evaluated and ended.
+  (e) Journée de prévention des chutes avec le centre hospitalier: a one-day event (L1):
+      the letter of intent signed by the direction, its light follow-up, ended.
+
+Each negotiation starts with the formalisation criteria; the level every demo partnership
+stands at is the one the decision table gives on those criteria (tests/scenarios check it).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from partnerflow.engine.runtime.queries import InboxFilter
 from partnerflow.engine.store.models import HumanTask, User
 
 DIRECTION, DELEGATE, PROPOSER = "claire.martin", "karim.benali", "sophie.durand"
-HOSPITAL_PARTNER, STEERING = "paul.lefevre", "lucas.moreau"
+HOSPITAL_PARTNER, STEERING, BOARD = "paul.lefevre", "lucas.moreau", "anne.roux"
 # The demo's one partner account is the hospital's; the town hall's referent comments
 # the drafts of (c), so she gets an account of her own.
 TOWN_PARTNER = ("nadia.haddad", "Nadia Haddad", "Mairie de Bagnolet")
@@ -141,8 +147,36 @@ class _Partnership:
             data["requested_changes"] = [{"clause": change[0], "requested_change": change[1]}]
         self.do(partner, "comment_draft", data)
 
+    def criteria(self, notes: str, **inputs) -> None:
+        """The formalisation criteria, at the start of the negotiation."""
+        self.do(DIRECTION, "fill_formalisation_inputs", dict(_inputs(**inputs), formalisation_notes=notes))
+
+    def final_negotiation(self, partner: tuple[str, str, str], agreed_terms: str) -> None:
+        """The final negotiation, the director present, the commitments as the criteria said."""
+        self.do(
+            DIRECTION,
+            "hold_final_negotiation",
+            {
+                "final_negotiation_date": self.day(-1),
+                "direction_present": True,
+                "participants": [
+                    {"full_name": "Claire Martin", "organisation": "Association Les Tilleuls",
+                     "quality": "Directrice générale"},
+                    {"full_name": partner[0], "organisation": partner[1], "quality": partner[2]},
+                ],
+                "agreed_terms": agreed_terms,
+                "commitments_changed": False,
+            },
+        )
+
+    def sign(self, username: str, element_id: str, full_name: str, quality: str) -> None:
+        self.do(
+            username,
+            element_id,
+            {"signatory_full_name": full_name, "signatory_quality": quality, "signature_consent": True},
+        )
+
     def letter_of_intent(self, summary: str, signatory: str) -> None:
-        self.do(DIRECTION, "fill_formalisation_inputs", _inputs(duration_months=6))
         sha = self.document("lettre-intention.txt", f"Lettre d'intention\n\n{summary}\n\n{signatory}\n")
         self.do(
             DELEGATE,
@@ -154,6 +188,7 @@ class _Partnership:
                 "letter_summary": summary,
             },
         )
+        self.sign(DIRECTION, "sign_letter_of_intent", "Claire Martin", "Directrice générale")
 
     def action_sheets(self, mode: str, sheet: dict) -> None:
         self.do(DELEGATE, "write_action_sheets", {"realisation_mode": mode, "action_sheets": [sheet]})
@@ -177,6 +212,68 @@ def _inputs(**changes) -> dict:
         "joint_hiring_or_assets": False,
     }
     return {**base, **changes}
+
+
+def _memory_convention(p: _Partnership) -> dict:
+    """The L3 convention of the memory workshops: the association (its president signs) and
+    the town hall; the activity room lent for fifteen months."""
+    return {
+        "convention_title": "Convention des ateliers mémoire EHPAD Les Tilleuls – Mairie de Bagnolet",
+        "parties": [
+            {
+                "legal_name": "Association Les Tilleuls (EHPAD et IME)",
+                "siret": "77567227200017",
+                "finess": "750000123",
+                "legal_representative": "Anne Roux",
+                "representative_quality": "Présidente de l'association",
+                "mandate": "Statuts de l'association, article 12 ; délibération du conseil d'administration.",
+            },
+            {
+                "legal_name": "Mairie de Bagnolet",
+                "siret": "21930006000017",
+                "legal_representative": "Nadia Haddad",
+                "representative_quality": "Adjointe au maire chargée des seniors",
+                "mandate": "Arrêté de délégation du maire.",
+            },
+        ],
+        "preamble": "Le CCAS de Bagnolet anime des ateliers mémoire pour les seniors du quartier ; "
+                    "l'EHPAD Les Tilleuls ouvre sa salle d'animation et y associe ses résidents.",
+        "purpose": "Organiser des ateliers mémoire partagés entre résidents et seniors du quartier.",
+        "population_concerned": "Résidents volontaires de l'EHPAD et seniors inscrits au CCAS.",
+        "territory": "Bagnolet et Montreuil (Seine-Saint-Denis)",
+        "reciprocal_commitments": [
+            {"party": "EHPAD Les Tilleuls",
+             "commitment": "Prêt de la salle d'animation un jeudi sur deux, accompagnement des résidents."},
+            {"party": "Mairie de Bagnolet",
+             "commitment": "Animatrice du CCAS, supports d'atelier, communication aux seniors."},
+        ],
+        "operating_rules": "Calendrier trimestriel arrêté en comité ; inscriptions tenues par le CCAS.",
+        "referents": [
+            {"party": "EHPAD Les Tilleuls", "full_name": "Karim Benali", "function": "Cadre de santé",
+             "email": "k.benali@les-tilleuls.example"},
+            {"party": "Mairie de Bagnolet", "full_name": "Nadia Haddad", "function": "Responsable du CCAS",
+             "email": "n.haddad@bagnolet.example"},
+        ],
+        "rights_of_people_accompanied": "Participation libre ; droit à l'image recueilli par écrit.",
+        "data_protection_roles": "none",
+        "liability_and_insurance": "Chaque partie assure ses activités et ses intervenants.",
+        "steering_committee_composition": "La directrice, la responsable du CCAS, le cadre de santé.",
+        "steering_meeting_frequency": "quarterly",
+        "evaluation_indicators": [
+            {"indicator": "Participants par atelier", "target": "12", "source": "Feuilles de présence"},
+        ],
+        "start_date": p.day(-100),
+        "intermediate_evaluation_date": p.day(90),
+        "final_evaluation_date": p.day(360),
+        "end_date": p.day(365),
+        "renewal": "express",
+        "amendments": "Par avenant écrit signé des deux parties.",
+        "termination_notice_months": 3,
+        "termination_conditions": "Par lettre recommandée avec avis de réception.",
+        "disputes": "Conciliation, puis tribunal administratif de Montreuil.",
+        "signature_place": "Bagnolet",
+        "signature_date": p.day(-1),
+    }
 
 
 def _evaluation(p: _Partnership, context: dict, value: str, findings: str) -> dict:
@@ -219,7 +316,7 @@ def _sheet(
         ],
         "intermediate_evaluation_date": p.day(intermediate),
         "final_evaluation_date": p.day(final),
-        "status": "validated",
+        "status": "draft",  # the steering committee validates it
         "budget_eur": 600,
     }
 
@@ -272,7 +369,7 @@ def walk_demo_partnerships(pf, org_ids: list[int]) -> None:
         )
     )
 
-    # (e) a whole cycle at L1, evaluated and ended
+    # (e) a one-day event at L1: the letter of intent signed, its light follow-up, ended
     e = _Partnership(
         pf, "Journée de prévention des chutes avec le centre hospitalier", hospital, (HOSPITAL_PARTNER,)
     )
@@ -308,6 +405,10 @@ def walk_demo_partnerships(pf, org_ids: list[int]) -> None:
             "proposed_orientation": "Une journée d'ateliers au printemps.",
         },
     )
+    e.criteria(
+        "Une journée, sans argent, sans personnel mis à disposition, sans données partagées.",
+        duration_months=1,
+    )
     e.draft(
         "Une journée en mai, ateliers le matin, conférence l'après-midi.",
         "Sensibiliser résidents et familles à la prévention des chutes.",
@@ -321,46 +422,21 @@ def walk_demo_partnerships(pf, org_ids: list[int]) -> None:
     )
     e.comment(HOSPITAL_PARTNER, "D'accord ; prévoir un temps pour les équipes de nuit.")
     e.do(DIRECTION, "validate_draft", {"draft_decision": "validate"})
+    e.final_negotiation(
+        ("Paul Lefèvre", "Centre hospitalier de Montreuil", "Directeur adjoint"),
+        "Une journée en mai ; le centre hospitalier anime les ateliers, l'EHPAD accueille.",
+    )
     e.letter_of_intent(
         "Journée commune de prévention des chutes au printemps.", "Claire Martin, directrice générale"
     )
-    e.action_sheets(
-        "single_plan",
-        _sheet(
-            e,
-            "Journée de prévention des chutes",
-            "Centre hospitalier de Montreuil",
-            "M. Paul Lefèvre",
-            "Ateliers équilibre",
-            -20,
-            -5,
-            -40,
-            -10,
-        ),
-    )
     e.do(
-        STEERING,
-        "record_realisation",
+        DIRECTION,
+        "follow_up_letter_of_intent",
         {
-            "realisation_start_date": e.day(-40),
-            "actions_carried_out": [
-                {"sheet_number": 1, "action": "Journée tenue : 38 résidents, 22 familles", "status": "done"}
-            ],
+            "follow_up_date": e.day(0),
+            "follow_up_summary": "Journée tenue : 38 résidents, 22 familles ; ateliers équilibre appréciés.",
+            "follow_up_decision": "end",
         },
-    )
-    context = e.task(STEERING, "evaluate_intermediate").context
-    e.do(
-        STEERING, "evaluate_intermediate", _evaluation(e, context, "12", "Forte participation des familles.")
-    )
-    context = e.task(STEERING, "evaluate_final").context
-    e.do(
-        STEERING,
-        "evaluate_final",
-        dict(
-            _evaluation(e, context, "12", "Objectifs atteints."),
-            final_decision="end",
-            decision_rationale="Action ponctuelle réussie ; pas de suite prévue.",
-        ),
     )
 
     # (b) in negotiation: draft 2 written, the hospital's comments pending
@@ -400,6 +476,12 @@ def walk_demo_partnerships(pf, org_ids: list[int]) -> None:
             "shared_interests": "Un parcours de soins sans rupture.",
             "proposed_orientation": "Une demi-journée de consultation par mois.",
         },
+    )
+    b.criteria(
+        "Comptes rendus de consultation partagés, salle de soins prêtée, un an.",
+        personal_data_shared=True,
+        premises_or_equipment_lent=True,
+        duration_months=12,
     )
     commitments = [
         {"party": "EHPAD Les Tilleuls", "commitment": "Salle de soins équipée, dossier de soins."},
@@ -460,6 +542,11 @@ def walk_demo_partnerships(pf, org_ids: list[int]) -> None:
             "proposed_orientation": "Des ateliers par trimestres, programmés au fil de l'eau.",
         },
     )
+    c.criteria(
+        "La salle d'animation de l'EHPAD est prêtée au CCAS un jeudi sur deux, pour environ quinze mois.",
+        premises_or_equipment_lent=True,
+        duration_months=15,
+    )
     c.draft(
         "Un atelier tous les quinze jours, le jeudi après-midi.",
         "Ateliers mémoire partagés.",
@@ -470,9 +557,32 @@ def walk_demo_partnerships(pf, org_ids: list[int]) -> None:
     )
     c.comment(town_partner, "Très bien ; le CCAS fournit les supports.")
     c.do(DIRECTION, "validate_draft", {"draft_decision": "validate"})
-    c.letter_of_intent(
-        "Ateliers mémoire communs, programmés par trimestre.", "Claire Martin, directrice générale"
+    c.final_negotiation(
+        ("Nadia Haddad", "Mairie de Bagnolet", "Responsable du CCAS"),
+        "La salle d'animation un jeudi sur deux pendant quinze mois ; le CCAS anime, l'EHPAD accueille.",
     )
+    c.do(DELEGATE, "write_convention", _memory_convention(c))
+    extract = c.document(
+        "deliberation-ca-ateliers-memoire.txt",
+        "Extrait du registre des délibérations du conseil d'administration\n\n"
+        "Le conseil approuve la convention des ateliers mémoire avec la mairie de Bagnolet.\n",
+    )
+    c.do(
+        BOARD,
+        "deliberate_board",
+        {
+            "board_meeting_date": c.day(-2),
+            "deliberation_number": "CA-2026-04",
+            "board_decision": "approve",
+            "votes_for": 8,
+            "votes_against": 0,
+            "abstentions": 1,
+            "deliberation_extract": extract,
+        },
+    )
+    # one signature per party, in parallel: the association's president and the town hall
+    c.sign(town_partner, "sign_convention_partner", "Nadia Haddad", "Adjointe au maire, par délégation")
+    c.sign(BOARD, "sign_convention_legal_representative", "Anne Roux", "Présidente de l'association")
     c.action_sheets(
         "rolling",
         _sheet(

@@ -68,7 +68,7 @@ def test_the_demo_partnerships_stand_at_their_stages_with_tasks_in_the_right_inb
     ended = partnerships["Journée de prévention des chutes avec le centre hospitalier"]
     assert (school.status, school.stage) == ("active", "idea")
     assert (hospital.status, hospital.stage) == ("active", "negotiation")
-    assert (town.status, town.stage, town.formalisation_level) == ("active", "realisation", "L1")
+    assert (town.status, town.stage, town.formalisation_level) == ("active", "realisation", "L3")
     assert declined.status == "archived"
     assert (ended.status, ended.formalisation_level) == ("ended", "L1")
 
