@@ -8,9 +8,12 @@ bpmn/templates/partnerflow.json offer them to designers.
 
 from __future__ import annotations
 
-from partnerflow.engine import audit
+from sqlalchemy import func, select
+
+from partnerflow.engine import access, audit
 from partnerflow.engine.method import convention, registry
 from partnerflow.engine.runtime.connectors import ConnectorContext, Input, Output, connector
+from partnerflow.engine.store.models import PartnershipMember, User
 
 LEVELS = (("L0", "L0 : réseau"), ("L1", "L1 : lettre d'intention"), ("L2", "L2 : convention"),
           ("L3", "L3 : convention délibérée"), ("L4", "L4 : convention constitutive approuvée"))
@@ -108,6 +111,21 @@ def _apply_renewal(context: ConnectorContext, values: dict) -> None:
                                     decision=values["decision"],
                                     new_convention_end=values["new_convention_end"],
                                     actor=context.actor, element_id=context.element_id)
+
+
+@connector("partnership.contacts", "Compter les interlocuteurs du partenaire",
+           "Compte les comptes actifs du groupe Partenaire rattachés au partenariat : le "
+           "diagramme peut alors donner la parole au partenaire, ou s'en passer quand personne "
+           "chez lui n'a de compte (un réseau informel, par exemple).",
+           outputs=(Output("partner_contacts", "Variable du nombre d'interlocuteurs",
+                           "partner_contacts"),))
+def _count_partner_contacts(context: ConnectorContext, values: dict) -> dict:
+    count = context.session.scalar(
+        select(func.count()).select_from(PartnershipMember).join(
+            User, User.id == PartnershipMember.user_id).where(
+            PartnershipMember.partnership_id == context.partnership.id,
+            access.members_clause(access.PARTNER)))
+    return {"partner_contacts": int(count or 0)}
 
 
 @connector("partnership.update", "Mettre à jour le partenariat",

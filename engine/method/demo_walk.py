@@ -45,6 +45,7 @@ class _Partnership:
 
     def __init__(self, pf, title: str, partner_org: int, members: tuple[str, ...] = ()):
         self.pf = pf
+        self.partner = members[0] if members else None  # the partner's contact
         with pf.uow() as uow:
             self.id = services.create_partnership(
                 uow, title=title, actor=DIRECTION, partner_organisation_ids=(partner_org,)
@@ -131,6 +132,12 @@ class _Partnership:
                 **mission,
             },
         )
+        if self.partner:  # the partner states its own interests, in parallel
+            self.do(self.partner, "partner_states_interests", {
+                "partner_interests": "Que les personnes que nous suivons en profitent sans rupture.",
+                "partner_constraints": "Nos équipes ne sont disponibles qu'en semaine.",
+                "partner_decision_process": "Notre direction décide ; nos instances sont informées.",
+            })
         self.do(DELEGATE, "elaborate_partnership", elaboration)
         self.do(DIRECTION, "validate_elaboration", {"elaboration_decision": "validate"})
 
@@ -193,6 +200,9 @@ class _Partnership:
     def action_sheets(self, mode: str, sheet: dict) -> None:
         self.do(DELEGATE, "write_action_sheets", {"realisation_mode": mode, "action_sheets": [sheet]})
         self.do(STEERING, "validate_action_sheets", {"action_sheets_decision": "validate"})
+        if self.partner:
+            self.do(self.partner, "partner_validate_action_sheets",
+                    {"partner_action_sheets_decision": "accept"})
 
 
 def _inputs(**changes) -> dict:

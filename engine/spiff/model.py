@@ -14,8 +14,9 @@ from pathlib import Path
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
+from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway, ServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
@@ -412,6 +413,65 @@ class ConnectorTask(ServiceTask):
         return True
 
 
+class SharedScopeParallelGateway(ParallelGateway):
+    """A parallel join that merges what each branch changed, as Camunda's single variable
+    scope would. SpiffWorkflow copies the data into each branch at the split and, at the
+    join, lays the branches' whole copies over each other, the last branch to arrive
+    winning: a branch that never touched a variable brings back the value it had at the
+    split (in a loop, the previous round's decision) over the one the other branch just
+    gave. Here each branch contributes only the variables it changed since the split, in
+    the order the branches arrived."""
+
+    def _run_hook(self, my_task):
+        from copy import deepcopy
+
+        from SpiffWorkflow.util.task import TaskState
+
+        finished = [t for t in my_task.workflow.tasks.values()
+                    if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK)
+                    and not my_task.is_descendant_of(t)]
+        # the branches of this round: those that split where my own branch split (in a loop,
+        # the earlier rounds' branches split further up)
+        split, others = _this_round(my_task.parent, finished)
+        others.sort(key=lambda t: t.last_state_change)
+        base = split.data if split is not None else {}
+        merged = deepcopy(base)
+        for branch in [t.parent for t in others] + [my_task.parent]:
+            for key, value in branch.data.items():
+                if key not in base or base[key] != value:
+                    merged[key] = deepcopy(value)
+        for task in others:
+            if task.has_state(TaskState.COMPLETED):
+                task._drop_children(force=True)
+        my_task.data = merged
+        return True
+
+
+def _this_round(mine, candidates):
+    """The split my branch (ending at `mine`) came from, and the `candidates` (the join's
+    other instances) whose branches came from the same split: the nearest ancestor of
+    `mine` that some candidate also descends from."""
+    ancestors = []
+    task = mine
+    while task is not None:
+        ancestors.append(task)
+        task = task.parent
+    rank = {id(t): i for i, t in enumerate(ancestors)}
+
+    def nearest(candidate):
+        task = candidate.parent
+        while task is not None and id(task) not in rank:
+            task = task.parent
+        return rank[id(task)] if task is not None else len(ancestors)
+
+    if not candidates:
+        return None, []
+    ranks = [(nearest(c), c) for c in candidates]
+    best = min(r for r, _ in ranks)
+    split = ancestors[best] if best < len(ancestors) else None
+    return split, [c for r, c in ranks if r == best]
+
+
 class ConnectorTaskParser(CamundaTaskParser):
     def create_task(self):
         meta = service_task_meta(self.node)
@@ -426,6 +486,7 @@ class PartnerflowParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         **{full_tag(tag): (ConnectorTaskParser, ConnectorTask) for tag in SERVICE_TAGS},
+        full_tag("parallelGateway"): (GatewayParser, SharedScopeParallelGateway),
     }
 
     def get_engine(self, decision_ref, node):

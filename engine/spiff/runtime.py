@@ -18,6 +18,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import MultipleEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
+from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -34,6 +35,7 @@ from partnerflow.engine.spiff.model import (
     ConnectorTask,
     DataMessageEventDefinition,
     GatewayEventDefinition,
+    SharedScopeParallelGateway,
 )
 from partnerflow.engine.spiff.sandbox import RestrictedScriptEngine
 from partnerflow.engine.spiff.steps import StepEvent, step_event
@@ -57,6 +59,7 @@ class ConnectorTaskConverter(TaskSpecConverter):
 
 
 _CONFIG[ConnectorTask] = ConnectorTaskConverter
+_CONFIG[SharedScopeParallelGateway] = _CONFIG[ParallelGateway]
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_CONFIG))
 _REGISTRY = SERIALIZER.registry
 _WORKFLOW_CONVERTER = _REGISTRY.convert_from_dict["BpmnWorkflow"].args[0].__self__

@@ -208,12 +208,12 @@ def test_an_idea_goes_through_validation_mission_letter_and_elaboration(new_page
     submit_task(page, "Valider l'élaboration")
     sign_out(page)
     sign_in(page, "karim")
-    open_task(page, "Élaborer le projet partenarial")
+    open_task(page, "Reprendre l'élaboration")
     # what was said so far: the direction's comment, under the step that gave it
     said = page.locator("section.context section.step", has_text="Valider l'élaboration")
     assert "Préciser les besoins." in said.inner_text()
     fill_form(page, "elaboration")
-    submit_task(page, "Élaborer le projet partenarial")
+    submit_task(page, "Reprendre l'élaboration")
     sign_out(page)
     sign_in(page, "claire")
     open_task(page, "Valider l'élaboration")
@@ -306,8 +306,15 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     # the delegate works within the delegation the director wrote
     sees(page, "Élaborer le projet partenarial", shown=[INTERNAL[0]])
     do_task(page, "Élaborer le projet partenarial", "elaboration", samples.elaborate_partnership())
+    # the partner states its own interests, constraints and way of deciding, seeing the idea
+    # and nothing internal
+    as_user(page, "paul")
+    sees(page, "Exposer les intérêts et contraintes du partenaire", hidden=INTERNAL)
+    do_task(page, "Exposer les intérêts et contraintes du partenaire", "partner_interests",
+            samples.partner_states_interests())
     as_user(page, "claire")
-    sees(page, "Valider l'élaboration", shown=[INTERNAL[1], "Karim"])
+    sees(page, "Valider l'élaboration", shown=[INTERNAL[1], "Karim",
+                                               samples.partner_states_interests()["partner_constraints"]])
     do_task(page, "Valider l'élaboration", "elaboration_validation",
             samples.validate_elaboration("validate"))
     assert _stage(pf) == "negotiation"
@@ -394,6 +401,13 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     sees(page, "Valider les fiches action", shown=[sheet["general_objective"]], hidden=INTERNAL)
     do_task(page, "Valider les fiches action", "action_sheets_validation",
             samples.validate_action_sheets("validate"))
+    # the partner accepts the place and the role the sheets give it
+    as_user(page, "paul")
+    sees(page, "Valider la place et le rôle du partenaire", shown=[sheet["general_objective"]],
+         hidden=INTERNAL)
+    do_task(page, "Valider la place et le rôle du partenaire", "partner_action_sheets_validation",
+            samples.partner_validate_action_sheets("accept"))
+    as_user(page, "lucas")
     do_task(page, "Enregistrer la réalisation du plan", "realisation_record",
             samples.record_realisation())
 

@@ -81,6 +81,7 @@ def walk(pf, clock):
     walk = Walk.propose(pf, clock)
     walk.accept_idea()
     walk.complete(DIRECTION, "write_mission_letter", reserved_decisions=RESERVED)
+    walk.complete(PARTNER, "partner_states_interests")
     walk.complete(DELEGATE, "elaborate_partnership", our_interests=INTERESTS)
     walk.complete(DIRECTION, "validate_elaboration", "validate")
     # the negotiation opens with the criteria: they shape what is drafted

@@ -32,6 +32,7 @@ def walk(pf, clock):
     walk.accept_idea()
     walk.complete(DIRECTION, "write_mission_letter", delegated_decisions=MARGIN,
                   mission_budget_eur=987654)
+    walk.complete(PARTNER, "partner_states_interests")
     walk.complete(DELEGATE, "elaborate_partnership", our_interests=INTERESTS)
     walk.complete(DIRECTION, "validate_elaboration", "validate",
                   elaboration_validation_comment=COMMENT)

@@ -53,6 +53,8 @@ ROLE_OF = {
     "complete_idea": "professional",
     "write_mission_letter": "direction",
     "elaborate_partnership": "delegate",
+    "partner_states_interests": "partner",
+    "rework_elaboration": "delegate",
     "validate_elaboration": "direction",
     "write_draft": "delegate",
     "comment_draft": "partner",
@@ -72,11 +74,13 @@ ROLE_OF = {
     "record_authority_approval": "direction",
     "write_action_sheets": "delegate",
     "validate_action_sheets": "steering",
+    "partner_validate_action_sheets": "partner",
     "record_realisation": "steering",
     "plan_period": "delegate",
     "record_period_realisation": "steering",
     "review_period": "steering",
     "evaluate_intermediate": "steering",
+    "partner_final_evaluation": "partner",
     "evaluate_final": "steering",
 }
 
@@ -111,6 +115,7 @@ class Walk:
         self.pf, self.clock, self.pid = pf, clock, partnership_id
         self.samples = Samples(clock().date(), self.store)
         self.main_instance_id: int | None = None
+        self.partner: str | None = PARTNER  # the partner's user attached to the partnership
 
     @classmethod
     def propose(
@@ -134,6 +139,7 @@ class Walk:
             with pf.uow() as uow:
                 services.attach_member(uow, partnership_id=pid, username=partner, actor=DIRECTION)
         walk = cls(pf, clock, pid)
+        walk.partner = partner
         with pf.uow() as uow:
             walk.main_instance_id = services.start_instance(
                 uow,
@@ -270,11 +276,16 @@ class Walk:
         self.complete(DIRECTION, "validate_idea", "accept")
 
     def elaborate(self, send_back: int = 0) -> None:
+        """The mission letter, then each party in parallel: the partner states its interests,
+        the delegate elaborates; the direction validates (a sent-back elaboration is reworked
+        by the delegate alone)."""
         self.complete(DIRECTION, "write_mission_letter")
-        for _ in range(send_back):
-            self.complete(DELEGATE, "elaborate_partnership")
-            self.complete(DIRECTION, "validate_elaboration", "send_back")
+        if self.partner:  # with nobody attached, the partner's task waits for a contact
+            self.complete(self.partner, "partner_states_interests")
         self.complete(DELEGATE, "elaborate_partnership")
+        for _ in range(send_back):
+            self.complete(DIRECTION, "validate_elaboration", "send_back")
+            self.complete(DELEGATE, "rework_elaboration")
         self.complete(DIRECTION, "validate_elaboration", "validate")
 
     def draft_rounds(self, rounds: int = 1) -> None:
@@ -358,10 +369,12 @@ class Walk:
                 DELEGATE, "write_action_sheets", data=self.samples.write_action_sheets(mode, sheets=sheets)
             )
             self.complete(STEERING, "validate_action_sheets", "send_back")
+            self.complete(PARTNER, "partner_validate_action_sheets", "accept")
         self.complete(
             DELEGATE, "write_action_sheets", data=self.samples.write_action_sheets(mode, sheets=sheets)
         )
         self.complete(STEERING, "validate_action_sheets", "validate")
+        self.complete(PARTNER, "partner_validate_action_sheets", "accept")
 
     def to_negotiation(self) -> None:
         self.accept_idea()
@@ -375,4 +388,5 @@ class Walk:
         self.write_sheets("single_plan", [self.samples.action_sheet(1, -30, -10)])
         self.complete(STEERING, "record_realisation")
         self.complete(STEERING, "evaluate_intermediate")
+        self.complete(PARTNER, "partner_final_evaluation")
         assert self.inbox_elements(STEERING) == ["evaluate_final"]

@@ -441,6 +441,37 @@ class Samples:
             "budget_eur": 1200,
         }
 
+    def partner_states_interests(self, choice=None, context=None):
+        return {
+            "partner_interests": "Des avis gériatriques rendus plus tôt, moins de passages aux urgences.",
+            "partner_needs": "Le projet médical partagé du GHT prévoit d'aller vers les EHPAD.",
+            "partner_constraints": "Un gériatre disponible une demi-journée par mois au plus.",
+            "partner_decision_process": "Le directoire valide les conventions ; la CME est consultée.",
+            "partner_contact_role": "Directeur adjoint chargé des coopérations",
+        }
+
+    def rework_elaboration(self, choice=None, context=None):
+        return self.elaborate_partnership(choice, context)
+
+    def partner_validate_action_sheets(self, choice="accept", context=None):
+        return {
+            "accept": {"partner_action_sheets_decision": "accept",
+                       "partner_committee_members": [
+                           {"full_name": "Paul Lefèvre", "quality": "Directeur adjoint"}]},
+            "request_changes": {
+                "partner_action_sheets_decision": "request_changes",
+                "partner_action_sheets_comments": "Le jeudi plutôt que le mardi pour la consultation.",
+            },
+        }[choice]
+
+    def partner_final_evaluation(self, choice="continue", context=None):
+        return {
+            "partner_assessment": "Des hospitalisations évitées et des équipes qui se connaissent.",
+            "partner_difficulties": "Des comptes rendus parfois tardifs.",
+            "partner_wish": choice,
+            "partner_wish_reasons": "Le bilan est positif pour les résidents.",
+        }
+
     def validate_action_sheets(self, choice="validate", context=None):
         return {
             "validate": {"action_sheets_decision": "validate"},

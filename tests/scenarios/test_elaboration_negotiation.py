@@ -17,13 +17,19 @@ def test_an_elaboration_sent_back_returns_to_the_delegate_named_in_the_mission_l
     walk.complete(DIRECTION, "write_mission_letter")
     [elaboration] = walk.inbox(DELEGATE)
     assert (elaboration.element_id, elaboration.assignee) == ("elaborate_partnership", DELEGATE)
+    # the partner states its own interests in parallel; the direction waits for both
+    assert walk.inbox_elements(PARTNER) == ["partner_states_interests"]
     walk.complete(DELEGATE, "elaborate_partnership", proposed_orientation="Une consultation par trimestre.")
+    assert walk.inbox_elements(DIRECTION) == []
+    walk.complete(PARTNER, "partner_states_interests")
     walk.complete(DIRECTION, "validate_elaboration", "send_back")
     [again] = walk.inbox(DELEGATE)
-    assert again.element_id == "elaborate_partnership" and again.id != elaboration.id
+    assert again.element_id == "rework_elaboration" and again.id != elaboration.id
     assert again.context["elaboration_validation_comment"].startswith("Préciser")
     assert again.context["proposed_orientation"] == "Une consultation par trimestre."
-    walk.complete(DELEGATE, "elaborate_partnership")
+    assert again.context["partner_decision_process"].startswith("Le directoire")
+    assert walk.inbox_elements(PARTNER) == []  # the partner is not asked again
+    walk.complete(DELEGATE, "rework_elaboration")
     walk.complete(DIRECTION, "validate_elaboration", "validate")
     # the negotiation opens with the formalisation criteria: they shape what is drafted
     assert walk.open_elements() == ["fill_formalisation_inputs"]

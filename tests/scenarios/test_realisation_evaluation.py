@@ -31,8 +31,13 @@ def test_one_plan_is_recorded_evaluated_sheet_by_sheet_and_ended(method, clock):
         assert [r["target"] for r in task.context["indicator_values"]] == ["8 par séance", "6 par an"]
         walk.complete(STEERING, "evaluate_intermediate", task_id=task.id)
     assert walk.fire_timers() == 0
+    # the partner gives its own evaluation first; the committee concludes seeing it
+    assert walk.inbox_elements(STEERING) == [] and walk.inbox_elements(PARTNER) == [
+        "partner_final_evaluation"]
+    walk.complete(PARTNER, "partner_final_evaluation")
     [final] = walk.inbox(STEERING)
     assert final.element_id == "evaluate_final"
+    assert final.context["partner_wish"] == "continue"
     assert [len(s["intermediate_evaluations"]) for s in final.context["action_sheets"]] == [1, 1]
     assert len(final.context["indicator_values"]) == 4  # two indicators per sheet
     walk.complete(STEERING, "evaluate_final", "end")
@@ -77,6 +82,7 @@ def test_five_rolling_periods_are_five_new_small_instances_chained_to_each_other
     assert [p.parent_instance_id for p in periods[1:]] == [p.id for p in periods[:-1]]
     sizes = [walk.workflow_task_rows(p.id) for p in periods]
     assert sizes[4] == sizes[0], sizes  # a period's instance does not grow with the programme
+    walk.complete(PARTNER, "partner_final_evaluation")
     [final] = walk.inbox(STEERING)
     assert final.element_id == "evaluate_final" and final.instance_id == main.id
     assert final.context["rolling_programme_result"]["periods_completed"] == 5
@@ -126,6 +132,8 @@ def test_intermediate_evaluations_open_on_their_dates_on_the_engine_clock_and_no
     assert walk.open_elements() == []
     clock.set(datetime.combine(last_final, time(9)))
     assert walk.fire_timers() == 1
+    assert walk.inbox_elements(PARTNER) == ["partner_final_evaluation"]
+    walk.complete(PARTNER, "partner_final_evaluation")
     assert walk.inbox_elements(STEERING) == ["evaluate_final"]
     assert [e.element_id for e in walk.events("timer_fired")].count("wait_intermediate_evaluation_date") == 2
     walk.verify_audit()
@@ -153,6 +161,7 @@ def test_continue_and_adjust_go_back_to_the_action_sheets_with_their_history(met
     walk.write_sheets("single_plan", [again])
     walk.complete(STEERING, "record_realisation")
     walk.complete(STEERING, "evaluate_intermediate")
+    walk.complete(PARTNER, "partner_final_evaluation")
     [final] = walk.inbox(STEERING)
     history = final.context["action_sheets"][0]["intermediate_evaluations"]
     assert len(history) == (2 if decision == "continue" else 1)
@@ -188,6 +197,7 @@ def test_renew_opens_a_new_cycle_at_the_elaboration_with_a_new_mission_letter(me
     assert letter.element_id == "write_mission_letter" and letter.context["cycle_number"] == 2
     assert walk.tasks("validate_idea", state=None)[0].state == "completed"  # not validated again
     walk.complete(DIRECTION, "write_mission_letter", delegate="sophie.durand")
+    walk.complete(PARTNER, "partner_states_interests")  # each new cycle hears the partner again
     walk.complete("sophie.durand", "elaborate_partnership")  # the new cycle's delegate
     walk.complete(DIRECTION, "validate_elaboration", "validate")
     walk.criteria("L2")

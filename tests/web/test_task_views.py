@@ -192,9 +192,10 @@ def test_a_field_emptied_on_purpose_is_stored_empty(method, clock):
     walk = Walk.propose(method, clock)
     walk.accept_idea()
     walk.complete(DIRECTION, "write_mission_letter")
+    walk.complete(PARTNER, "partner_states_interests")
     walk.complete(DELEGATE, "elaborate_partnership", risks="Un risque à surveiller.")
     walk.complete(DIRECTION, "validate_elaboration", "send_back")
-    again = walk.task(DELEGATE, "elaborate_partnership")
+    again = walk.task(DELEGATE, "rework_elaboration")
     assert again.context["risks"] == "Un risque à surveiller."
     data = walk.samples.elaborate_partnership()
     data["risks"] = ""  # the delegate removes the risk
