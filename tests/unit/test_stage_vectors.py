@@ -14,7 +14,8 @@ from partnerflow.engine.errors import FormValidationError
 from partnerflow.engine.runtime.forms import check_schema, validate_against
 
 FORMS = Path(__file__).resolve().parents[2] / "forms"
-STAGES = {"elaboration_validation": "elaboration", "draft_validation": "negotiation",
+STAGES = {"idea_validation": "idea", "action_sheets_validation": "action_sheets",
+          "elaboration_validation": "elaboration", "draft_validation": "negotiation",
           "realisation_record": "realisation", "period_review": "period",
           "intermediate_evaluation": "intermediate_evaluation",
           "final_evaluation": "final_evaluation"}
