@@ -14,7 +14,7 @@ from lxml import html as lxml_html
 from sqlalchemy import select, update
 
 from partnerflow.engine.errors import FormValidationError
-from partnerflow.engine.method import convention
+from partnerflow.engine.method import convention, convention_text
 from partnerflow.engine.runtime import auditlog, documents, queries, services
 from partnerflow.engine.store.models import Document, Signature
 from partnerflow.web import create_app
@@ -460,7 +460,7 @@ BASE = {**CONVENTION, "data_shared": "Liste des résidents suivis ; finalité : 
      [NO_SHARING], [SHARED]),
 ])
 def test_the_personal_data_article_writes_the_clause_of_its_case_only(data, case, present, absent):
-    html = convention.render_html(data, partnership_title="P", level="L2", version=1, sheets=[])
+    html = convention_text.render_html(data, partnership_title="P", level="L2", version=1, sheets=[])
     tree = lxml_html.fromstring(html)
     article = _section(tree, "article-donnees")
     assert article.get("data-case") == case
@@ -493,7 +493,7 @@ def test_the_personal_data_article_writes_the_clause_of_its_case_only(data, case
      "Raison sociale", "représentée par son président, M. Paul Morin"),
 ])
 def test_each_party_is_named_and_represented_as_its_kind_of_body_requires(party, label, represented):
-    view = convention.party_view(party, {})
+    view = convention_text.party_view(party, {})
     assert view.label == label
     assert view.represented.startswith(represented), view.represented
 
@@ -502,13 +502,13 @@ def test_each_party_is_named_and_represented_as_its_kind_of_body_requires(party,
     ("2026-12-10", "10 décembre 2026"), ("2026-04-01", "1er avril 2026"),
     ("2027-08-31", "31 août 2027"), ("pas une date", "pas une date"), (None, "")])
 def test_dates_are_written_the_french_way(value, shown):
-    assert convention.french_date(value) == shown
+    assert convention_text.french_date(value) == shown
 
 
 def test_action_sheets_written_before_the_convention_are_its_first_annex():
     sheet = {"sheet_number": 1, "title": "Consultation avancée", "start_date": "2026-04-01",
              "steps": [{"step": "Premier planning", "due_date": "2026-04-15"}]}
-    tree = lxml_html.fromstring(convention.render_html(
+    tree = lxml_html.fromstring(convention_text.render_html(
         CONVENTION, partnership_title="P", level="L2", version=2, sheets=[sheet]))
     annexes = _words(_section(tree, "annexes"))
     assert "Fiche-action 1 — Consultation avancée" in annexes
@@ -569,7 +569,7 @@ def test_the_signed_file_is_served_as_signed_with_a_separate_certificate_and_ann
         assert "".join(f"Signataire{full_name}Pour{party}Qualité{quality}Compte{username}"
                        f"Dateetheure2mars2026à{at}UTC".split()) in squashed
     assert squashed.count("valide") == 3 and "invalidée" not in squashed
-    assert "— identique" in text and convention.SIGNATURE_METHOD.split()[0] in text
+    assert "— identique" in text and convention_text.SIGNATURE_METHOD.split()[0] in text
 
     annex = partner.get(f"/partenariats/{pid}/annexe-fiches-actions.pdf")
     assert annex.status_code == 200

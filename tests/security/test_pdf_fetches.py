@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from partnerflow.engine.method import convention
+from partnerflow.engine.method import convention_text
 from partnerflow.engine.runtime import connectors, documents, services
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 from partnerflow.web import create_app
@@ -158,14 +158,14 @@ def test_a_hostile_convention_title_reaches_no_listener_and_opens_no_outside_fil
 def test_the_convention_style_sheet_holds_no_data(tmp_path):
     marker = "MARQUEUR-DONNEE"
     data = {key: f"{marker} {key}" for key, value in CONVENTION.items() if isinstance(value, str)}
-    html = convention.render_html(data, partnership_title=marker, level=marker, version=1,
+    html = convention_text.render_html(data, partnership_title=marker, level=marker, version=1,
                                   sheets=[{"title": marker, "place": marker}])
     styles = re.findall(r"<style.*?</style>", html, flags=re.S | re.I)
     assert styles and not any(marker in s for s in styles)
     assert not re.search(r"style\s*=", html, flags=re.I)
     # the footer still carries the title: WeasyPrint takes it from the heading
     path = tmp_path / "c.pdf"
-    path.write_bytes(documents.render_pdf(html, root=convention.TEMPLATES))
+    path.write_bytes(documents.render_pdf(html, root=convention_text.TEMPLATES))
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert re.search(rf"{marker} convention_title — page 1 / \d", text), text
@@ -241,7 +241,7 @@ def test_trusted_hosts_turn_other_host_headers_away(pf, listener):
 
 def test_the_fetcher_serves_package_files_and_data_only_and_logs_each_refusal(
         listener, secret_file, tmp_path, caplog):
-    templates = convention.TEMPLATES
+    templates = convention_text.TEMPLATES
     port = listener.port
     pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
              "z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
