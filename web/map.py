@@ -113,6 +113,10 @@ def _organisation_form(organisation_id: int | None):
             org = registry.organisation(db, organisation_id)
             values = {k: getattr(org, k) for k in registry.ORGANISATION_FIELDS}
             values["archived"] = org.archived
+            if org.delegated_ceiling_eur is not None:
+                values["delegated_ceiling_eur"] = str(org.delegated_ceiling_eur)
+            if org.delegation_date is not None:
+                values["delegation_date"] = org.delegation_date.isoformat()
     return render_template("map_organisation_form.html", values=values, errors=errors,
                            organisation_id=organisation_id,
                            org_kinds=registry.ORGANISATION_KINDS), 422 if errors else 200

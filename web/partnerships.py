@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import FormValidationError, InvalidInput, NotFound, StepFailed
+from partnerflow.engine.method import committee
 from partnerflow.engine.runtime import deployment, documents, queries, services, views
 from partnerflow.engine.store.models import Partnership
 
@@ -59,6 +60,7 @@ def show(partnership_id: int):
                     if waiting and access.may(me, "attach_contact", ref) else None)
         done = queries.tasks_of_partnership(db, partnership_id, "completed")
         members, actors = queries.partnership_people(db, partnership_id)
+        steering = committee.members_of(db, partnership_id)
         organisations = queries.partnership_organisations(db, partnership_id)
         docs = queries.documents_of(db, partnership_id)
         instances = queries.instances_of(db, partnership_id)
@@ -74,7 +76,8 @@ def show(partnership_id: int):
                                                       "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
                            actionable=actionable, waiting=waiting, contacts=contacts,
-                           done=done, members=members, actors=actors, organisations=organisations,
+                           done=done, members=members, actors=actors, steering=steering,
+                           organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
                            evaluations=evaluations, internal=internal)
 

@@ -26,9 +26,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/taches")
 
 
 def _schema(pf, task) -> dict:
-    if task.form_key:
-        return pf.forms.get(task.form_key).schema
-    return task.inline_schema or {"type": "object", "properties": {}}
+    return services.task_form(pf.forms, task, current_user)
 
 
 def _choices(db) -> dict:

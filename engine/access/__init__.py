@@ -123,6 +123,18 @@ def actor(session: Session, username: str) -> Actor:
     return found
 
 
+def unassignable(session: Session, username: str, partnership_id: int | None) -> str | None:
+    """Why this user cannot be given a task of this partnership (in French), or None."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        return "compte inconnu"
+    if not user.active:
+        return "compte désactivé"
+    if not _reaches(actor_of(session, user), partnership_id):
+        return "compte partenaire non rattaché au partenariat"
+    return None
+
+
 # ---------------------------------------------------------------- who the person is
 
 

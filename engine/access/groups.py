@@ -311,7 +311,7 @@ def assign(meta, *, data: dict, created: datetime) -> Assignment:
     if meta is None:
         return Assignment(None, (), None, None)
     groups = tuple(meta.groups)
-    role = groups[0] if groups else None
+    role = meta.lane_group or (groups[0] if groups else None)
     user = _resolve(meta.assignee, data)  # e.g. camunda:assignee="${delegate}" on the diagram
     if user is not None and not isinstance(user, str):
         user = str(user)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from partnerflow.engine import access, audit
-from partnerflow.engine.method import convention, registry
+from partnerflow.engine.method import committee, convention, registry
 from partnerflow.engine.runtime.connectors import ConnectorContext, Input, Output, connector
 from partnerflow.engine.store.models import PartnershipMember, User
 
@@ -126,6 +126,53 @@ def _count_partner_contacts(context: ConnectorContext, values: dict) -> dict:
             PartnershipMember.partnership_id == context.partnership.id,
             access.members_clause(access.PARTNER)))
     return {"partner_contacts": int(count or 0)}
+
+
+@connector("organisation.delegation", "Lire la délégation du directeur",
+           "Lit sur la fiche de notre organisation (Carte > Organisations) le plafond que le "
+           "document unique de délégation (CASF D312-176-5) permet au directeur d'engager seul : "
+           "la table de formalisation le compare aux flux financiers. Il se règle une fois pour "
+           "l'organisation, pas à chaque partenariat.",
+           outputs=(Output("ceiling", "Variable du plafond délégué", "director_delegated_ceiling_eur"),
+                    Output("delegation_date", "Variable de la date de la délégation",
+                           "delegation_date")))
+def _read_delegation(context: ConnectorContext, values: dict) -> dict:
+    org = registry.delegation_of(context.session, context.partnership.organisation_id)
+    if org is None:
+        raise context.fail("aucune organisation n'est marquée comme la nôtre sur la carte : la "
+                           "direction coche « C'est notre organisation » sur sa fiche et y inscrit "
+                           "le plafond délégué, puis relance")
+    if org.delegated_ceiling_eur is None:
+        raise context.fail(f"le plafond délégué au directeur n'est pas inscrit sur la fiche de "
+                           f"« {org.name} » : la direction le renseigne (Carte > Organisations), "
+                           "puis relance")
+    return {"ceiling": org.delegated_ceiling_eur,
+            "delegation_date": org.delegation_date.isoformat() if org.delegation_date else None}
+
+
+@connector("partnership.committee", "Réunir le comité de pilotage",
+           "Inscrit sur le partenariat le comité de pilotage paritaire que la convention compose "
+           "(des membres de chaque partie) ; sans composition donnée, relit celui qui est inscrit. "
+           "Les tâches du comité vont ensuite à ceux de ses membres qui ont un compte "
+           "(candidateUsers ${steering_committee_users}), et à la direction.",
+           inputs=(Input("members", "Membres du comité", "any", default="${steering_committee}",
+                         help="Les lignes « Comité de pilotage : ses membres » de la convention ; "
+                              "vide pour relire le comité inscrit."),),
+           outputs=(Output("users", "Variable des comptes des membres", "steering_committee_users"),))
+def _steering_committee(context: ConnectorContext, values: dict) -> dict:
+    if values["members"] is None:
+        members = committee.members_of(context.session, context.partnership.id)
+        if not members:
+            raise context.fail("aucun comité de pilotage n'est inscrit sur le partenariat : il "
+                               "l'est quand les fiches action commencent, d'après la convention")
+        return {"users": committee.accounts(members)}
+    try:
+        users = committee.record(context.session, partnership_id=context.partnership.id,
+                                 rows=values["members"], actor=context.actor, at=context.now(),
+                                 instance_id=context.instance.id, element_id=context.element_id)
+    except committee.CommitteeProblem as exc:
+        raise context.fail(str(exc)) from None
+    return {"users": users}
 
 
 @connector("partnership.update", "Mettre à jour le partenariat",

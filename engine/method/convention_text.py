@@ -514,6 +514,9 @@ def document_model(data: dict, *, partnership_title: str, level: str | None,
         "final": french_date(data.get("final_evaluation_date")),
         "indicators": rows_of(data.get("evaluation_indicators")),
         "referents": rows_of(data.get("referents")),
+        "committee": [{**row, "party": text_of(row.get("organisation"))
+                       or {"ours": "Notre organisation", "partner": "Partenaire"}.get(row.get("side"), "")}
+                      for row in rows_of(data.get("steering_committee"))],
         "clause": clause, "annexes": _annexes(data, clause, means), "sheets": sheets,
         "sheet_fields": SHEET_FIELDS, "sheet_dates": SHEET_DATES, "sheet_options": options or {},
         "signature_place": text_of(data.get("signature_place")),

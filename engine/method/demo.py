@@ -3,6 +3,8 @@ partners, and partnerships at several stages of the method. Loading twice change
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select
 
 from partnerflow.engine import audit
@@ -12,6 +14,9 @@ from partnerflow.engine.runtime import deployment, queries
 from partnerflow.engine.store.models import Organisation, Partnership, ProcessVersion, User
 
 DEMO_PASSWORD = "demo"
+
+# the document unique de délégation the board adopted: what the director commits alone
+DELEGATED_CEILING_EUR, DELEGATION_DATE = 15000, date(2025, 6, 26)
 
 ORGANISATIONS = [
     # name, kind, own, siret, finess
@@ -87,6 +92,9 @@ def load_demo(pf) -> str:
         session = uow.session
         orgs = [accounts.ensure_organisation(session, name=n, kind=k, is_own=own, siret=s, finess=f)
                 for n, k, own, s, f in ORGANISATIONS]
+        ours = orgs[0]
+        if ours.delegated_ceiling_eur is None:  # the director's délégation, set once
+            ours.delegated_ceiling_eur, ours.delegation_date = DELEGATED_CEILING_EUR, DELEGATION_DATE
         uow.commit()
         org_ids = [o.id for o in orgs]
     for username, full_name, roles, org in USERS:

@@ -212,7 +212,6 @@ def _inputs(**changes) -> dict:
         "annual_public_subsidy_eur": 0,
         "money_flows": False,
         "money_flow_amount_eur": 0,
-        "director_delegated_ceiling_eur": 15000,
         "staff_made_available": False,
         "premises_or_equipment_lent": False,
         "personal_data_shared": False,
@@ -267,7 +266,13 @@ def _memory_convention(p: _Partnership) -> dict:
         "rights_of_people_accompanied": "Participation libre ; droit à l'image recueilli par écrit.",
         "data_protection_roles": "none",
         "liability_and_insurance": "Chaque partie assure ses activités et ses intervenants.",
-        "steering_committee_composition": "La directrice, la responsable du CCAS, le cadre de santé.",
+        "steering_committee": [
+            {"full_name": "Lucas Moreau", "side": "ours", "function": "Cadre coordinateur",
+             "account": STEERING},
+            {"full_name": "Karim Benali", "side": "ours", "function": "Cadre de santé"},
+            {"full_name": "Nadia Haddad", "side": "partner", "organisation": "Mairie de Bagnolet",
+             "function": "Responsable du CCAS", "account": TOWN_PARTNER[0]},
+        ],
         "steering_meeting_frequency": "quarterly",
         "evaluation_indicators": [
             {"indicator": "Participants par atelier", "target": "12", "source": "Feuilles de présence"},

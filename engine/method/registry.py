@@ -35,6 +35,8 @@ ORGANISATION_KINDS: dict[str, str] = {
 }
 
 ORGANISATION_FIELDS = ("name", "kind", "siret", "finess", "address", "contacts", "is_own")
+# our organisation's délégation: what the director may commit alone (CASF D312-176-5)
+DELEGATION_FIELDS = ("delegated_ceiling_eur", "delegation_date")
 RELATIONSHIP_FIELDS = ("partner_id", "kind", "since", "agreement", "convention_start",
                        "convention_end", "renewal_date", "formalisation_level", "referents",
                        "notes", "partnership_id", "external_ref")
@@ -143,6 +145,32 @@ def clean_organisation(data: dict) -> tuple[dict, dict[str, list[str]]]:
     return values, errors
 
 
+def clean_delegation(data: dict, *, is_own: bool) -> tuple[dict, dict[str, list[str]]]:
+    """The délégation's ceiling (whole euros, typed the French way: « 15 000 ») and the date of
+    the document unique de délégation; only our organisation has them."""
+    errors: dict[str, list[str]] = {}
+    raw_ceiling = re.sub(r"[\s\u00a0\u202f€]+", "", str(data.get("delegated_ceiling_eur") or ""))
+    raw_date = str(data.get("delegation_date") or "").strip()
+    if not is_own:
+        if raw_ceiling or raw_date:
+            errors["delegated_ceiling_eur"] = [
+                "Le plafond délégué ne se renseigne que pour notre organisation."]
+        return {}, errors
+    ceiling = None
+    if raw_ceiling:
+        if not re.fullmatch(r"[0-9]{1,12}(?:[.,]0{1,2})?", raw_ceiling):
+            errors["delegated_ceiling_eur"] = [
+                "Plafond invalide : un montant en euros entiers, positif (par exemple 15 000)."]
+        else:
+            ceiling = int(re.split(r"[.,]", raw_ceiling)[0])
+    try:
+        day = parse_date(raw_date)
+    except ValueError:
+        day = None
+        errors["delegation_date"] = ["Date invalide (jj/mm/aaaa)."]
+    return {"delegated_ceiling_eur": ceiling, "delegation_date": day}, errors
+
+
 def clean_relationship(data: dict) -> tuple[dict, dict[str, list[str]]]:
     """Validated relationship fields (dates as days), and the problems in French by field."""
     errors: dict[str, list[str]] = {}
@@ -214,11 +242,28 @@ def own_organisation_id(session: Session, actor: str | None = None) -> int:
 # ---------------------------------------------------------------- organisations
 
 
+def _organisation_values(data: dict) -> tuple[dict, dict[str, list[str]]]:
+    """An organisation as its form gives it: its fields, and the délégation when it is ours."""
+    values, errors = clean_organisation(data)
+    delegation, delegation_errors = clean_delegation(data, is_own=values["is_own"])
+    return {**values, **delegation}, {**errors, **delegation_errors}
+
+
+def delegation_of(session: Session, organisation_id: int | None = None) -> Organisation | None:
+    """The organisation whose délégation applies: the one given, else the one marked as ours."""
+    if organisation_id is not None:
+        org = session.get(Organisation, organisation_id)
+        if org is not None and org.is_own:
+            return org
+    return session.scalar(select(Organisation).where(
+        Organisation.is_own.is_(True), Organisation.archived.is_(False)).order_by(Organisation.id).limit(1))
+
+
 def create_organisation(uow, *, actor: str, data: dict) -> int:
     """Register an organisation (ours or a partner)."""
     session = uow.session
     _editor(session, actor)
-    values, errors = clean_organisation(data)
+    values, errors = _organisation_values(data)
     if errors:
         raise InvalidInput("the organisation has invalid fields", errors)
     org = Organisation(**values, archived=False)
@@ -234,7 +279,7 @@ def update_organisation(uow, *, organisation_id: int, actor: str, data: dict) ->
     session = uow.session
     _editor(session, actor)
     org = _organisation(session, organisation_id)
-    values, errors = clean_organisation(data)
+    values, errors = _organisation_values(data)
     if errors:
         raise InvalidInput("the organisation has invalid fields", errors)
     changes = _apply(org, values)

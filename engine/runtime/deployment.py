@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from partnerflow.engine import audit, spiff
 from partnerflow.engine.access import groups
-from partnerflow.engine.access.groups import GroupNames, resolve_groups
+from partnerflow.engine.access.groups import GroupNames, resolve_groups, role_for_lane
 from partnerflow.engine.errors import DeploymentRejected, NotFound, Problem
 from partnerflow.engine.runtime.diagrams import (
     B,
@@ -93,7 +93,8 @@ def _resolve_groups(session: Session, compiled: spiff.CompiledProcess, mapping: 
     names = group_names(session)
     compiled.user_tasks = {
         key: replace(meta, groups=resolve_groups(lane=meta.lane, candidate_groups=meta.candidate_groups,
-                                                 names=names, mapping=mapping))
+                                                 names=names, mapping=mapping),
+                     lane_group=role_for_lane(meta.lane, names, mapping))
         for key, meta in compiled.user_tasks.items()}
 
 

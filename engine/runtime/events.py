@@ -52,6 +52,8 @@ class TaskOpened(Event):
     task: object  # models.HumanTask, added to the session
     instance: object
     at: datetime
+    # the assignee the diagram named but who could not act on it: (user name, why)
+    refused_assignee: tuple[str, str] | None = None
 
 
 @dataclass
@@ -146,7 +148,10 @@ def _audit_opened(uow, e: TaskOpened) -> None:
                  partnership_id=task.partnership_id, instance_id=task.instance_id,
                  task_uuid=task.task_uuid, element_id=task.element_id,
                  payload={"title": task.title, "role": task.role, "assignee": task.assignee,
-                          "due_at": task.due_at.isoformat() if task.due_at else None})
+                          "due_at": task.due_at.isoformat() if task.due_at else None,
+                          **({"assignee_refused": {"user": e.refused_assignee[0],
+                                                   "reason": e.refused_assignee[1]}}
+                             if e.refused_assignee else {})})
 
 
 def _audit_cancelled(uow, e: TaskCancelled) -> None:

@@ -111,7 +111,11 @@ def check_schema(schema: dict, name: str) -> dict:
     return schema
 
 
-_RULES = {"after": ("field", "other"), "required_if": ("field", "other"), "true": ("field",)}
+# cross-field rules a form declares in `x-rules`: a date after another, a field required when
+# another has a value, a box that must be ticked, rows that span at least `min` distinct
+# values of one of their fields (a joint committee: members from each party)
+_RULES = {"after": ("field", "other"), "required_if": ("field", "other"), "true": ("field",),
+          "distinct": ("field", "key")}
 
 
 def _schema_problems(node, root, path: str = "#"):
@@ -172,6 +176,9 @@ def _rules_problem(rules) -> str | None:
         missing = [k for k in needed if not isinstance(rule.get(k), str)]
         if missing or ("in" in rule and not isinstance(rule["in"], str)):
             return f"x-rules[{index}]: {', '.join(missing) or 'in'} must name a field"
+        least = rule.get("min", 2)
+        if isinstance(least, bool) or not isinstance(least, int) or not 1 <= least <= 100:
+            return f"x-rules[{index}]: min must be a whole number from 1 to 100"
     return None
 
 
@@ -413,6 +420,13 @@ def _rule_errors(rules: list[dict], data: dict):
                     yield prefix + rule["field"], rule.get("message") or "Ce champ est obligatoire."
             elif rule.get("rule") == "true" and scope.get(rule["field"]) is not True:
                 yield prefix + rule["field"], rule.get("message") or "Cette case doit être cochée."
+            elif rule.get("rule") == "distinct":
+                rows = scope.get(rule["field"])
+                values = {str(r.get(rule["key"])) for r in rows or ()
+                          if isinstance(r, dict) and r.get(rule["key"]) not in (None, "")}
+                if rows and len(values) < int(rule.get("min", 2)):
+                    yield (prefix + rule["field"], rule.get("message")
+                           or "Ces lignes doivent comporter des valeurs différentes.")
 
 
 # ---------------------------------------------------------------- bounds and characters

@@ -153,7 +153,7 @@ def _refresh_open_tasks(session, instance: ProcessInstance, compiled) -> None:
         row.form_key, row.inline_schema = task_form(meta.form_key, meta.form_fields, meta.form_ref)
         if meta.groups:
             row.candidate_groups = ",".join(meta.groups)
-            row.role = meta.groups[0]
+            row.role = meta.lane_group or meta.groups[0]
 
 
 def running_counts(session) -> dict[int, int]:

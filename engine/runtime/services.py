@@ -19,7 +19,7 @@ from partnerflow.engine import access, audit
 from partnerflow.engine.access import accounts
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
-from partnerflow.engine.runtime import auditlog, connectors, events, stepping
+from partnerflow.engine.runtime import auditlog, connectors, events, stepping, views
 from partnerflow.engine.runtime.deployment import latest_version
 from partnerflow.engine.runtime.forms import check_data_size, validate_against
 from partnerflow.engine.store.models import (
@@ -184,7 +184,8 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
         raise Conflict("this task changed since you opened it; reload the page")
     if not may(session, user, "act", task):
         raise Forbidden(f"{actor} may not complete task {task_id} ('{task.title}')")
-    cleaned = _keep_prepared(uow, task, _validate_task_data(uow, task, data))
+    who = access.actor_of(session, user)
+    cleaned = _keep_prepared(uow, task, _validate_task_data(uow, task, data, who))
     instance = session.get(ProcessInstance, task.instance_id)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
@@ -255,12 +256,20 @@ def _keep_prepared(uow, task: HumanTask, cleaned: dict) -> dict:
     return cleaned
 
 
-def _validate_task_data(uow, task: HumanTask, data: dict) -> dict:
-    check_data_size(data, uow.settings.max_task_data_bytes)
+def task_form(forms, task: HumanTask, who) -> dict:
+    """The form of a task as this person fills it (views.fillable: a partner representative
+    gets the fields shared with the partner); the empty form for a task without one."""
     if task.form_key:
-        return uow.forms.validate(task.form_key, data, task.context)
-    if task.inline_schema:
-        return validate_against(task.inline_schema, data, task.context)
+        schema = forms.get(task.form_key).schema
+    else:
+        schema = task.inline_schema or {"type": "object", "properties": {}}
+    return views.fillable(schema, who)
+
+
+def _validate_task_data(uow, task: HumanTask, data: dict, who) -> dict:
+    check_data_size(data, uow.settings.max_task_data_bytes)
+    if task.form_key or task.inline_schema:
+        return validate_against(task_form(uow.forms, task, who), data, task.context)
     # a task without a form takes no data: only the diagram sets process variables
     return validate_against({"type": "object", "properties": {}}, data, task.context)
 
@@ -339,7 +348,9 @@ def save_draft(uow, *, task_id: int, actor: str, data: dict) -> None:
     if not may(session, user, "act", task):
         raise Forbidden(f"{actor} may not work on task {task_id}")
     check_data_size(data, uow.settings.max_task_data_bytes)
-    task.draft = stepping.json_safe(data)
+    # a draft keeps only what this person may fill (never an internal field from a partner)
+    fields = task_form(uow.forms, task, access.actor_of(session, user)).get("properties") or {}
+    task.draft = stepping.json_safe({k: v for k, v in data.items() if k in fields})
     _commit(uow, task_id)
 
 

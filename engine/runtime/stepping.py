@@ -8,10 +8,11 @@ import json
 import logging
 import re
 from copy import deepcopy
+from dataclasses import replace
 
 from sqlalchemy import bindparam, select
 
-from partnerflow.engine import spiff
+from partnerflow.engine import access, spiff
 from partnerflow.engine.access.groups import assign
 from partnerflow.engine.errors import InstanceError, ScriptError
 from partnerflow.engine.runtime import connectors, events
@@ -221,6 +222,13 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
         meta = run.compiled.user_task_meta(view.spec_name, view.element_id)
         data = deepcopy(view.data)
         who = assign(meta, data=data, created=now)
+        # an assignee who could never open the task (unknown, deactivated, or a partner of
+        # another partnership) is not kept: the task goes to its groups and candidates
+        refused = None
+        if who.assignee:
+            reason = access.unassignable(session, who.assignee, instance.partnership_id)
+            if reason:
+                refused, who = (who.assignee, reason), replace(who, assignee=None)
         form_key, inline_schema = (task_form(meta.form_key, meta.form_fields, meta.form_ref)
                                    if meta else (None, None))
         row = HumanTask(
@@ -237,7 +245,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
         session.add(row)
         if row.stage and partnership.status == "active":
             partnership.stage = row.stage
-        uow.publish(events.TaskOpened(row, instance, now))
+        uow.publish(events.TaskOpened(row, instance, now, refused))
 
 
 _VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")

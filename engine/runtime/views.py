@@ -47,6 +47,40 @@ def audience_of(prop: dict | None) -> str:
     return _prop_audience(prop or {}, None)
 
 
+def fillable(schema: dict, who) -> dict:
+    """The form as this person fills it: a partner representative gets only the fields
+    shared with the partner (a row keeps only its shared fields), so an internal field is
+    neither shown to them, prefilled for them, nor accepted from them; a rule on a field
+    they do not get is dropped with it. Everyone else gets the whole form."""
+    if reads_internal(who) or not isinstance(schema, dict):
+        return schema
+    return _shared_part(schema, None)
+
+
+def _shared_part(node: dict, inherited: str | None) -> dict:
+    props = node.get("properties") or {}
+    kept: dict = {}
+    for key, prop in props.items():
+        aud = _prop_audience(prop, inherited)
+        if aud not in SHARED:
+            continue
+        items = prop.get("items") if isinstance(prop, dict) else None
+        if isinstance(items, dict) and isinstance(items.get("properties"), dict):
+            prop = {**prop, "items": _shared_part(items, aud)}
+        kept[key] = prop
+    out = {**node, "properties": kept}
+    if isinstance(node.get("required"), list):
+        out["required"] = [k for k in node["required"] if k in kept]
+    if isinstance(node.get("x-rules"), list):
+        def keeps(rule) -> bool:
+            scope = kept if not rule.get("in") else (
+                (kept.get(rule["in"]) or {}).get("items", {}).get("properties", {}))
+            named = [rule.get(k) for k in ("field", "other") if isinstance(rule.get(k), str)]
+            return (not rule.get("in") or rule["in"] in kept) and all(n in scope for n in named)
+        out["x-rules"] = [r for r in node["x-rules"] if isinstance(r, dict) and keeps(r)]
+    return out
+
+
 def _prop_audience(prop: dict, inherited: str | None) -> str:
     own = prop.get("x-audience") if isinstance(prop, dict) else None
     if inherited is None:  # a top-level field

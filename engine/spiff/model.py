@@ -85,6 +85,9 @@ class UserTaskMeta:
     # the group keys the task is offered to, resolved when the version is loaded (its
     # lane through the version's lane mapping, else its candidate groups and candidate users)
     groups: tuple[str, ...] = ()
+    # the group its lane stands for, the role the inbox names (the committee's lane, even
+    # when candidate groups and users say who may act)
+    lane_group: str | None = None
 
 
 @dataclass

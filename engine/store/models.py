@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -47,6 +48,10 @@ class Organisation(Base):
     contacts: Mapped[str | None] = mapped_column(Text)
     is_own: Mapped[bool] = mapped_column(Boolean, default=False)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # our organisation's délégation (CASF D312-176-5): what the director may commit alone,
+    # set once by the direction, read by the negotiation before the formalisation criteria
+    delegated_ceiling_eur: Mapped[int | None] = mapped_column(Integer)
+    delegation_date: Mapped[date | None] = mapped_column(Date)
 
 
 class User(Base):
@@ -113,6 +118,22 @@ class PartnershipMember(Base):
     partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), default="partner")
+
+
+class CommitteeMember(Base):
+    """A member of a partnership's steering committee, as the convention composes it: a
+    person of either party; the steering tasks go to those who have an account."""
+
+    __tablename__ = "committee_member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    full_name: Mapped[str] = mapped_column(String(200))
+    side: Mapped[str] = mapped_column(String(10))  # ours or partner
+    party: Mapped[str] = mapped_column(String(200))
+    function: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
 
 class PartnershipOrganisation(Base):

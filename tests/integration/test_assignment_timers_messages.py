@@ -53,7 +53,8 @@ def test_delegate_lane_variable_assignee_inline_form_and_due_dates(people, clock
     assert "reason" in error.value.errors
     _complete(pf, task.id, "claire", {"approved": "on", "reason": "conforme"})
     [task] = _open(pf)
-    assert task.role == "board" and task.assignee is None
+    # candidate groups say who is offered the task; its lane still names the role shown
+    assert (task.candidate_groups, task.role, task.assignee) == ("board", "direction", None)
     assert (as_utc(task.due_at) - clock.now).days == 5
 
 

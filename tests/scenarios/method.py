@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from partnerflow.engine import audit
 from partnerflow.engine.access import accounts
+from partnerflow.engine.method import registry
 from partnerflow.engine.runtime import documents, queries, services
 from partnerflow.engine.runtime.queries import InboxFilter
 from partnerflow.engine.store.models import (
@@ -89,9 +90,25 @@ PASSWORD = "demo"  # the signatories' password, typed again to sign
 SIGNATORIES = {DIRECTION, PARTNER, BOARD, "marie.lambert"}
 
 
+DELEGATED_CEILING_EUR = 15000  # what the director may commit alone (our organisation's délégation)
+
+
+def ensure_our_organisation(pf) -> None:
+    """Our organisation on the map, with the director's délégation the negotiation reads."""
+    with pf.uow() as uow:
+        if registry.delegation_of(uow.session) is None:
+            ours = accounts.ensure_organisation(uow.session, name=LES_TILLEULS["legal_name"],
+                                                kind="association", is_own=True)
+            ours.is_own = True
+            ours.delegated_ceiling_eur = DELEGATED_CEILING_EUR
+            uow.commit()
+
+
 def add_people(pf) -> None:
-    """The demo's people (engine/demo.py), plus a partner user of another partnership.
-    Only the signatories get a password (hashing one costs time; nobody logs in here)."""
+    """The demo's people (engine/demo.py), plus a partner user of another partnership, and
+    our organisation with its director's délégation. Only the signatories get a password
+    (hashing one costs time; nobody logs in here)."""
+    ensure_our_organisation(pf)
     for username, full_name, role in PEOPLE:
         with pf.uow() as uow:
             accounts.create_user(
@@ -132,6 +149,7 @@ class Walk:
         """The direction registers the partnership (with its partner organisations of the
         map, if given), attaches the partner's user, and a professional proposes the idea
         (the cycle's start form)."""
+        ensure_our_organisation(pf)
         with pf.uow() as uow:
             pid = services.create_partnership(uow, title=title, actor=DIRECTION,
                                               partner_organisation_ids=partner_organisations)
@@ -139,7 +157,7 @@ class Walk:
             with pf.uow() as uow:
                 services.attach_member(uow, partnership_id=pid, username=partner, actor=DIRECTION)
         walk = cls(pf, clock, pid)
-        walk.partner = partner
+        walk.partner = walk.samples.partner = partner
         with pf.uow() as uow:
             walk.main_instance_id = services.start_instance(
                 uow,

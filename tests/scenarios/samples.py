@@ -70,6 +70,7 @@ class Samples:
     def __init__(self, today: date, store):
         self.today = today
         self.store = store  # store(filename, bytes) -> sha256 of a document of the partnership
+        self.partner: str | None = PARTNER  # the partner's account attached to the partnership
 
     def day(self, offset: int) -> str:
         return (self.today + timedelta(days=offset)).isoformat()
@@ -304,7 +305,13 @@ class Samples:
             "health_data_sharing": "care_team",
             "people_information_and_consent": "Résident informé à l'admission ; il peut s'y opposer.",
             "liability_and_insurance": "Chaque partie conserve sa responsabilité et s'assure.",
-            "steering_committee_composition": "Directrice, médecin coordonnateur, chef du pôle gériatrie.",
+            "steering_committee": [
+                {"full_name": "Lucas Moreau", "side": "ours", "function": "Médecin coordonnateur",
+                 "account": STEERING},
+                {"full_name": "Paul Lefèvre", "side": "partner", "organisation": HOSPITAL["legal_name"],
+                 "function": "Chef du pôle gériatrie",
+                 **({"account": self.partner} if self.partner else {})},
+            ],
             "steering_meeting_frequency": "quarterly",
             "evaluation_indicators": [
                 {
@@ -455,9 +462,7 @@ class Samples:
 
     def partner_validate_action_sheets(self, choice="accept", context=None):
         return {
-            "accept": {"partner_action_sheets_decision": "accept",
-                       "partner_committee_members": [
-                           {"full_name": "Paul Lefèvre", "quality": "Directeur adjoint"}]},
+            "accept": {"partner_action_sheets_decision": "accept"},
             "request_changes": {
                 "partner_action_sheets_decision": "request_changes",
                 "partner_action_sheets_comments": "Le jeudi plutôt que le mardi pour la consultation.",
@@ -541,7 +546,6 @@ NOTHING = {
     "annual_public_subsidy_eur": 0,
     "money_flows": False,
     "money_flow_amount_eur": 0,
-    "director_delegated_ceiling_eur": 15000,
     "staff_made_available": False,
     "premises_or_equipment_lent": False,
     "personal_data_shared": False,

@@ -9,6 +9,7 @@ import pytest
 
 from partnerflow.engine.runtime import services
 from tests.conftest import FIXTURES, ROOT, deploy, make_user
+from tests.scenarios.method import DELEGATED_CEILING_EUR
 from tests.scenarios.method import formalisation_inputs as inputs
 
 ROWS = [
@@ -89,7 +90,8 @@ def decide(pf):
 
 @pytest.mark.parametrize(("situation", "changes", "expected"), ROWS, ids=[r[0] for r in ROWS])
 def test_the_decision_table_gives_the_highest_level_any_input_triggers(decide, situation, changes, expected):
-    data = inputs(**changes)
+    # the criteria form's answers, and the ceiling the negotiation reads from our organisation
+    data = {"director_delegated_ceiling_eur": DELEGATED_CEILING_EUR, **inputs(**changes)}
     level, seen = decide(data)
     assert level == expected, situation
     # the audit trail shows what the table read: every input column, as submitted

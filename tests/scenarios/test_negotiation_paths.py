@@ -41,11 +41,10 @@ TOWN = {
 
 @pytest.fixture
 def orgs(method):
-    """The map's organisations: ours, the hospital and the town hall; the partner users
-    belong to the hospital and to the town hall."""
-    with method.uow() as uow:
-        own = registry.create_organisation(uow, actor=DIRECTION, data={
-            "name": LES_TILLEULS["legal_name"], "kind": "association", "is_own": "1"})
+    """The map's organisations: ours (with the director's délégation, see add_people), the
+    hospital and the town hall; the partner users belong to the hospital and to the town hall."""
+    with method.read() as session:
+        own = registry.delegation_of(session).id
     with method.uow() as uow:
         hospital = registry.create_organisation(uow, actor=DIRECTION, data={
             "name": HOSPITAL["legal_name"], "kind": "hospital"})

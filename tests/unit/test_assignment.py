@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from partnerflow.engine.access.groups import METHOD_GROUPS, GroupNames, assign, parse_due, resolve_groups
+from partnerflow.engine.access.groups import (
+    METHOD_GROUPS,
+    GroupNames,
+    assign,
+    parse_due,
+    resolve_groups,
+    role_for_lane,
+)
 
 CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 METHOD = GroupNames()
@@ -22,12 +29,14 @@ class Meta:
     assignee: str | None = None
     due_date: str | None = None
     candidate_users: tuple = ()
+    lane_group: str | None = None
 
 
 def make(lane=None, groups=(), assignee=None, due=None, data=None, users=(), names=METHOD,
          mapping=None):
     resolved = resolve_groups(lane=lane, candidate_groups=tuple(groups), names=names, mapping=mapping)
-    return assign(Meta(resolved, assignee, due, tuple(users)), data=data or {}, created=CREATED)
+    return assign(Meta(resolved, assignee, due, tuple(users), role_for_lane(lane, names, mapping)),
+                  data=data or {}, created=CREATED)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -130,8 +139,15 @@ def test_the_delegate_variable_does_not_assign_tasks_of_other_lanes():
     assert make(lane="Direction", data={"delegate": "claire.martin"}).assignee is None
 
 
-def test_candidate_groups_override_the_lane():
-    result = make(lane="Direction", groups=("board", "steering"))
+def test_candidate_groups_override_the_lane_which_still_names_the_role():
+    # the committee's lane, offered to the direction and the committee's members by name
+    result = make(lane="Comité de pilotage", groups=("direction",), users=("${committee}",),
+                  data={"committee": ["lucas.moreau", "paul.lefevre"]})
+    assert result.role == "steering"
+    assert result.candidate_groups == ("direction",)
+    assert result.candidate_users == ("lucas.moreau", "paul.lefevre")
+    # without a lane, the first candidate group is the role
+    result = make(groups=("board", "steering"))
     assert result.role == "board"
     assert result.candidate_groups == ("board", "steering")
 

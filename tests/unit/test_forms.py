@@ -160,3 +160,26 @@ def test_inline_camunda_form_fields_become_a_schema_that_validates():
     assert errors_of({"when": "demain"}, schema) == {
         "decision": ["Ce champ est obligatoire."],
         "when": ["Date attendue au format AAAA-MM-JJ."]}
+
+
+COMMITTEE = {"type": "object", "properties": {"members": {
+    "type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "side": {"type": "string", "enum": ["ours", "partner"]}}}}},
+    "x-rules": [{"rule": "distinct", "field": "members", "key": "side", "min": 2,
+                 "message": "Des membres de chaque partie."}]}
+
+
+def test_a_distinct_rule_asks_for_rows_spanning_enough_values():
+    one_side = {"members": [{"name": "A", "side": "ours"}, {"name": "B", "side": "ours"}]}
+    with pytest.raises(FormValidationError) as error:
+        validate_against(COMMITTEE, one_side)
+    assert error.value.errors == {"members": ["Des membres de chaque partie."]}
+    both = {"members": [{"name": "A", "side": "ours"}, {"name": "B", "side": "partner"}]}
+    assert validate_against(COMMITTEE, both) == both
+
+
+@pytest.mark.parametrize("least", ["2", 0, 101, True, 1.5])
+def test_a_distinct_rule_with_a_bad_minimum_is_refused_at_load(least):
+    rules = [{"rule": "distinct", "field": "members", "key": "side", "min": least}]
+    with pytest.raises(FormValidationError, match="min must be a whole number"):
+        check_schema({**COMMITTEE, "x-rules": rules}, "committee.json")

@@ -57,3 +57,38 @@ def test_an_emptied_field_is_stored_empty_only_when_it_held_a_value():
     cleaned = validate_against(schema, {"risks": "", "notes": ""}, previous={"risks": "old"})
     assert cleaned == {"risks": None}  # emptied on purpose; `notes` never held anything
     assert validate_against(schema, {"risks": ""}) == {}
+
+
+class _Reader:
+    def __init__(self, *roles: str):
+        self.username, self.roles, self.partnership_ids = "someone", frozenset(roles), frozenset({1})
+
+
+MIXED = {"type": "object", "required": ["decision", "notes"], "properties": {
+    "decision": {"type": "string", "x-audience": "everyone"},
+    "notes": {"type": "string"},  # internal when not said
+    "rows": {"type": "array", "x-audience": "partner", "items": {"type": "object", "properties": {
+        "what": {"type": "string"}, "cost": {"type": "number", "x-audience": "internal"}},
+        "required": ["what", "cost"]}}},
+    "x-rules": [{"rule": "required_if", "field": "notes", "other": "decision", "equals": "no"},
+                {"rule": "required_if", "field": "what", "other": "what", "in": "rows"},
+                {"rule": "true", "field": "decision"}]}
+
+
+def test_a_partner_fills_only_the_shared_fields_of_a_form():
+    form = views.fillable(MIXED, _Reader("partner"))
+    assert list(form["properties"]) == ["decision", "rows"]
+    assert form["required"] == ["decision"]
+    assert list(form["properties"]["rows"]["items"]["properties"]) == ["what"]
+    assert form["properties"]["rows"]["items"]["required"] == ["what"]
+    # a rule on a field the partner does not get goes with it
+    assert [r["field"] for r in form["x-rules"]] == ["what", "decision"]
+    # what the partner may not fill is refused, not kept
+    with pytest.raises(FormValidationError) as error:
+        validate_against(form, {"decision": "yes", "notes": "interne"})
+    assert "notes" in str(error.value.errors)
+
+
+def test_staff_fill_the_whole_form():
+    for roles in (("direction",), ("partner", "steering"), ("auditor",)):
+        assert views.fillable(MIXED, _Reader(*roles)) is MIXED

@@ -154,3 +154,39 @@ def test_the_dashboard_is_for_direction_auditors_and_admins_with_accessible_char
     assert element(html, "a", href="/partenariats/?stage=idea&status=active")
     listed = text_of(as_user("alice").get("/partenariats/?stage=negotiation&status=active"))
     assert "Aucun partenariat" in listed
+
+
+def test_the_direction_sets_the_delegation_once_on_our_organisation(mapped, as_user):
+    pf, own = mapped.pf, mapped.extra["own"]
+    client = as_user("claire")
+    page = text_of(client.get(f"/carte/organisations/{own}"))
+    assert 'name="delegated_ceiling_eur"' in page and "CASF D312-176-5" in page
+    response = post(client, f"/carte/organisations/{own}", {
+        "name": "Les Tilleuls", "kind": "association", "is_own": "1",
+        "delegated_ceiling_eur": "15 000", "delegation_date": "2025-06-26"})
+    assert response.status_code == 302
+    with pf.read() as db:
+        org = db.get(Organisation, own)
+        assert (org.delegated_ceiling_eur, org.delegation_date.isoformat()) == (15000, "2025-06-26")
+    assert 'value="15000"' in text_of(client.get(f"/carte/organisations/{own}"))
+
+    # a bad amount is shown at its field, nothing is lost and nothing changes
+    response = post(client, f"/carte/organisations/{own}", {
+        "name": "Les Tilleuls", "kind": "association", "is_own": "1",
+        "delegated_ceiling_eur": "quinze mille"})
+    body = text_of(response)
+    assert response.status_code == 422
+    assert 'id="e-delegated_ceiling_eur"' in body and 'value="quinze mille"' in body
+    with pf.read() as db:
+        assert db.get(Organisation, own).delegated_ceiling_eur == 15000
+
+    # a partner organisation has no delegation; the delegate may not change ours
+    lilas = mapped.extra["lilas"]
+    response = post(client, f"/carte/organisations/{lilas}", {
+        "name": "EHPAD Les Lilas", "kind": "ehpad", "delegated_ceiling_eur": "100000"})
+    assert response.status_code == 422 and "notre organisation" in text_of(response)
+    assert post(as_user("karim"), f"/carte/organisations/{own}", {
+        "name": "Les Tilleuls", "is_own": "1", "delegated_ceiling_eur": "999999"},
+        token_from="/carte/").status_code == 403
+    with pf.read() as db:
+        assert db.get(Organisation, own).delegated_ceiling_eur == 15000
