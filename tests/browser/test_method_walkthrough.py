@@ -47,7 +47,8 @@ def live_server(pf):
 
     with pf.uow() as uow:
         registry.create_organisation(uow, actor="claire", data={
-            "name": "Association Les Tilleuls", "kind": "association", "is_own": "1"})
+            "name": "Association Les Tilleuls", "kind": "association", "is_own": "1",
+            "delegated_ceiling_eur": "15000"})
     with pf.uow() as uow:
         hospital = registry.create_organisation(uow, actor="claire", data={
             "name": "Centre hospitalier de Montreuil", "kind": "hospital"})
@@ -352,6 +353,9 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     as_user(page, "karim")
     convention = samples.write_convention()
     del convention["convention_document"]  # none uploaded: the engine generates it
+    # the joint committee: lucas for us, paul for the hospital (this test's accounts)
+    for member, account in zip(convention["steering_committee"], ("lucas", "paul"), strict=True):
+        member["account"] = account
     do_task(page, "Rédiger la convention", "convention", convention)
 
     # one signature per party, in parallel: our direction and the hospital sign that PDF,
