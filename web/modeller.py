@@ -243,8 +243,41 @@ def edit_form(form_key: str):
     import json
 
     schema = pf.forms.get(form_key).schema
-    return render_template("modeller_form.html", form_key=form_key,
+    return render_template("modeller_form.html", form_key=form_key, messages=_editor_messages(),
                            schema_json=json.dumps(schema, ensure_ascii=False, indent=2))
+
+
+def _editor_messages() -> dict:
+    """The visual form editor's texts, in the reader's language."""
+    return {
+        "field": _("Champ %(n)s : %(label)s"), "key": _("Identifiant (variable du processus)"),
+        "keyHelp": _("L'identifiant d'un champ existant ne change pas : les processus et les "
+                     "données déjà saisies l'utilisent."),
+        "keyHelpNew": _("Lettres, chiffres et _ ; il ne commence pas par un chiffre."),
+        "label": _("Libellé"), "kind": _("Type"), "help": _("Aide"), "required": _("Obligatoire"),
+        "audience": _("Qui le lit"),
+        "audienceHelp": _("Interne : jamais montré au partenaire. Partenaire ou tous : lu aussi "
+                          "par le partenaire."),
+        "audiences": {"internal": _("Interne"), "partner": _("Partenaire"), "everyone": _("Tous"),
+                      "inherit": _("Comme la ligne")},
+        "kinds": {"text": _("Texte court"), "textarea": _("Texte long"), "number": _("Nombre"),
+                  "euros": _("Montant en euros"), "date": _("Date"), "select": _("Liste de choix"),
+                  "radio": _("Boutons de choix"), "checkbox": _("Case à cocher"),
+                  "user": _("Personne (compte)"), "organisation": _("Organisation de la carte"),
+                  "file": _("Document"), "rows": _("Lignes répétées")},
+        "choices": _("Choix"), "choiceValue": _("Valeur enregistrée"), "choiceLabel": _("Libellé affiché"),
+        "actions": _("Actions"), "addChoice": _("Ajouter un choix"), "newChoice": _("Nouveau choix"),
+        "removeChoice": _("Retirer le choix %(n)s"), "choiceYes": _("Oui"),
+        "rowFields": _("Champs de chaque ligne"), "addRowField": _("Ajouter un champ à la ligne"),
+        "deepRows": _("Des lignes dans une ligne se modifient dans le JSON."),
+        "up": _("Monter « %(label)s »"), "down": _("Descendre « %(label)s »"),
+        "remove": _("Retirer « %(label)s »"), "removeShort": _("Retirer"),
+        "confirmRemove": _("Retirer le champ « %(label)s » du formulaire ?"),
+        "removed": _("« %(label)s » est retiré."),
+        "moved": _("« %(label)s » est maintenant en position %(n)s."),
+        "added": _("Un champ est ajouté à la fin."), "newField": _("Nouveau champ"),
+        "drag": _("Glisser pour déplacer"), "notObject": _("Le JSON doit décrire un objet."),
+    }
 
 
 @bp.post("/formulaires/<form_key>")

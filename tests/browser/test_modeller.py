@@ -352,6 +352,7 @@ def test_the_form_editor_previews_typed_fields_and_refuses_an_invalid_schema(pag
     sign_in(page, "designer")
     page.goto("/modeleur/formulaires/idea_validation")
     page.wait_for_selector("#preview input[name=idea_decision]")
+    page.click("#tab-json")  # the JSON stays available beside the visual editor
     schema = json.loads(page.input_value("#schema"))
     schema["properties"]["committee_date"] = {"type": "string", "format": "date",
                                               "title": "Date du comité", "x-order": 30}
