@@ -85,6 +85,12 @@ class Settings:
     audit_key_file: Path = Path("instance/audit_key")
     # The Ed25519 key that signs audit seals (`partnerflow audit seal`), created on first use.
     audit_seal_key_file: Path = Path("instance/audit_seal_key")
+    # /metrics (Prometheus): a bearer token, and/or the networks allowed without one; with
+    # neither the endpoint is off (404)
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_networks: tuple[str, ...] = ()
+    # /ready also wants a worker that reported within this many seconds (0: not checked)
+    worker_stale_s: float = 0.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -115,6 +121,7 @@ class Settings:
         if env.get("PARTNERFLOW_SQL_ECHO") in ("1", "true", "yes"):
             values["sql_echo"] = True
         values.update(_mail_and_serving(env))
+        values.update(_operations(env))
         values.update(overrides)
         return cls(**values)
 
@@ -163,6 +170,19 @@ def _mail_and_serving(env) -> dict:
                            ("PARTNERFLOW_SECURE_COOKIES", "secure_cookies")):
         if variable in env:
             values[name] = env[variable].strip().lower() in _TRUE
+    return values
+
+
+def _operations(env) -> dict:
+    """Metrics and readiness settings from PARTNERFLOW_* variables."""
+    values: dict = {}
+    if env.get("PARTNERFLOW_METRICS_TOKEN"):
+        values["metrics_token"] = env["PARTNERFLOW_METRICS_TOKEN"]
+    if env.get("PARTNERFLOW_METRICS_NETWORKS"):
+        values["metrics_networks"] = tuple(
+            n.strip() for n in env["PARTNERFLOW_METRICS_NETWORKS"].split(",") if n.strip())
+    if env.get("PARTNERFLOW_WORKER_STALE_SECONDS"):
+        values["worker_stale_s"] = float(env["PARTNERFLOW_WORKER_STALE_SECONDS"])
     return values
 
 

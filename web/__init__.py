@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
                    notifications, incidents):
         app.register_blueprint(module.bp)
     errors.register(app)
+    from . import metrics
+
+    metrics.install(app)
 
     @app.errorhandler(SecurityError)
     def untrusted_host(exc):

@@ -24,7 +24,9 @@ SIGTERM or SIGINT asks the worker to stop: it finishes the instance it is firing
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -49,7 +51,7 @@ from partnerflow.engine.runtime.events import HANDLERS
 from partnerflow.engine.runtime.forms import FormRegistry
 from partnerflow.engine.runtime.queries import saved_forms
 from partnerflow.engine.store import UnitOfWork, alembic_config, make_engine, make_session_factory
-from partnerflow.engine.store.models import ProcessInstance, ProcessVersion
+from partnerflow.engine.store.models import ProcessInstance, ProcessVersion, WorkerHeartbeat
 
 # --- Builds a Partnerflow engine: database, catalog, forms, clock and plugins, from settings.
 
@@ -204,7 +206,23 @@ def readiness_problems(pf: Partnerflow, secret_key: str | bytes | None = None) -
     key = pf.settings.secret_key if secret_key is None else secret_key
     key_problem = config.problem(key)
     problems = _database_and_method_problems(pf)
+    if not problems and pf.settings.worker_stale_s > 0:
+        problems += _worker_problems(pf)
     return problems + ([key_problem] if key_problem else [])
+
+
+def _worker_problems(pf: Partnerflow) -> list[str]:
+    """Timers, reminders and e-mails need a worker: the latest heartbeat must be recent."""
+    with pf.read() as session:
+        last = session.scalar(select(WorkerHeartbeat.beat_at).order_by(
+            WorkerHeartbeat.beat_at.desc()).limit(1))
+    if last is None:
+        return ["no worker has reported yet: start `partnerflow worker`"]
+    age = (pf.clock() - config.as_utc(last)).total_seconds()
+    if age > pf.settings.worker_stale_s:
+        return [f"the worker last reported {int(age)} s ago (more than "
+                f"{int(pf.settings.worker_stale_s)} s): is `partnerflow worker` running?"]
+    return []
 
 
 def _database_and_method_problems(pf: Partnerflow) -> list[str]:
@@ -271,6 +289,7 @@ class Worker:
         self.mail_batch = mail_batch
         self.stop = stop or threading.Event()
         self._failed: dict[int, float] = {}  # instance id -> monotonic time of its failure
+        self.name = f"{socket.gethostname()}:{os.getpid()}"[:120]
 
     # ------------------------------------------------------------ lifecycle
 
@@ -298,6 +317,27 @@ class Worker:
 
     def run_round(self) -> RoundReport:
         report = RoundReport()
+        began = time.perf_counter()
+        try:
+            self._run_round(report)
+        finally:
+            self._guarded("heartbeat", 0, lambda: self._beat(report, began))
+        return report
+
+    def _beat(self, report: RoundReport, began: float) -> int:
+        """Tell /ready and the metrics that this worker is alive, and how its round went."""
+        with self.pf.uow() as uow:
+            row = uow.session.get(WorkerHeartbeat, self.name)
+            if row is None:
+                row = WorkerHeartbeat(worker=self.name)
+                uow.session.add(row)
+            row.beat_at = uow.clock()
+            row.round_ms = int((time.perf_counter() - began) * 1000)
+            row.timers, row.emails = report.timers, report.emails
+            uow.commit()
+        return 0
+
+    def _run_round(self, report: RoundReport) -> RoundReport:
         self._fire_timers(report)
         if self.stop.is_set():
             return report

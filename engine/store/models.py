@@ -485,6 +485,18 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class WorkerHeartbeat(Base):
+    """The last round of each worker process: what /ready and the metrics read."""
+
+    __tablename__ = "worker_heartbeat"
+
+    worker: Mapped[str] = mapped_column(String(120), primary_key=True)  # host:pid
+    beat_at: Mapped[datetime]
+    round_ms: Mapped[int] = mapped_column(Integer, default=0)
+    timers: Mapped[int] = mapped_column(Integer, default=0)
+    emails: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Incident(Base):
     """A step of an instance failed: where, why, when, and what data it had; open until the
     instance is retried, resumed from a task or cancelled."""
