@@ -104,6 +104,16 @@ def add_people(pf) -> None:
             )
 
 
+def add_own_organisation(pf) -> int:
+    """Our organisation on the map, as the demo has it (the map's relationships start from it)."""
+    with pf.uow() as uow:
+        own = accounts.ensure_organisation(
+            uow.session, name=LES_TILLEULS["legal_name"], is_own=True,
+            siret=LES_TILLEULS["siret"], finess=LES_TILLEULS["finess"])
+        uow.commit()
+        return own.id
+
+
 # ------------------------------------------------------------------ realistic answers
 
 
