@@ -27,7 +27,8 @@ bp = Blueprint("metrics", __name__)
 REQUESTS = Histogram("partnerflow_http_request_duration_seconds",
                      "Time to answer a request, by route, method and status.",
                      ("route", "method", "status"),
-                     buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+                     buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10),
+                     registry=None)  # registered with each scrape's own registry
 
 
 class EngineFigures:

@@ -9,12 +9,13 @@ from flask_login import current_user, login_required
 from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import FormValidationError, InvalidInput, NotFound, StepFailed
-from partnerflow.engine.method import committee
+from partnerflow.engine.method import committee, dashboard, plan, registry
 from partnerflow.engine.runtime import deployment, documents, queries, services, views
 from partnerflow.engine.store.models import Partnership
 
 from .current import engine
 from .errors import render_error
+from .params import int_arg
 from .webforms import build_fields, parse_submission
 
 bp = Blueprint("partnerships", __name__, url_prefix="/partenariats")
@@ -72,6 +73,15 @@ def show(partnership_id: int):
                                    written[-1].result.get("action_sheets") or [], current_user,
                                    partnership_id) if written else None)
         internal = views.reads_internal(current_user)
+        objective = _objective_served(db, partnership_id)
+        linked = {o.id for o in organisations}
+        # the map's editors may name the partner organisation the map should draw
+        linkable = ([o for o in queries.organisations(db) if not o.is_own and o.id not in linked]
+                    if partnership.kind != plan.PLAN_KIND and current_user.may("edit_map")
+                    else None)
+        # the record carrying the partnership plan: its page is the plan
+        the_plan = (dashboard.partnership_plan(db, engine().clock().date())
+                    if partnership.kind == plan.PLAN_KIND else None)
     evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
                                                       "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
@@ -79,7 +89,23 @@ def show(partnership_id: int):
                            done=done, members=members, actors=actors, steering=steering,
                            organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
-                           evaluations=evaluations, internal=internal)
+                           evaluations=evaluations, internal=internal, objective=objective,
+                           plan=the_plan, linkable=linkable)
+
+
+def _objective_served(db, partnership_id: int):
+    """The objective of the partnership plan the idea serves, as this reader may read it."""
+    named = plan.objectives_named(db, partnership_id).get(partnership_id)
+    if named is None:
+        return None
+    pf = engine()
+    try:
+        form_key = pf.catalog.compiled(db, deployment.latest_version(db, MAIN_PROCESS).id
+                                       ).start_form_key
+    except NotFound:
+        return None
+    return views.form_value(db, pf.forms, form_key, plan.OBJECTIVE_FIELD, named, current_user,
+                            partnership_id) if form_key else None
 
 
 @bp.post("/<int:partnership_id>/interlocuteurs")
@@ -104,6 +130,28 @@ def attach_contact(partnership_id: int):
                                actor=current_user.username)
     flash(_("%(u)s est rattaché(e) au partenariat : les tâches qui l’attendaient lui sont "
             "proposées.", u=username), "success")
+    return redirect(url_for("partnerships.show", partnership_id=partnership_id))
+
+
+@bp.post("/<int:partnership_id>/organisations")
+@login_required
+def link_organisation(partnership_id: int):
+    """Name a partner organisation of the map for the partnership (the map's editors,
+    audited): the next map step draws its relationship; a process stopped because no partner
+    was known can then be retried from the incidents."""
+    if not current_user.may("edit_map"):
+        abort(403)
+    organisation_id = int_arg("organisation_id", source=request.form)
+    if organisation_id is None:
+        raise InvalidInput("choose an organisation",
+                           {"organisation_id": [_("Choisissez une organisation de la carte.")]})
+    with engine().uow() as uow:
+        registry.link_partner_organisation(uow, partnership_id=partnership_id,
+                                           organisation_id=organisation_id,
+                                           actor=current_user.username)
+    flash(_("L’organisation est rattachée au partenariat : la carte la reprendra à sa prochaine "
+            "mise à jour ; un processus arrêté faute de partenaire peut être relancé depuis les "
+            "incidents."), "success")
     return redirect(url_for("partnerships.show", partnership_id=partnership_id))
 
 

@@ -191,11 +191,12 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
 
 def plan_objective_choices(session) -> dict:
     """The options of the `plan_objective` widget, read from `session`: "aucun / hors plan",
-    then the objectives of the latest approved partnership plan (engine/method/plan.py)."""
+    then the objectives of the latest approved partnership plan, labelled as every page
+    shows them read-only (engine/method/plan.py `objective_naming`)."""
     from partnerflow.engine.method import plan
 
-    none = gettext("Aucun / hors plan") if has_request_context() else "Aucun / hors plan"
-    return {None: [(plan.NO_OBJECTIVE, none), *plan.objective_choices(session)]}
+    return {None: [(value, tr(label))
+                   for value, label in plan.objective_naming(session).labels.items()]}
 
 
 _INDEX = re.compile(r"^(\d{1,6})-")  # a row number, never thousands of digits

@@ -74,7 +74,10 @@ def _record_signature(context: ConnectorContext, values: dict) -> dict:
 
 @connector("map.update", "Mettre à jour la carte",
            "Crée ou met à jour, sur la carte, la relation avec chaque organisation partenaire du "
-           "partenariat : type, niveau de formalisation, dates de la convention, document.",
+           "partenariat : type, niveau de formalisation, dates de la convention, document. Quand "
+           "le partenariat n'en nomme aucune, ce sont les parties partenaires de la convention "
+           "ou les membres du réseau (retrouvés sur la carte par SIRET, FINESS ou nom, sinon "
+           "ajoutés) ; sans aucune, l'étape s'arrête sur un incident qui dit quoi faire.",
            inputs=(Input("kind", "Type de relation", "choice", choices=KINDS),
                    Input("formalisation_level", "Niveau de formalisation", "string",
                          default="${formalisation_level}"),
@@ -82,16 +85,36 @@ def _record_signature(context: ConnectorContext, values: dict) -> dict:
                    Input("convention_end", "Fin de la convention", "date", default="${end_date}"),
                    Input("renewal_date", "Date de renouvellement", "date"),
                    Input("convention_document", "Document de la convention", "sha256",
-                         default="${document_sha256}")),
+                         default="${document_sha256}"),
+                   Input("partner_parties", "Parties partenaires (convention)", "any",
+                         default="${partner_parties}", implicit=True,
+                         help="Les parties de la convention autres que la nôtre (raison sociale, "
+                              "SIRET, FINESS) : les organisations partenaires quand le "
+                              "partenariat n'en nomme aucune. Lue par défaut."),
+                   Input("network_members", "Membres du réseau", "any",
+                         default="${network_members}", implicit=True,
+                         help="Les membres d'un réseau inscrit au niveau L0 (organisation, "
+                              "contact) : les organisations partenaires quand le partenariat "
+                              "n'en nomme aucune. Lue par défaut.")),
            outputs=(Output("relationship_ids", "Variable des relations mises à jour",
                            "relationship_ids"),))
 def _update_map(context: ConnectorContext, values: dict) -> dict:
     level = values["formalisation_level"]
     if level and level not in dict(LEVELS):
         raise context.fail(f"le niveau de formalisation « {level} » n'est pas L0 à L4")
-    ids = registry.record_for_partnership(
-        context.uow, partnership=context.partnership, actor=context.actor, values=values,
-        element_id=context.element_id)
+    parties = []
+    for name in ("partner_parties", "network_members"):
+        rows = values[name]
+        if rows is not None and not isinstance(rows, list):
+            raise context.fail(f"l'entrée « {name} » doit être une liste de lignes "
+                               "(par exemple ${partner_parties}), pas « " + str(rows)[:80] + " »")
+        parties.extend(rows or [])
+    try:
+        ids = registry.record_for_partnership(
+            context.uow, partnership=context.partnership, actor=context.actor,
+            values={**values, "parties": parties}, element_id=context.element_id)
+    except registry.MapIncomplete as exc:
+        raise context.fail(str(exc)) from None
     return {"relationship_ids": ids}
 
 

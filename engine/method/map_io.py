@@ -283,9 +283,7 @@ class _Existing:
 
     own_id: int
     orgs_by_id: dict[int, Organisation]
-    orgs_by_siret: dict[str, Organisation]
-    orgs_by_finess: dict[str, Organisation]
-    orgs_by_name: dict[str, Organisation]
+    orgs: registry.OrganisationIndex
     rels: dict[tuple, Relationship]
 
 
@@ -302,9 +300,7 @@ def _existing(session: Session, own_id: int) -> _Existing:
             rels[("ref", rel.external_ref)] = rel
         for key in _keys_of(partner, rel.kind):
             rels.setdefault(key, rel)
-    return _Existing(own_id, by_id, {o.siret: o for o in orgs if o.siret},
-                     {o.finess: o for o in orgs if o.finess},
-                     {registry.fold(o.name): o for o in orgs}, rels)
+    return _Existing(own_id, by_id, registry.OrganisationIndex(orgs), rels)
 
 
 def _keys_of(org: Organisation, kind: str) -> list[tuple]:
@@ -317,9 +313,7 @@ def _keys_of(org: Organisation, kind: str) -> list[tuple]:
 
 
 def _match_org(existing: _Existing, values: dict) -> Organisation | None:
-    return ((values.get("siret") and existing.orgs_by_siret.get(values["siret"]))
-            or (values.get("finess") and existing.orgs_by_finess.get(values["finess"]))
-            or existing.orgs_by_name.get(registry.fold(values.get("name")))) or None
+    return existing.orgs.match(values)
 
 
 def _match_rel(existing: _Existing, values: dict) -> Relationship | None:
@@ -502,12 +496,8 @@ def _write_org(session: Session, existing: _Existing, values: dict, actor: str, 
             audit.append(session, type="organisation_updated", actor=actor, at=now,
                          payload={"organisation_id": org.id, "changes": registry._public(changes),
                                   "source": "import"})
-    existing.orgs_by_name[registry.fold(org.name)] = org
+    existing.orgs.add(org)
     existing.orgs_by_id[org.id] = org
-    if org.siret:
-        existing.orgs_by_siret[org.siret] = org
-    if org.finess:
-        existing.orgs_by_finess[org.finess] = org
     return org
 
 

@@ -10,7 +10,12 @@ it). Nothing here stores the plan: the approved plan is the data the board appro
 from the approval task of the projection (its context), and the objective an idea serves is
 the `plan_objective` answer of the idea's start form, read from the instance's start in the
 audit trail. The `map.read` connector puts the map's current relationships into the
-process data for the plan's form.
+process data for the plan's form, and `plan.read` the approved plan, so that a review (or a
+new plan) starts from it.
+
+Wherever an idea's objective is shown read-only it reads as the approved plan names it
+("O1 — Ouvrir l'EHPAD…", « Aucun / hors plan »); a reference the plan no longer has is
+written as it is, with a note (`objective_naming`, registered with the task views).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from partnerflow.engine import access, audit
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import Conflict, Forbidden
 from partnerflow.engine.method import registry
-from partnerflow.engine.runtime import services
+from partnerflow.engine.runtime import services, views
 from partnerflow.engine.runtime.connectors import ConnectorContext, Input, Output, connector
 from partnerflow.engine.store.models import (
     AuditEvent,
@@ -36,12 +41,21 @@ from partnerflow.engine.store.models import (
     ProcessVersion,
 )
 
+
+def N_(text: str) -> str:
+    """Mark a French text for extraction (babel.cfg); the web translates it when shown."""
+    return text
+
+
 PLAN_PROCESS = "partnership_plan"
 PLAN_FORM = "partnership_plan"
 APPROVAL_FORM = "partnership_plan_approval"
 PLAN_KIND = "plan"  # the kind of the partnership record that carries the plan's instances
 # the idea's answer when it serves no objective of the plan (the "aucun / hors plan" choice)
 NO_OBJECTIVE = "hors plan"
+NO_OBJECTIVE_LABEL = N_("Aucun / hors plan")
+# beside an objective an idea names that the approved plan does not have (any more)
+NOT_IN_PLAN = N_("absent du plan de partenariat approuvé")
 OBJECTIVE_FIELD = "plan_objective"  # the idea form's field naming the objective it serves
 KINDS = (("", "Toutes"), ("network", "Réseau"), ("cooperation", "Coopération"),
          ("partnership", "Partenariat"))
@@ -109,6 +123,9 @@ class ApprovedPlan:
     needs: tuple[dict, ...] = ()
     resistances: tuple[dict, ...] = ()
     professionals: tuple[dict, ...] = ()
+    vision: str | None = None
+    communication: str | None = None
+    data: dict | None = None  # the plan as the board read it (every answer of its form)
 
 
 def _day(value) -> date | None:
@@ -157,8 +174,32 @@ def latest_approved(session: Session) -> ApprovedPlan | None:
             needs=tuple(r for r in data.get("plan_needs") or [] if isinstance(r, dict)),
             resistances=tuple(r for r in data.get("plan_resistances") or [] if isinstance(r, dict)),
             professionals=tuple(r for r in data.get("plan_professionals") or []
-                                if isinstance(r, dict)))
+                                if isinstance(r, dict)),
+            vision=data.get("plan_vision") or None,
+            communication=data.get("plan_communication") or None,
+            data=data)
     return None
+
+
+# what a review (or a new plan) starts from: the approved plan's answers under their names
+CARRIED = (("plan_needs", "Variable des besoins repérés"),
+           ("plan_objectives", "Variable des objectifs"),
+           ("plan_resistances", "Variable des résistances"),
+           ("plan_professionals", "Variable des professionnels impliqués"),
+           ("plan_vision", "Variable des positionnements et de la vision"),
+           ("plan_communication", "Variable de la communication"))
+
+
+@connector("plan.read", "Reprendre le plan approuvé",
+           "Met dans les données du processus le dernier plan de partenariat approuvé par le "
+           "conseil d'administration (besoins, objectifs, résistances, professionnels impliqués, "
+           "positionnements et vision, communication) : la tâche qui suit part de ce plan, la "
+           "direction le révise au lieu de le ressaisir. Rien avant la première approbation.",
+           outputs=tuple(Output(name, label, name) for name, label in CARRIED))
+def _read_plan(context: ConnectorContext, values: dict) -> dict:
+    approved = latest_approved(context.session)
+    data = approved.data if approved is not None else {}
+    return {name: data.get(name) for name, _label in CARRIED}
 
 
 def objective_choices(session: Session) -> list[tuple[str, str]]:
@@ -168,19 +209,30 @@ def objective_choices(session: Session) -> list[tuple[str, str]]:
     return [(o.key, f"{o.key} — {o.title}") for o in (approved.objectives if approved else ())]
 
 
-def objectives_named(session: Session) -> dict[int, str]:
+@views.naming("plan_objective")
+def objective_naming(session: Session) -> views.Naming:
+    """How an idea's objective reads: « Aucun / hors plan », then each objective of the
+    latest approved plan by its reference and title; any other reference is written as it
+    is, noted as absent from the approved plan. The idea form offers the same choices."""
+    return views.Naming({NO_OBJECTIVE: NO_OBJECTIVE_LABEL, **dict(objective_choices(session))},
+                        unlisted=NOT_IN_PLAN)
+
+
+def objectives_named(session: Session, partnership_id: int | None = None) -> dict[int, str]:
     """The objective each partnership's idea names (partnership id -> reference), from the
     start data of its instances in the audit trail; the latest start that carries the answer
-    wins. Partnerships whose idea names none are left out."""
+    wins. Partnerships whose idea names none are left out; `partnership_id`: that one only."""
     path = AuditEvent.payload[("data", OBJECTIVE_FIELD)].as_string()
+    query = (select(AuditEvent.partnership_id, path)
+             .where(AuditEvent.type == "instance_started", AuditEvent.partnership_id.is_not(None),
+                    path.is_not(None))
+             .order_by(AuditEvent.id))
+    if partnership_id is not None:
+        query = query.where(AuditEvent.partnership_id == partnership_id)
     named: dict[int, str] = {}
-    for partnership_id, value in session.execute(
-            select(AuditEvent.partnership_id, path)
-            .where(AuditEvent.type == "instance_started", AuditEvent.partnership_id.is_not(None),
-                   path.is_not(None))
-            .order_by(AuditEvent.id)):
+    for found_id, value in session.execute(query):
         if value not in (None, ""):
-            named[partnership_id] = value
+            named[found_id] = value
     return named
 
 

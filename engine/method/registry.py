@@ -357,6 +357,132 @@ def archive_relationship(uow, *, relationship_id: int, actor: str) -> None:
     uow.commit()
 
 
+def link_partner_organisation(uow, *, partnership_id: int, organisation_id: int,
+                              actor: str) -> None:
+    """Record an organisation of the map as a partner of the partnership (the map's editors:
+    direction, administrators); the next `map.update` step draws its relationship. Audited;
+    linking it twice changes nothing."""
+    from partnerflow.engine.store.models import PartnershipOrganisation
+
+    session = uow.session
+    _editor(session, actor)
+    partnership = session.get(Partnership, partnership_id)
+    if partnership is None:
+        raise NotFound(f"partnership {partnership_id} does not exist")
+    org = _organisation(session, organisation_id)
+    if org.archived or org.is_own:
+        raise InvalidInput("not a partner organisation", {"organisation_id": [
+            "Choisissez une organisation partenaire de la carte (ni archivée, ni la nôtre)."]})
+    if session.get(PartnershipOrganisation, (partnership_id, organisation_id)) is None:
+        session.add(PartnershipOrganisation(partnership_id=partnership_id,
+                                            organisation_id=organisation_id))
+        audit.append(session, type="partnership_organisation_added", actor=actor, at=uow.clock(),
+                     partnership_id=partnership_id,
+                     payload={"organisation_id": org.id, "name": org.name, "source": "page"})
+    uow.commit()
+
+
+class MapIncomplete(InvalidInput):
+    """What a process should put on the map cannot be drawn: the message says, in French,
+    what to do before retrying (the `map.update` connector turns it into an incident)."""
+
+
+class OrganisationIndex:
+    """Organisations indexed the way a partner is recognised: by SIRET, then FINESS, then
+    name (folded: case, accents and punctuation ignored). The spreadsheet import and the
+    parties a process names are matched this way."""
+
+    def __init__(self, organisations=()):
+        self.by_siret: dict[str, Organisation] = {}
+        self.by_finess: dict[str, Organisation] = {}
+        self.by_name: dict[str, Organisation] = {}
+        for org in organisations:
+            self.add(org)
+
+    def add(self, org: Organisation) -> None:
+        self.by_name[fold(org.name)] = org
+        if org.siret:
+            self.by_siret[org.siret] = org
+        if org.finess:
+            self.by_finess[org.finess] = org
+
+    def match(self, values: dict) -> Organisation | None:
+        """The organisation with this SIRET, else this FINESS, else this name."""
+        return ((values.get("siret") and self.by_siret.get(values["siret"]))
+                or (values.get("finess") and self.by_finess.get(values["finess"]))
+                or (values.get("name") and self.by_name.get(fold(values["name"])))) or None
+
+    @staticmethod
+    def matched_by(org: Organisation, values: dict) -> str:
+        for key in ("siret", "finess"):
+            if values.get(key) and getattr(org, key) == values[key]:
+                return key
+        return "name"
+
+
+def party_organisation(row) -> dict | None:
+    """The organisation a row of process data names, as the map keeps it: a party of the
+    convention (`legal_name`, `siret`, `finess`, `address`, its representative) or a member
+    of a network (`organisation_name` and its contact). None when the row names none; an
+    identifier that is not a valid SIRET or FINESS is left out."""
+    if not isinstance(row, dict):
+        return None
+    name = row.get("legal_name") or row.get("organisation_name") or row.get("name")
+    contact = ", ".join(str(row[k]).strip() for k in (
+        "legal_representative", "representative_quality", "contact_name", "contact_role",
+        "contact_email", "contact_phone") if row.get(k) not in (None, ""))
+    values, errors = clean_organisation({
+        "name": name, "kind": row.get("kind") or "other", "siret": row.get("siret"),
+        "finess": row.get("finess"), "address": row.get("address"), "contacts": contact})
+    if "name" in errors:
+        return None
+    for key in ("siret", "finess"):
+        if key in errors:
+            values[key] = None
+    return {k: v for k, v in values.items() if k != "is_own"}
+
+
+def _named_partners(uow, partnership: Partnership, rows, own: int, actor: str | None,
+                    element_id: str | None) -> list[int]:
+    """The organisations the process data names (the convention's partner parties, the
+    network's members), found on the map (SIRET, then FINESS, then name) or added to it,
+    each linked to the partnership, in the audit trail; our own organisation left out."""
+    from partnerflow.engine.store.models import PartnershipOrganisation
+
+    session = uow.session
+    named = [found for found in (party_organisation(row) for row in rows) if found]
+    if not named:
+        return []
+    index = OrganisationIndex(session.scalars(select(Organisation).where(
+        Organisation.archived.is_(False)).order_by(Organisation.id)))
+    linked: list[int] = []
+    for values in named:
+        org = index.match(values)
+        how = OrganisationIndex.matched_by(org, values) if org is not None else "created"
+        if org is None:
+            org = Organisation(**values, is_own=False, archived=False)
+            session.add(org)
+            session.flush()
+            index.add(org)
+            # the map's own chain, as any organisation (its contacts may come from internal
+            # rows, the network's members); the partnership's chain records the link
+            audit.append(session, type="organisation_created", actor=actor, at=uow.clock(),
+                         payload={"organisation_id": org.id, "source": "process",
+                                  "partnership_id": partnership.id, "from_task": element_id,
+                                  **_public(values)})
+        if org.id == own or org.id in linked:
+            continue
+        if session.get(PartnershipOrganisation, (partnership.id, org.id)) is None:
+            session.add(PartnershipOrganisation(partnership_id=partnership.id,
+                                                organisation_id=org.id))
+            audit.append(session, type="partnership_organisation_added", actor=actor,
+                         at=uow.clock(), partnership_id=partnership.id,
+                         payload={"organisation_id": org.id, "name": org.name,
+                                  "matched_by": how, "from_task": element_id})
+        linked.append(org.id)
+    return linked
+
+
 def record_for_partnership(uow, *, partnership: Partnership, actor: str | None, values: dict,
                            element_id: str | None = None) -> list[int]:
     """What a process puts on the map (the `map.update` connector): the relationship with
@@ -365,10 +491,13 @@ def record_for_partnership(uow, *, partnership: Partnership, actor: str | None, 
     step's transaction; returns the relationship ids.
 
     The partner organisations are those recorded on the partnership and those of the partner
-    representatives attached to it (a partnership proposed from an idea records none: its
-    partner is known through the representative who comments and signs). Our side is the
-    partnership's organisation, else the one marked as ours, never the organisation of the
-    user whose task led here (the partner who signed last)."""
+    representatives attached to it. When the partnership names none (a partnership proposed
+    from an idea records none), they are the organisations the process data names (`parties`:
+    the convention's partner parties, the network's members), found on the map by SIRET,
+    FINESS or name, or added to it, and linked to the partnership. Still none, or our own
+    organisation unknown: MapIncomplete, saying what to do. Our side is the partnership's
+    organisation, else the one marked as ours, never the organisation of the user whose task
+    led here (the partner who signed last)."""
     from partnerflow.engine.store.models import PartnershipMember, PartnershipOrganisation
 
     session = uow.session
@@ -378,10 +507,24 @@ def record_for_partnership(uow, *, partnership: Partnership, actor: str | None, 
         PartnershipMember, PartnershipMember.user_id == User.id).where(
         PartnershipMember.partnership_id == partnership.id, PartnershipMember.role == "partner",
         User.organisation_id.is_not(None))).all()
-    if not recorded and not represented:
-        return []  # no partner organisation known for the partnership: nothing to draw
-    own = partnership.organisation_id or own_organisation_id(session)
+    try:
+        own = partnership.organisation_id or own_organisation_id(session)
+    except InvalidInput:
+        raise MapIncomplete(
+            "notre organisation n'est pas sur la carte : enregistrez-la (Carte → Organisations, "
+            "case « notre organisation »), puis relancez le processus depuis les incidents"
+        ) from None
     partners = sorted({org for org in (*recorded, *represented) if org != own})
+    if not partners:
+        partners = sorted(set(_named_partners(uow, partnership, values.get("parties") or [],
+                                              own, actor, element_id)))
+    if not partners:
+        raise MapIncomplete(
+            "aucune organisation partenaire n'est connue pour ce partenariat (aucune n'y est "
+            "rattachée, aucun contact partenaire rattaché n'a d'organisation, et le processus "
+            "ne nomme aucune partie) : rattachez l'organisation partenaire au partenariat (sur "
+            "sa page, « Rattacher une organisation partenaire »), puis relancez le processus "
+            "depuis les incidents")
     given = {"kind": values.get("kind"), "formalisation_level": values.get("formalisation_level"),
              "convention_start": as_moment(parse_date(values.get("convention_start"))),
              "convention_end": as_moment(parse_date(values.get("convention_end"))),

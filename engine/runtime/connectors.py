@@ -48,6 +48,9 @@ class Input:
     choices: tuple[tuple[str, str], ...] = ()  # (value, French label)
     default: str | None = None  # what the element template fills in
     help: str = ""
+    # the default is also what the connector reads when the service task does not declare
+    # the input at all (diagrams drawn before the input existed); declared empty, it is empty
+    implicit: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,10 +223,12 @@ _TYPE_WORDS = {"string": "un texte", "text": "un texte", "integer": "un nombre e
 
 def resolve_inputs(found: Connector, raw: dict[str, str | None], data: dict,
                    context: ConnectorContext) -> dict:
-    """The connector's input values, from the task's input parameters and its data."""
+    """The connector's input values, from the task's input parameters and its data (an
+    `implicit` input the task does not declare reads its default)."""
     values = {}
     for spec in found.inputs:
-        value = _coerce(spec, _resolve(raw.get(spec.name), data), context)
+        source = raw.get(spec.name) if spec.name in raw or not spec.implicit else spec.default
+        value = _coerce(spec, _resolve(source, data), context)
         if value is None and spec.required:
             given = raw.get(spec.name)
             where = f" (« {given} » est vide)" if given else ""

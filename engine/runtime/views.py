@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from partnerflow.engine import access
-from partnerflow.engine.store.models import Document, HumanTask, ProcessInstance, User
+from partnerflow.engine.store.models import AuditEvent, Document, HumanTask, ProcessInstance, User
 
 INTERNAL, PARTNER, EVERYONE = "internal", "partner", "everyone"
 AUDIENCES = (INTERNAL, PARTNER, EVERYONE)
@@ -268,7 +269,8 @@ class Value:
 
     kinds: text, multiline, number, euros, date, datetime, boolean, choice (text is the
     label), choices (items are labels), person (text is the name), document (document has
-    sha256, filename, label), rows (table), missing_document."""
+    sha256, filename, label), rows (table), missing_document. `note` (French, a msgid) says
+    something of the value beside it: a choice that is no longer among the options."""
 
     kind: str
     raw: object = None
@@ -276,6 +278,7 @@ class Value:
     items: list[str] = field(default_factory=list)
     document: dict | None = None
     table: Table | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -306,13 +309,41 @@ class Section:
     latest: bool = True  # the newest round of this step; older rounds are folded away
 
 
+@dataclass(frozen=True)
+class Naming:
+    """How the values of a widget whose options come from the data read (the idea's
+    `plan_objective`: the objectives of the approved plan): each known value's label, and the
+    note shown beside a value that is not among them (written as it is)."""
+
+    labels: dict[str, str]
+    unlisted: str | None = None
+
+
+# widget -> the function reading its Naming from a session; a plugin registers its own
+# (engine/method/plan.py names the plan's objectives), the host knows none
+NAMINGS: dict[str, Callable[..., Naming]] = {}
+
+
+def naming(widget: str):
+    """Register the function that names the values of `widget` (given a session): every
+    page that shows such a value read-only writes it with its label (task sections, the
+    partnership page), and a form offers the same labels as its options."""
+
+    def register(function):
+        NAMINGS[widget] = function
+        return function
+
+    return register
+
+
 class _Lookups:
-    """People and documents of one partnership, read once per page."""
+    """People, documents and named values (NAMINGS) of one partnership, read once per page."""
 
     def __init__(self, session, partnership_id: int | None):
         self.session, self.partnership_id = session, partnership_id
         self._people: dict[str, str] | None = None
         self._docs: dict[str, Document] | None = None
+        self._namings: dict[str, Naming] = {}
 
     def person(self, username: str) -> str:
         if self._people is None:
@@ -324,6 +355,16 @@ class _Lookups:
             self._docs = {d.sha256: d for d in self.session.scalars(
                 select(Document).where(Document.partnership_id == self.partnership_id))}
         return self._docs.get(sha256)
+
+    def named(self, widget: str, value) -> Value:
+        """A value of a named widget: its label, or as written with the widget's note."""
+        if widget not in self._namings:
+            self._namings[widget] = NAMINGS[widget](self.session)
+        found = self._namings[widget]
+        label = found.labels.get(str(value))
+        if label is not None:
+            return Value("choice", value, text=label)
+        return Value("choice", value, text=str(value), note=found.unlisted)
 
 
 def _options(prop: dict) -> dict[str, str]:
@@ -363,9 +404,13 @@ def typed(prop: dict, value, lookups: _Lookups, partner_only: bool,
     if isinstance(value, list) and _items_of(prop):
         return Value("rows", value, table=_table(_items_of(prop), value, lookups, partner_only,
                                                  inherited))
+    if widget in NAMINGS and isinstance(value, list):
+        return Value("choices", value, items=[lookups.named(widget, v).text or "" for v in value])
     if isinstance(value, list):
         labels = [options.get(str(v), str(v)) for v in value]
         return Value("choices", value, items=labels)
+    if widget in NAMINGS and not isinstance(value, (bool, dict)):
+        return lookups.named(widget, value)
     if isinstance(value, bool) or kind == "boolean":
         if options and str(value) in options:
             return Value("choice", value, text=options[str(value)])
@@ -501,20 +546,40 @@ def _start_form_section(forms, show: Show, task: HumanTask, lookups, partner_onl
                    None, items)
 
 
-def form_table(session, forms, form_key: str, field_key: str, rows: list, who,
-               partnership_id: int) -> Table | None:
-    """The rows of one repeating field (the action sheets of a partnership) as a table."""
+def _readable_prop(forms, form_key: str, field_key: str, who) -> tuple[dict, str] | None:
+    """A top-level field of a form and its audience, when this reader may read it."""
     try:
         prop = forms.get(form_key).schema.get("properties", {}).get(field_key)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an unknown form shows nothing
         return None
     if not prop:
         return None
-    partner_only = not reads_internal(who)
     aud = _prop_audience(prop, None)
-    if partner_only and aud not in SHARED:
+    if not reads_internal(who) and aud not in SHARED:
         return None
-    return _table(_items_of(prop), rows, _Lookups(session, partnership_id), partner_only, aud)
+    return prop, aud
+
+
+def form_table(session, forms, form_key: str, field_key: str, rows: list, who,
+               partnership_id: int) -> Table | None:
+    """The rows of one repeating field (the action sheets of a partnership) as a table."""
+    found = _readable_prop(forms, form_key, field_key, who)
+    if found is None:
+        return None
+    prop, aud = found
+    return _table(_items_of(prop), rows, _Lookups(session, partnership_id),
+                  not reads_internal(who), aud)
+
+
+def form_value(session, forms, form_key: str, field_key: str, value, who,
+               partnership_id: int) -> Value | None:
+    """One answer of a form typed as a task section shows it (the objective a partnership's
+    idea serves, on its page); None when empty or when this reader may not read the field."""
+    found = _readable_prop(forms, form_key, field_key, who)
+    if found is None or empty(value):
+        return None
+    prop, aud = found
+    return typed(prop, value, _Lookups(session, partnership_id), not reads_internal(who), aud)
 
 
 def meta_shows(session, catalog, task: HumanTask) -> str | None:
@@ -582,17 +647,49 @@ def _any_prop(audiences: Audiences, key: str) -> dict | None:
 def prepared_data(session, task: HumanTask) -> dict:
     """The task's data as the process prepared it for this round: a value still there from
     an earlier answer to the same form (same form key, or same task for a diagram's own
-    form) is left out, so that a new round never starts from the previous round's answers."""
+    form) is left out, so that a new round never starts from the previous round's answers;
+    unless a service task wrote it again since that answer (a connector's output, recorded
+    by its `connector_ran` event: the approved plan a yearly review starts from)."""
     context = dict(task.context or {})
     if not context:
         return context
     same = (HumanTask.form_key == task.form_key) if task.form_key else (
         HumanTask.element_id == task.element_id)
-    earlier = session.scalars(select(HumanTask.result).where(
+    earlier = session.execute(select(HumanTask.task_uuid, HumanTask.result).where(
         HumanTask.partnership_id == task.partnership_id, HumanTask.state == "completed",
         HumanTask.id != task.id, same)).all()
-    for result in earlier:
+    if not earlier:
+        return context
+    answered, written = _answered_and_written(session, task, [uuid for uuid, _r in earlier])
+    for uuid, result in earlier:
+        since = answered.get(uuid, 0)
         for key, value in (result or {}).items():
-            if key in context and context[key] == value:
+            if key in context and context[key] == value and not any(
+                    at > since and key in names for at, names in written):
                 context.pop(key)
     return context
+
+
+def _answered_and_written(session, task: HumanTask, uuids: list[str]):
+    """From the audit trail, in its order: when each earlier answer was given (uuid -> event
+    id), and what the service tasks of this task's instance wrote before it opened."""
+    answered: dict[str, int] = {}
+    written: list[tuple[int, set[str]]] = []
+    opened: int | None = None
+    for event_id, kind, uuid, payload in session.execute(
+            select(AuditEvent.id, AuditEvent.type, AuditEvent.task_uuid, AuditEvent.payload)
+            .where(AuditEvent.partnership_id == task.partnership_id, or_(
+                and_(AuditEvent.type == "task_completed", AuditEvent.task_uuid.in_(uuids)),
+                and_(AuditEvent.type == "task_created", AuditEvent.task_uuid == task.task_uuid),
+                and_(AuditEvent.type == "connector_ran",
+                     AuditEvent.instance_id == task.instance_id)))
+            .order_by(AuditEvent.id)):
+        if kind == "task_completed":
+            answered[uuid] = event_id
+        elif kind == "task_created" and opened is None:
+            opened = event_id
+        elif kind == "connector_ran" and opened is None:
+            names = (payload or {}).get("wrote")
+            if isinstance(names, list) and names:
+                written.append((event_id, {str(n) for n in names}))
+    return answered, written

@@ -412,7 +412,10 @@ class ConnectorTask(ServiceTask):
         call = ServiceCall(self.topic, self.bpmn_id, self.bpmn_name or self.bpmn_id,
                            my_task.workflow.spec.name, self.connector_inputs, self.connector_outputs,
                            deepcopy(my_task.data))
-        my_task.data.update(deepcopy(runner(call)))
+        written = deepcopy(runner(call))
+        my_task.data.update(written)
+        # the variables this task prepared (the audit event says so: views.prepared_data)
+        my_task._set_internal_data(connector_wrote=sorted(written))
         return True
 
 

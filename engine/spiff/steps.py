@@ -40,7 +40,8 @@ def step_event(task) -> StepEvent | None:
     if kind == "ScriptTask":
         return StepEvent("script_ran", *where, {})
     if kind == "ConnectorTask":
-        return StepEvent("connector_ran", *where, {"topic": spec.topic})
+        return StepEvent("connector_ran", *where, {
+            "topic": spec.topic, "wrote": list(task._get_internal_data("connector_wrote") or [])})
     return None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from partnerflow.engine import spiff
 from partnerflow.engine.errors import DeploymentRejected, InstanceError
@@ -17,6 +17,7 @@ from partnerflow.engine.store.models import (
     AuditEvent,
     HumanTask,
     Incident,
+    Organisation,
     Partnership,
     ProcessInstance,
     Relationship,
@@ -254,6 +255,148 @@ def test_map_update_creates_then_updates_the_relationship_with_each_partner(offi
     with pf.read() as db:
         [rel] = db.scalars(select(Relationship).where(Relationship.partnership_id == pid)).all()
         assert registry.as_day(rel.convention_end).isoformat() == "2028-03-31"
+
+
+PARTIES = [
+    {"legal_name": "Centre hospitalier de Montreuil", "siret": "26930001100012",
+     "finess": "930110051", "legal_representative": "Paul Lefèvre",
+     "representative_quality": "Directeur adjoint", "mandate": "Délégation de signature."},
+    {"legal_name": "Mairie de Bagnolet", "siret": "21930006000017",
+     "legal_representative": "Marie Lambert", "representative_quality": "Adjointe au maire",
+     "mandate": "Arrêté de délégation."},
+]
+
+
+def start_with(pf, pid, data: dict):
+    """Start the diagram with this process data, then complete its one user task."""
+    with pf.uow() as uow:
+        iid = services.start_instance(uow, partnership_id=pid, process_key="with_service",
+                                      actor="claire", data=data)
+    with pf.read() as db:
+        [task] = [t for t in queries.tasks_of_partnership(db, pid) if t.state == "open"]
+    with pf.uow() as uow:
+        done = services.complete_task(uow, task_id=task.id, actor="claire", data={"note": "x"})
+    return iid, done
+
+
+@pytest.fixture
+def unmapped(office):
+    """Our organisation on the map, a partnership that names no partner organisation, and
+    map.update as its diagram calls it (no partner input declared)."""
+    pf, pid = office
+    with pf.uow() as uow:
+        own = registry.create_organisation(uow, actor="claire", data={
+            "name": "Association Les Tilleuls", "is_own": "1", "siret": "77567227200017"})
+    deploy_bytes(pf, diagram(service_task("map.update", {"kind": "partnership",
+                                                         "formalisation_level": "L2"})))
+    return pf, pid, own
+
+
+def _partners(pf, pid):
+    with pf.read() as db:
+        rels = db.scalars(select(Relationship).where(Relationship.partnership_id == pid)
+                          .order_by(Relationship.partner_id)).all()
+        names = {o.id: o.name for o in queries.organisations(db)}
+        linked = [o.name for o in queries.partnership_organisations(db, pid)]
+    return [(names[r.partner_id], r.formalisation_level) for r in rels], linked
+
+
+def test_map_update_draws_the_convention_s_partner_parties_when_the_partnership_names_none(
+        unmapped):
+    pf, pid, own = unmapped
+    with pf.uow() as uow:  # the town hall is on the map already, under another name
+        town = registry.create_organisation(uow, actor="claire", data={
+            "name": "Ville de Bagnolet", "kind": "town_hall", "siret": "21930006000017"})
+    # ours is no partner, even listed (by its SIRET); the others: by SIRET, else created
+    ours = {"legal_name": "Association Les Tilleuls (EHPAD et IME)", "siret": "77567227200017"}
+    with pf.read() as db:
+        first = db.scalar(select(func.max(AuditEvent.id)))
+    iid, done = start_with(pf, pid, {"partner_parties": [ours, *PARTIES]})
+    assert done.instance_status == "completed", done.error
+    drawn, linked = _partners(pf, pid)
+    assert drawn == [("Ville de Bagnolet", "L2"), ("Centre hospitalier de Montreuil", "L2")]
+    assert sorted(linked) == ["Centre hospitalier de Montreuil", "Ville de Bagnolet"]
+    with pf.read() as db:
+        hospital = db.scalar(select(Organisation).where(
+            Organisation.name == "Centre hospitalier de Montreuil"))
+        events = db.scalars(select(AuditEvent).where(AuditEvent.type.in_((
+            "organisation_created", "partnership_organisation_added")), AuditEvent.id > first)
+            .order_by(AuditEvent.id)).all()
+    assert (hospital.siret, hospital.finess, hospital.kind, hospital.is_own) == (
+        "26930001100012", "930110051", "other", False)
+    assert hospital.contacts == "Paul Lefèvre, Directeur adjoint"
+    # the organisation added in the map's chain, each link in the partnership's
+    assert [(e.type, e.partnership_id, e.payload.get("matched_by"), e.payload.get("source"))
+            for e in events] == [
+        ("organisation_created", None, None, "process"),
+        ("partnership_organisation_added", pid, "created", None),
+        ("partnership_organisation_added", pid, "siret", None)]
+    assert events[0].payload["partnership_id"] == pid
+    assert {e.payload["from_task"] for e in events} == {"act"}
+    assert town != own
+
+    # once linked, they are the partnership's: the next map step finds them, creates nothing
+    start_with(pf, pid, {})
+    assert _partners(pf, pid)[0] == drawn
+    with pf.read() as db:
+        assert db.scalar(select(func.count()).select_from(Organisation)) == 3
+
+
+def test_map_update_finds_a_party_by_finess_then_by_name_and_reads_network_members(unmapped):
+    pf, pid, _own = unmapped
+    with pf.uow() as uow:
+        by_finess = registry.create_organisation(uow, actor="claire", data={
+            "name": "CH Montreuil", "kind": "hospital", "finess": "930110051"})
+        by_name = registry.create_organisation(uow, actor="claire", data={
+            "name": "CLIC de Montreuil", "kind": "social_service"})
+    members = [{"organisation_name": "clic  de MONTREUIL", "contact_name": "Mme Leroy"}]
+    party = {"legal_name": "Centre hospitalier", "finess": "930110051", "siret": "123"}
+    _iid, done = start_with(pf, pid, {"partner_parties": [party], "network_members": members})
+    assert done.instance_status == "completed", done.error
+    with pf.read() as db:
+        rels = db.scalars(select(Relationship.partner_id).where(Relationship.partnership_id == pid)
+                          .order_by(Relationship.partner_id)).all()
+    assert rels == [by_finess, by_name]
+
+
+def test_map_update_with_no_partner_known_stops_on_an_incident_saying_what_to_do(unmapped):
+    pf, pid, _own = unmapped
+    iid, done = start_with(pf, pid, {})
+    assert done.instance_status == "error" and done.error_element == "act"
+    assert done.error == (
+        "Agir (act) : aucune organisation partenaire n'est connue pour ce partenariat (aucune n'y "
+        "est rattachée, aucun contact partenaire rattaché n'a d'organisation, et le processus ne "
+        "nomme aucune partie) : rattachez l'organisation partenaire au partenariat (sur sa page, "
+        "« Rattacher une organisation partenaire »), puis relancez le processus depuis les "
+        "incidents")
+    with pf.read() as db:
+        assert db.scalars(select(Relationship)).all() == []
+        assert db.get(ProcessInstance, iid).status == "error"
+
+
+def test_map_update_says_when_our_own_organisation_is_not_on_the_map(office):
+    pf, pid = office
+    deploy_bytes(pf, diagram(service_task("map.update", {"kind": "partnership"})))
+    _iid, done = start_with(pf, pid, {"partner_parties": PARTIES})
+    assert done.instance_status == "error"
+    assert "notre organisation n'est pas sur la carte : enregistrez-la" in done.error
+    with pf.read() as db:  # nothing of the step was kept
+        assert db.scalars(select(Organisation)).all() == []
+
+
+def test_an_implicit_input_declared_by_the_task_reads_what_the_task_says(unmapped):
+    pf, pid, _own = unmapped
+    # the task names its own variable; declared empty, no party is read at all
+    deploy_bytes(pf, diagram(service_task("map.update", {
+        "kind": "network", "partner_parties": "${signed_by}", "network_members": ""})))
+    _iid, done = start_with(pf, pid, {"signed_by": PARTIES[:1], "partner_parties": PARTIES[1:],
+                                      "network_members": [{"organisation_name": "CLIC"}]})
+    assert done.instance_status == "completed", done.error
+    assert _partners(pf, pid)[0] == [("Centre hospitalier de Montreuil", None)]
+    deploy_bytes(pf, diagram(service_task("map.update", {"partner_parties": "${note}"})))
+    _iid, done = start_with(pf, pid, {})
+    assert done.instance_status == "error"
+    assert "l'entrée « partner_parties » doit être une liste de lignes" in done.error
 
 
 # ---------------------------------------------------------------- signatures

@@ -5,6 +5,7 @@ objectives with their partnerships."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -14,13 +15,18 @@ from partnerflow.engine.access import accounts
 from partnerflow.engine.errors import Conflict, Forbidden, FormValidationError
 from partnerflow.engine.method import dashboard, plan, registry
 from partnerflow.engine.method.demo import load_demo
-from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.runtime import queries, services, views
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
-from tests.conftest import deploy, make_user
+from partnerflow.web import webforms
+from tests.conftest import ROOT, deploy, make_user
 from tests.scenarios.samples import IDEA
 
 DIRECTION, BOARD, PROFESSIONAL, PARTNER = "claire.martin", "anne.roux", "sophie.durand", "paul.lefevre"
 TODAY = date(2026, 3, 2)  # the test clock's day
+FORM = json.loads((ROOT / "forms" / "partnership_plan.json").read_text(encoding="utf-8"))
+# what a review starts from: the approved plan's answers, but its title and dates
+CARRIED = ("plan_needs", "plan_objectives", "plan_resistances", "plan_professionals",
+           "plan_vision", "plan_communication")
 
 
 def plan_answers(version: int = 1, **changes) -> dict:
@@ -48,6 +54,7 @@ def plan_answers(version: int = 1, **changes) -> dict:
         "plan_professionals": [{"professional": PROFESSIONAL,
                                 "professional_contribution": "Ateliers ouverts aux habitants."}],
         "plan_vision": "Une maison ouverte sur la ville.",
+        "plan_communication": "Réunions de service et CVS.",
     }
     return {**answers, **changes}
 
@@ -113,6 +120,8 @@ def test_the_direction_draws_the_plan_up_from_the_map_and_the_board_approves_it(
 
     task = only_task(pf, DIRECTION, "draw_up_plan")
     assert task.title == "Établir le plan de partenariat (version 1)" and task.role == "direction"
+    with pf.read() as session:  # no approved plan yet: the first one starts empty
+        assert webforms.prefill(FORM, views.prepared_data(session, task)) == {}
     # the map as it stands, read by the service task "Lire la carte" (connector map.read)
     assert task.context["map_read_on"] == TODAY.isoformat()
     assert task.context["map_relationships"] == [{
@@ -141,6 +150,8 @@ def test_the_direction_draws_the_plan_up_from_the_map_and_the_board_approves_it(
     again = only_task(pf, DIRECTION, "draw_up_plan")
     assert again.title.endswith("(version 1)")
     assert again.context["plan_board_comment"] == "Chiffrer les moyens de O2."
+    with pf.read() as session:  # the version sent back is shown above the form, as any round
+        assert webforms.prefill(FORM, views.prepared_data(session, again)) == {}
     complete(pf, DIRECTION, "draw_up_plan", plan_answers(plan_title="Plan de partenariat 2026-2027"))
     approve(pf)
     with pf.read() as session:
@@ -155,6 +166,8 @@ def test_the_direction_draws_the_plan_up_from_the_map_and_the_board_approves_it(
         ("O2", "Continuité des soins avec l'hôpital", "B2", date(2026, 1, 31))]
     assert approved.resistances[0]["resistance_treatment"] == "Les activités ont lieu en journée."
     assert approved.professionals[0]["professional"] == PROFESSIONAL
+    assert (approved.vision, approved.communication) == ("Une maison ouverte sur la ville.",
+                                                         "Réunions de service et CVS.")
     # approved: the instance waits for the yearly review, nobody has a plan task
     assert instance.status == "running" and open_tasks == []
     assert instance.next_timer_at.date() == date(2027, 3, 1)
@@ -187,10 +200,14 @@ def test_the_yearly_review_opens_on_the_plan_s_date_with_the_map_read_again(peop
         "Centre hospitalier de Montreuil", "Lycée Jean Jaurès"]
     with pf.read() as session:  # version 1 stays the approved plan until version 2 is approved
         assert plan.latest_approved(session).version == 1
-        # the earlier answers are shown above the form, not put back into it
-        from partnerflow.engine.runtime import views
-
-        assert "plan_objectives" not in views.prepared_data(session, review)
+        prepared = views.prepared_data(session, review)
+    # the review starts from the approved plan (service task "Reprendre le plan approuvé"):
+    # the direction revises it instead of typing it again; a new title and new dates are asked
+    approved = plan_answers()
+    values = webforms.prefill(FORM, prepared)
+    for name in CARRIED:
+        assert values[name] == approved[name], name
+    assert not {"plan_title", "plan_period_start", "plan_review_date"} & set(values)
 
     objectives = plan_answers()["plan_objectives"] + [
         {"objective_id": "O3", "objective_title": "Des stages pour les jeunes de l'IME",
@@ -203,6 +220,58 @@ def test_the_yearly_review_opens_on_the_plan_s_date_with_the_map_read_again(peop
         approved = plan.latest_approved(session)
         assert approved.version == 2 and [o.key for o in approved.objectives] == ["O1", "O2", "O3"]
         assert plan.running_instance(session).next_timer_at.date() == date(2028, 3, 1)
+
+
+def test_a_new_plan_starts_from_the_plan_approved_before(people):
+    pf, _own = people
+    first = start(pf)
+    complete(pf, DIRECTION, "draw_up_plan", plan_answers())
+    approve(pf)
+    admin = make_user(pf, "ines.garcia", "admin")
+    with pf.uow() as uow:  # the plan's process stopped: the direction opens a new one
+        services.cancel_instance(uow, instance_id=first, actor=admin, reason="Nouvelle direction")
+    second = start(pf)
+    assert second != first
+    task = only_task(pf, DIRECTION, "draw_up_plan")
+    assert task.instance_id == second and task.title.endswith("(version 1)")
+    with pf.read() as session:
+        values = webforms.prefill(FORM, views.prepared_data(session, task))
+    approved = plan_answers()
+    assert {name: values.get(name) for name in CARRIED} == {name: approved[name] for name in CARRIED}
+    assert "plan_title" not in values
+
+
+def test_an_idea_s_objective_reads_as_the_approved_plan_names_it(people):
+    pf, _own = people
+    start(pf)
+    complete(pf, DIRECTION, "draw_up_plan", plan_answers())
+    approve(pf)
+    shown = {}
+    for objective in ("O1", plan.NO_OBJECTIVE, "O9"):
+        pid = _propose(pf, f"Idée {objective}", objective)
+        with pf.read() as session:
+            [validation] = [t for t in queries.tasks_of_partnership(session, pid)
+                            if t.element_id == "validate_idea"]
+            sections = views.task_sections(session, pf.forms, validation,
+                                           _actor(session, DIRECTION),
+                                           views.shows_of(pf.forms, validation))
+        [value] = [item.value for s in sections for item in s.items if item.key == "plan_objective"]
+        shown[objective] = (value.kind, value.text, value.note)
+    assert shown == {
+        "O1": ("choice", "O1 — Ouvrir l'EHPAD sur le quartier", None),
+        plan.NO_OBJECTIVE: ("choice", "Aucun / hors plan", None),
+        # a reference the approved plan does not have: as written, noted
+        "O9": ("choice", "O9", "absent du plan de partenariat approuvé")}
+    with pf.read() as session:  # the idea form offers the same labels
+        assert list(plan.objective_naming(session).labels.items()) == [
+            (plan.NO_OBJECTIVE, "Aucun / hors plan"), ("O1", "O1 — Ouvrir l'EHPAD sur le quartier"),
+            ("O2", "O2 — Continuité des soins avec l'hôpital")]
+
+
+def _actor(session, username: str):
+    from partnerflow.engine import access
+
+    return access.actor(session, username)
 
 
 def _propose(pf, title: str, objective: str | None) -> int:

@@ -7,14 +7,16 @@ import pytest
 
 from partnerflow.engine import audit
 from tests.conftest import deploy
-from tests.scenarios.method import add_people
+from tests.scenarios.method import add_people, ensure_our_organisation
 
 
 @pytest.fixture
 def method(pf):
-    """The engine with the shipped method (bpmn/ + forms/) deployed and the people created."""
+    """The engine with the shipped method (bpmn/ + forms/) deployed, the people created and
+    our organisation on the map."""
     deploy(pf, pf.method_files())
     add_people(pf)
+    ensure_our_organisation(pf)
     return pf
 
 

@@ -93,15 +93,19 @@ SIGNATORIES = {DIRECTION, PARTNER, BOARD, "marie.lambert"}
 DELEGATED_CEILING_EUR = 15000  # what the director may commit alone (our organisation's délégation)
 
 
-def ensure_our_organisation(pf) -> None:
-    """Our organisation on the map, with the director's délégation the negotiation reads."""
+def ensure_our_organisation(pf) -> int:
+    """Our organisation on the map, as the demo has it (the map's relationships start from
+    it), with the director's délégation the negotiation reads."""
     with pf.uow() as uow:
-        if registry.delegation_of(uow.session) is None:
-            ours = accounts.ensure_organisation(uow.session, name=LES_TILLEULS["legal_name"],
-                                                kind="association", is_own=True)
+        ours = registry.delegation_of(uow.session)
+        if ours is None:
+            ours = accounts.ensure_organisation(
+                uow.session, name=LES_TILLEULS["legal_name"], kind="association", is_own=True,
+                siret=LES_TILLEULS["siret"], finess=LES_TILLEULS["finess"])
             ours.is_own = True
             ours.delegated_ceiling_eur = DELEGATED_CEILING_EUR
             uow.commit()
+        return ours.id
 
 
 def add_people(pf) -> None:

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from partnerflow.engine import access
 from partnerflow.engine.errors import FormValidationError
 from partnerflow.engine.method import registry, reminders
-from partnerflow.engine.runtime import services, views
-from partnerflow.engine.store.models import Relationship, Signature, User
+from partnerflow.engine.runtime import queries, services, views
+from partnerflow.engine.store.models import AuditEvent, Organisation, Relationship, Signature, User
+from tests.conftest import make_user
 from tests.scenarios.method import (
     BOARD,
     DELEGATE,
@@ -294,13 +295,96 @@ def test_the_end_of_a_partnership_takes_its_relationships_off_the_current_map(me
     walk.verify_audit()
 
 
-def test_a_partnership_without_a_known_partner_organisation_ends_without_touching_the_map(
-        method, clock):
-    walk = Walk.propose(method, clock)  # no organisation on the map at all
+def test_a_convention_signed_with_a_partner_not_on_the_map_draws_it_from_its_parties(method, clock):
+    # no partner organisation on the map, none recorded, the partner's user has none
+    walk = Walk.propose(method, clock)
     walk.to_final_evaluation("L2")
-    assert walk.inbox(DELEGATE) == [] and relationships(walk) == []
+    [rel] = relationships(walk)
+    with method.read() as session:
+        hospital = session.get(Organisation, rel.partner_id)
+        own = session.scalar(select(Organisation).where(Organisation.is_own.is_(True)))
+        linked = queries.partnership_organisations(session, walk.pid)
+    # the convention's partner party, with its identifiers; our own party is not a partner
+    assert (hospital.name, hospital.siret, hospital.finess, hospital.is_own) == (
+        HOSPITAL["legal_name"], HOSPITAL["siret"], HOSPITAL["finess"], False)
+    assert "Paul Lefèvre" in hospital.contacts
+    assert (rel.organisation_id, rel.kind, rel.formalisation_level, rel.agreement) == (
+        own.id, "partnership", "L2", "written")
+    assert [o.id for o in linked] == [hospital.id]
+    [added] = walk.events("partnership_organisation_added")
+    assert (added.element_id, added.payload["matched_by"], added.payload["from_task"]) == (
+        None, "created", "update_map")
+    with method.read() as session:  # added in the map's own chain, linked in the partnership's
+        [created] = session.scalars(select(AuditEvent).where(
+            AuditEvent.type == "organisation_created", AuditEvent.partnership_id.is_(None),
+            AuditEvent.payload["source"].as_string() == "process")).all()
+    assert created.payload["partnership_id"] == walk.pid
+    assert created.payload["organisation_id"] == hospital.id
     walk.complete(STEERING, "evaluate_final", "end")
     assert walk.partnership().status == "ended" and walk.main_instance().status == "completed"
+    assert [r.archived for r in relationships(walk)] == [True]
+    walk.verify_audit()
+
+
+def test_a_party_already_on_the_map_is_found_by_its_siret_whatever_its_name(method, clock):
+    with method.uow() as uow:
+        known = registry.create_organisation(uow, actor=DIRECTION, data={
+            "name": "CH Montreuil", "kind": "hospital", "siret": HOSPITAL["siret"]})
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.negotiate("L2")
+    [rel] = relationships(walk)
+    assert rel.partner_id == known
+    [added] = walk.events("partnership_organisation_added")
+    assert added.payload["matched_by"] == "siret"
+    with method.read() as session:  # nothing added to the map
+        assert session.scalars(select(Organisation.name).where(
+            Organisation.is_own.is_(False))).all() == ["CH Montreuil"]
+
+
+def test_a_network_recorded_at_l0_draws_its_members_when_the_partnership_names_no_partner(
+        method, clock):
+    walk = Walk.propose(method, clock, partner=None)
+    walk.to_negotiation()
+    walk.negotiate("L0")
+    [rel] = relationships(walk)
+    with method.read() as session:
+        member = session.get(Organisation, rel.partner_id)
+    assert member.name == "CLIC de Montreuil" and "Mme Leroy" in member.contacts
+    assert (rel.kind, rel.formalisation_level, rel.agreement) == ("network", "L0", "oral")
+    assert walk.main_instance().status == "completed"
+
+
+def test_a_letter_of_intent_with_no_partner_known_stops_on_an_incident_until_one_is_named(
+        method, clock):
+    walk = Walk.propose(method, clock)  # the partner's user has no organisation
+    walk.to_negotiation()
+    walk.criteria("L1")
+    walk.draft_rounds(1)
+    walk.complete(DIRECTION, "hold_final_negotiation")
+    walk.complete(DELEGATE, "upload_letter_of_intent")
+    task = walk.task(DIRECTION, "sign_letter_of_intent")
+    with method.uow() as uow:
+        done = services.complete_task(uow, task_id=task.id, actor=DIRECTION, password="demo",
+                                      data=walk.samples.data("sign_letter_of_intent", None, task.context))
+    assert done.instance_status == "error" and done.error_element == "update_map_letter"
+    assert "aucune organisation partenaire n'est connue pour ce partenariat" in done.error
+    assert "rattachez l'organisation partenaire au partenariat" in done.error
+    assert relationships(walk) == []
+
+    with method.uow() as uow:
+        hospital = registry.create_organisation(uow, actor=DIRECTION, data={
+            "name": HOSPITAL["legal_name"], "kind": "hospital"})
+    with method.uow() as uow:
+        registry.link_partner_organisation(uow, partnership_id=walk.pid, organisation_id=hospital,
+                                           actor=DIRECTION)
+    admin = make_user(method, "ines.garcia", "admin")
+    with method.uow() as uow:  # the administrator retries, from the incidents
+        services.retry_instance(uow, instance_id=walk.main_instance_id, actor=admin)
+    [rel] = relationships(walk)
+    assert (rel.partner_id, rel.formalisation_level) == (hospital, "L1")
+    assert walk.task(DIRECTION, "follow_up_letter_of_intent")
+    walk.verify_audit()
 
 
 @pytest.mark.parametrize("decision", ["renew", "end"])

@@ -21,7 +21,17 @@ from partnerflow.engine.runtime import views
 from partnerflow.engine.store.models import Document, HumanTask, Notification, ProcessInstance
 from partnerflow.web import create_app
 from tests.conftest import deploy
-from tests.scenarios.method import BOARD, DELEGATE, DIRECTION, IDEA, PARTNER, STEERING, Walk, add_people
+from tests.scenarios.method import (
+    BOARD,
+    DELEGATE,
+    DIRECTION,
+    IDEA,
+    PARTNER,
+    STEERING,
+    Walk,
+    add_people,
+    ensure_our_organisation,
+)
 from tests.web.support import login
 
 MARK = "SECRET"
@@ -75,6 +85,7 @@ def method(pf, monkeypatch):
     fast_passwords(monkeypatch)
     deploy(pf, pf.method_files())
     add_people(pf)
+    ensure_our_organisation(pf)
     return pf
 
 

@@ -92,3 +92,28 @@ def test_a_partner_fills_only_the_shared_fields_of_a_form():
 def test_staff_fill_the_whole_form():
     for roles in (("direction",), ("partner", "steering"), ("auditor",)):
         assert views.fillable(MIXED, _Reader(*roles)) is MIXED
+def test_a_named_widget_reads_by_its_label_and_an_unknown_value_as_written_with_a_note(monkeypatch):
+    reads = []
+
+    def objectives(session):
+        reads.append(session)
+        return views.Naming({"hors plan": "Aucun / hors plan", "O1": "O1 — Ouvrir l'EHPAD"},
+                            unlisted="absent du plan")
+
+    monkeypatch.setitem(views.NAMINGS, "objective", objectives)
+    prop = {"type": "string", "x-widget": "objective"}
+    lookups = views._Lookups("session", None)
+    known, none, unknown = (views.typed(prop, value, lookups, False)
+                            for value in ("O1", "hors plan", "O7"))
+    assert (known.kind, known.text, known.note) == ("choice", "O1 — Ouvrir l'EHPAD", None)
+    assert (none.text, none.note) == ("Aucun / hors plan", None)
+    assert (unknown.kind, unknown.raw, unknown.text, unknown.note) == ("choice", "O7", "O7",
+                                                                       "absent du plan")
+    assert reads == ["session"]  # read once per page
+    # inside rows too: the same rule wherever the value is shown
+    table = views.typed({"type": "array", "items": {"type": "object", "properties": {
+        "objective": prop}}}, [{"objective": "O1"}], lookups, False).table
+    assert table.rows[0][0].text == "O1 — Ouvrir l'EHPAD"
+    assert views.typed(prop, ["O1", "O7"], lookups, False).items == ["O1 — Ouvrir l'EHPAD", "O7"]
+    # a widget nobody named is typed as before
+    assert views.typed({"type": "string", "x-widget": "text"}, "O1", lookups, False).kind == "text"

@@ -43,6 +43,15 @@ def _claimed_by_hugo(w):
         services.claim_task(uow, task_id=w.task_own, actor="hugo")
 
 
+def _partner_organisation(w) -> int:
+    from partnerflow.engine.access import accounts
+
+    with w.pf.uow() as uow:
+        org = accounts.ensure_organisation(uow.session, name="Mairie de Pantin", kind="town_hall")
+        uow.commit()
+        return org.id
+
+
 def _completed_by_hugo(w):
     complete(w.pf, w.task_own, "hugo", {"decision": "done"})
 
@@ -115,6 +124,10 @@ ROUTES = {
     "attach_contact": ("POST", lambda w: f"/partenariats/{w.other}/interlocuteurs",
                        {"username": "paul"}, None,
                        {**_everyone(403), "direction": 302, "admin": 302}),
+    # name the partner organisation the map should draw: the map's editors
+    "link_organisation": ("POST", lambda w: f"/partenariats/{w.other}/organisations",
+                          lambda w: {"organisation_id": str(_partner_organisation(w))}, None,
+                          {**_everyone(403), "direction": 302, "admin": 302}),
     "claim_claimed_by_someone_else": ("POST", lambda w: f"/taches/{w.task_own}/prendre", {},
                                       _claimed_by_hugo, _only({"direction": 409})),
 }

@@ -190,3 +190,32 @@ def test_the_direction_sets_the_delegation_once_on_our_organisation(mapped, as_u
         token_from="/carte/").status_code == 403
     with pf.read() as db:
         assert db.get(Organisation, own).delegated_ceiling_eur == 15000
+def test_the_map_s_editors_name_a_partner_organisation_on_the_partnership_page(mapped, as_user):
+    pf, other = mapped.pf, mapped.other
+    assert "Rattacher une organisation partenaire" not in text_of(
+        as_user("sophie").get(f"/partenariats/{other}"))
+    claire = as_user("claire")
+    page = text_of(claire.get(f"/partenariats/{other}"))
+    choices = [o["__text__"] for o in elements(page.split('id="partner-organisation"', 1)[1]
+                                               .split("</select>", 1)[0], "option")]
+    assert choices == ["EHPAD Les Lilas"]  # never our own organisation
+    assert post(as_user("sophie"), f"/partenariats/{other}/organisations",
+                {"organisation_id": str(mapped.extra["lilas"])}).status_code == 403
+    response = post(claire, f"/partenariats/{other}/organisations",
+                    {"organisation_id": str(mapped.extra["lilas"])})
+    assert response.status_code == 302
+    page = text_of(claire.get(f"/partenariats/{other}"))
+    assert "EHPAD Les Lilas" in page.split("Organisations partenaires", 1)[1].split("</dd>", 1)[0]
+    assert 'id="partner-organisation"' not in page  # nothing left to name
+    refused = post(claire, f"/partenariats/{other}/organisations",
+                   {"organisation_id": str(mapped.extra["own"])})
+    assert refused.status_code == 400 and "ni la nôtre" in text_of(refused)
+    with pf.read() as db:
+        from partnerflow.engine.runtime import queries
+        from partnerflow.engine.store.models import AuditEvent
+
+        assert [o.name for o in queries.partnership_organisations(db, other)] == ["EHPAD Les Lilas"]
+        [event] = db.scalars(select(AuditEvent).where(
+            AuditEvent.type == "partnership_organisation_added")).all()
+    assert (event.partnership_id, event.actor, event.payload["organisation_id"]) == (
+        other, "claire", mapped.extra["lilas"])

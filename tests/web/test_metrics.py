@@ -11,9 +11,9 @@ import pytest
 
 from partnerflow.engine.runtime.host import Partnerflow, Worker
 from partnerflow.engine.store.models import HumanTask
+from partnerflow.web import create_app
 from tests.conftest import FIXTURES, deploy
 from tests.web.support import build_world
-from web import create_app
 
 TOKEN = "t" * 40
 

@@ -5,6 +5,7 @@ dashboard lists the objectives with their partnerships, and a partner never sees
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 
@@ -41,6 +42,7 @@ PLAN = {
          "resistance_treatment": "Un protocole de sortie écrit avec le CVS."}],
     "plan_professionals": [{"professional": PROFESSIONAL,
                             "professional_contribution": "Ateliers ouverts aux habitants."}],
+    "plan_vision": "Une maison ouverte sur la ville.",
 }
 
 
@@ -99,6 +101,13 @@ def options(body: str) -> list[tuple[str, str]]:
     """The options of the idea form's objective select (value, label)."""
     select = body.split('id="f-plan-objective"', 1)[1].split("</select>", 1)[0]
     return [(o["value"], html.unescape(o["__text__"]).strip()) for o in elements(select, "option")]
+
+
+def field_text(body: str, key: str) -> str:
+    """The text of the one value shown for field `key` (`<dd data-field="key">`)."""
+    assert body.count(f'data-field="{key}"') == 1, key
+    inner = body.split(f'data-field="{key}">', 1)[1].split("</dd>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", "", inner).split())
 
 
 def test_the_idea_form_offers_the_objectives_of_the_approved_plan(method, app):
@@ -191,3 +200,100 @@ def test_a_partner_never_sees_the_plan(method, app):
         client_of(app, DIRECTION).get(f"/partenariats/{pid}/audit.jsonl"))
     # staff read the plan's page
     assert client_of(app, PROFESSIONAL).get(f"/partenariats/{carrier}").status_code == 200
+
+
+def test_the_plan_s_page_is_the_plan_as_the_direction_reads_it(method, app):
+    carrier = approved_plan(method)
+    with method.uow() as uow:
+        served = services.create_partnership(uow, title="Ateliers mémoire avec la mairie",
+                                             actor=DIRECTION)
+    with method.uow() as uow:
+        services.start_instance(uow, partnership_id=served, process_key="partnership_cycle",
+                                actor=PROFESSIONAL, data={**IDEA, "plan_objective": "O1"})
+    page = html.unescape(text_of(client_of(app, DIRECTION).get(f"/partenariats/{carrier}")))
+    the_plan = page.split('<section class="plan"', 1)[1].split("</section>", 1)[0]
+    assert "Plan de partenariat : Plan de partenariat 2026-2027" in the_plan
+    assert "Version 1 · approuvée par le conseil d’administration le 10 mars 2026" in the_plan
+    assert "révision annuelle le 1 mars 2027" in the_plan
+    needs = the_plan.split('<table class="plan-needs">', 1)[1].split("</table>", 1)[0]
+    assert 'data-need="B1"' in needs and "L'isolement des résidents" in needs
+    objectives = the_plan.split('<table class="plan-objectives">', 1)[1].split("</table>", 1)[0]
+    o1 = objectives.split('data-objective="O1"', 1)[1].split("</tr>", 1)[0]
+    assert "30 juin 2027" in o1 and "Une animatrice à mi-temps." in o1
+    assert f'href="/partenariats/{served}"' in o1  # the partnerships serving the objective
+    assert "Aucun partenariat pour l’instant" in objectives.split('data-objective="O2"', 1)[1]
+    resistances = the_plan.split('<table class="plan-resistances">', 1)[1].split("</table>", 1)[0]
+    assert "Présentation au CVS." in resistances  # how it is heard
+    assert "Un protocole de sortie écrit avec le CVS." in resistances  # how it is treated
+    assert "Sophie Durand — Ateliers ouverts aux habitants." in the_plan
+    assert "Positionnements et vision" in the_plan and "Une maison ouverte sur la ville." in the_plan
+    # not a partnership of the method's stages
+    assert '<ol class="stages"' not in page and "Fiches action" not in page
+    assert "Rattacher une organisation partenaire" not in page
+
+
+def test_the_plan_s_page_before_any_approval_says_so_and_links_the_open_task(method, app):
+    with method.uow() as uow:
+        plan.start_plan(uow, actor=DIRECTION)
+    task = open_task(method, "draw_up_plan")
+    with method.read() as session:
+        carrier = plan.carrier(session).id
+    page = html.unescape(text_of(client_of(app, DIRECTION).get(f"/partenariats/{carrier}")))
+    the_plan = page.split('<section class="plan"', 1)[1].split("</section>", 1)[0]
+    assert "Aucun plan de partenariat approuvé pour l’instant." in the_plan
+    assert f'href="/taches/{task.id}"' in the_plan
+
+
+def test_an_idea_s_objective_reads_by_its_title_on_later_tasks_and_on_the_partnership_page(
+        method, app):
+    approved_plan(method)
+    pages = {}
+    for objective in ("O1", "hors plan", "O9"):
+        with method.uow() as uow:
+            pid = services.create_partnership(uow, title=f"Idée {objective}", actor=DIRECTION)
+        with method.uow() as uow:
+            services.attach_member(uow, partnership_id=pid, username=PARTNER, actor=DIRECTION)
+        with method.uow() as uow:
+            services.start_instance(uow, partnership_id=pid, process_key="partnership_cycle",
+                                    actor=PROFESSIONAL, data={**IDEA, "plan_objective": objective})
+        validation = open_task(method, "validate_idea") if objective == "O1" else None
+        direction = client_of(app, DIRECTION)
+        shown = html.unescape(text_of(direction.get(f"/partenariats/{pid}")))
+        pages[objective] = field_text(shown, "plan_objective")
+        if validation is not None:
+            task_page = html.unescape(text_of(direction.get(f"/taches/{validation.id}")))
+            assert field_text(task_page, "plan_objective") == "O1 — Ouvrir l'EHPAD sur le quartier"
+            with method.uow() as uow:  # decided, so that the next idea's task is the only one
+                services.complete_task(uow, task_id=validation.id, actor=DIRECTION, data={
+                    "idea_decision": "decline", "idea_validation_comment": "Pas maintenant."})
+        # the objective is internal: the partner's page does not say it
+        partner_page = text_of(client_of(app, PARTNER).get(f"/partenariats/{pid}"))
+        assert 'data-field="plan_objective"' not in partner_page
+    assert pages["O1"] == "O1 — Ouvrir l'EHPAD sur le quartier"
+    assert pages["hors plan"] == "Aucun / hors plan"
+    assert pages["O9"] == "O9 (absent du plan de partenariat approuvé)"
+
+
+def test_the_yearly_review_s_form_starts_from_the_approved_plan(method, app, clock):
+    from datetime import UTC, datetime
+
+    approved_plan(method)
+    clock.set(datetime(2027, 3, 1, 0, 5, tzinfo=UTC))
+    with method.uow() as uow:
+        assert services.fire_due_timers(uow) == 1
+    review = open_task(method, "draw_up_plan")
+    assert review.title.endswith("(version 2)")
+    page = html.unescape(text_of(client_of(app, DIRECTION).get(f"/taches/{review.id}")))
+    form = page.split("<form", 1)[1]
+
+    def value(name: str) -> str | None:
+        found = [e for e in elements(form, "input") if e.get("name") == name]
+        return found[0].get("value") if found else None
+
+    assert value("plan_objectives-0-objective_id") == "O1"
+    assert value("plan_objectives-0-objective_title") == "Ouvrir l'EHPAD sur le quartier"
+    assert value("plan_objectives-1-objective_title") == "Continuité des soins avec l'hôpital"
+    assert value("plan_needs-0-need_title") == "L'isolement des résidents"
+    assert value("plan_resistances-0-resistance_from") == "Familles de résidents"
+    assert "Un protocole de sortie écrit avec le CVS." in form  # a textarea of the row
+    assert value("plan_title") in (None, "")  # a new title and new dates are asked

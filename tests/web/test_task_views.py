@@ -20,6 +20,7 @@ from tests.scenarios.method import (
     PEOPLE,
     STEERING,
     Walk,
+    ensure_our_organisation,
 )
 from tests.web.support import elements, login
 
@@ -34,6 +35,7 @@ def method(pf, monkeypatch):
         with pf.uow() as uow:
             accounts.create_user(uow, username=username, full_name=full_name, roles=[role],
                                  actor=None, password="demo")
+    ensure_our_organisation(pf)
     return pf
 
 
