@@ -242,13 +242,16 @@ class WorkflowRun:
 
     def run_engine_steps(self) -> None:
         """Run gateways, scripts, rules and due timers until only waits remain."""
-        deadline = time.monotonic() + self._time_limit_s
+        # the budget bounds what the diagram computes (scripts, loops, gateways); the time a
+        # connector spends (the engine's own code: a convention rendered as PDF, database
+        # writes) is given back to it
+        budget = {"deadline": time.monotonic() + self._time_limit_s}
 
         current: list = []
 
         def will_run(task):
             current[:] = [task]
-            if time.monotonic() > deadline:
+            if time.monotonic() > budget["deadline"]:
                 raise ScriptError(
                     f"engine steps ran longer than {self._time_limit_s:g} s; stopped before "
                     f"'{task.task_spec.bpmn_id or task.task_spec.name}'")
@@ -264,9 +267,19 @@ class WorkflowRun:
 
         self._completed = None
         environment = self.workflow.script_engine.environment
-        environment.deadline = deadline  # every sandboxed evaluation shares the step's budget
+        environment.deadline = budget["deadline"]  # every sandboxed evaluation shares it
+        runner = self.connector_runner
+
+        def timed_runner(call):
+            began = time.monotonic()
+            try:
+                return runner(call)
+            finally:
+                budget["deadline"] += time.monotonic() - began
+                environment.deadline = budget["deadline"]
+
         # service tasks reach the engine's connectors through the workflow's script engine
-        self.workflow.script_engine.connector_runner = self.connector_runner
+        self.workflow.script_engine.connector_runner = timed_runner if runner is not None else None
         try:
             with using_clock(self._clock):
                 self.workflow.refresh_timers()

@@ -534,3 +534,24 @@ def test_the_element_templates_follow_the_camunda_7_schema():
     broken = [{**templates[0], "properties": [{"type": "Nope", "binding": {"type": "property",
                                                                              "name": "camunda:topic"}}]}]
     assert list(jsonschema.Draft7Validator(schema).iter_errors(broken))
+
+
+def test_the_time_a_connector_takes_does_not_count_against_the_diagrams_budget(
+        office, monkeypatch):
+    """The step budget (2 s in the tests) bounds scripts and loops; a connector doing the
+    engine's own work (rendering a convention) for longer does not stop the step."""
+    import time
+
+    pf, pid = office
+    assert pf.settings.step_time_limit_s == 2.0
+
+    def slow(context, values):
+        time.sleep(2.3)
+        return {"answer": "rendu"}
+
+    monkeypatch.setitem(connectors.REGISTRY, "test.slow", connectors.Connector(
+        "test.slow", "Lent", "Prend son temps.", slow,
+        outputs=(connectors.Output("answer", "Réponse"),)))
+    deploy_bytes(pf, diagram(service_task("test.slow", {}, {"reply": "${answer}"})))
+    iid, done = start_and_complete(pf, pid, {"note": "x"})
+    assert done.error is None and done.instance_status == "completed"
