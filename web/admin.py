@@ -48,7 +48,9 @@ def _users_page(errors: dict, form, status: int = 200):
         groups = accounts.groups(db)
         # the users a partnership may be attached to: the partner group's members
         contacts = {name for name, _full in queries.active_usernames(db, access.PARTNER)}
+        orphans = queries.tasks_of_inactive_users(db)
         return render_template("admin_users.html", users=rows, groups=groups, contacts=contacts,
+                               orphans=orphans,
                                organisations=organisations, partnerships=partnerships,
                                errors=errors, form=form), status
 
@@ -56,6 +58,28 @@ def _users_page(errors: dict, form, status: int = 200):
 @bp.get("/utilisateurs")
 def users():
     return _users_page({}, {})
+
+
+@bp.post("/utilisateurs/<username>/actif")
+def set_active(username: str):
+    """Deactivate an account (its sessions stop at once) or reactivate it."""
+    active = request.form.get("active") == "1"
+    try:
+        with engine().uow() as uow:
+            open_tasks = accounts.set_active(uow, username=username, active=active,
+                                             actor=current_user.username)
+    except Conflict:
+        flash(_("Vous ne pouvez pas désactiver votre propre compte."), "error")
+        return redirect(url_for("admin.users"))
+    if active:
+        flash(_("Le compte %(u)s est réactivé.", u=username), "success")
+    elif open_tasks:
+        flash(_("Le compte %(u)s est désactivé ; ses sessions sont fermées. %(n)s tâche(s) lui "
+                "restent attribuées : réattribuez-les (liste ci-dessous).", u=username,
+                n=len(open_tasks)), "warning")
+    else:
+        flash(_("Le compte %(u)s est désactivé ; ses sessions sont fermées.", u=username), "success")
+    return redirect(url_for("admin.users"))
 
 
 @bp.post("/utilisateurs")

@@ -29,7 +29,11 @@ bp = Blueprint("auth", __name__)
 EPOCH = "session_epoch"
 # what accounts.change_password says of the fields, marked here for translation
 ENGINE_MESSAGES = (N_("Mot de passe actuel incorrect."),
-                   N_("Le nouveau mot de passe doit être différent de l'actuel."))
+                   N_("Le nouveau mot de passe doit être différent de l'actuel."),
+                   N_("Indiquez votre identifiant ou votre adresse."),
+                   N_("Ce lien n'est plus valable (il a déjà servi, ou plus d'une heure a passé) : "
+                      "demandez-en un nouveau."),
+                   N_("Au moins 8 caractères."), N_("Au plus 200 caractères."))
 
 
 class LoginForm(FlaskForm):
@@ -152,3 +156,76 @@ def change_password():
                       "success")
                 return redirect(url_for("inbox.index"))
     return render_template("password.html", form=form, errors=errors), 422 if errors else 200
+
+
+# ---------------------------------------------------------------- a forgotten password
+
+
+class ForgotForm(FlaskForm):
+    login = StringField("Identifiant ou adresse électronique", validators=[Length(max=200)])
+
+
+class ResetForm(FlaskForm):
+    new_password = PasswordField("Nouveau mot de passe")
+    confirm_password = PasswordField("Confirmation")
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a reset link by e-mail; the answer never says whether the account exists."""
+    from partnerflow.engine.errors import Conflict
+    from partnerflow.engine.runtime import notifications
+
+    pf = engine()
+    form = ForgotForm()
+    errors: dict[str, list[str]] = {}
+    mailer = notifications.mailer_for(pf.settings)
+    if form.validate_on_submit():
+        try:
+            with pf.uow() as uow:
+                accounts.request_password_reset(
+                    uow, login=form.login.data, secret=pf.settings.secret_key, mailer=mailer,
+                    link_for=lambda token: pf.settings.base_url.rstrip("/")
+                    + url_for("auth.reset_password", token=token))
+        except FormValidationError as exc:
+            errors = exc.errors
+        except Conflict:
+            errors = {"login": [_("L'envoi de courriels n'est pas configuré : demandez à un "
+                                  "administrateur de vous donner un nouveau mot de passe.")]}
+        else:
+            flash(_("Si un compte actif correspond, un courriel vient de lui être envoyé avec un "
+                    "lien valable une heure."), "info")
+            return redirect(url_for("auth.login"))
+    return render_template("password_forgot.html", form=form, errors=errors,
+                           mail=mailer is not None), 422 if errors else 200
+
+
+@bp.route("/mot-de-passe-oublie/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    from partnerflow.engine.errors import InvalidInput
+
+    pf = engine()
+    form = ResetForm()
+    errors: dict[str, list[str]] = {}
+    try:
+        with pf.read() as db:
+            accounts.user_for_reset(db, token=token, secret=pf.settings.secret_key)
+    except InvalidInput as exc:
+        return render_template("password_reset.html", form=None, errors=exc.errors), 400
+    if form.validate_on_submit():
+        if form.new_password.data != form.confirm_password.data:
+            errors["confirm_password"] = [_("Les deux saisies du nouveau mot de passe diffèrent.")]
+        else:
+            try:
+                with pf.uow() as uow:
+                    accounts.reset_password(uow, token=token, new=form.new_password.data,
+                                            secret=pf.settings.secret_key)
+            except (FormValidationError, InvalidInput) as exc:
+                errors = exc.errors
+            else:
+                _fresh_session()
+                flash(_("Votre mot de passe est changé ; toutes vos sessions sont fermées. "
+                        "Connectez-vous avec le nouveau."), "success")
+                return redirect(url_for("auth.login"))
+    return render_template("password_reset.html", form=form, errors=errors), 422 if errors else 200
+

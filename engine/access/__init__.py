@@ -64,8 +64,9 @@ GRANTS: dict[str, frozenset[str]] = {
     "read_all_audits": frozenset({"auditor", "direction", "admin"}),
     # a task once it is closed (its form stays closed)
     "read_closed_tasks": frozenset({"direction", "auditor", "admin"}),
-    # every open task, read only
-    "read_open_tasks": frozenset({"auditor"}),
+    # every open task, read only (the direction and the administrators reassign or release
+    # from there, a task held by someone absent or deactivated)
+    "read_open_tasks": frozenset({"auditor", "direction", "admin"}),
     "read_versions": frozenset({"auditor", "direction", "admin", "designer"}),
     "edit_map": frozenset({"direction", "admin"}),
     # attach a partner contact to any partnership (the partnership's delegate may too)

@@ -38,9 +38,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from partnerflow.engine import audit
+from partnerflow.engine import access, audit
 from partnerflow.engine.access.groups import METHOD_GROUPS, fold
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import (
@@ -50,7 +50,15 @@ from partnerflow.engine.errors import (
     InvalidInput,
     NotFound,
 )
-from partnerflow.engine.store.models import Group, GroupMember, LoginAttempt, Organisation, User
+from partnerflow.engine.store.models import (
+    AuditEvent,
+    Group,
+    GroupMember,
+    HumanTask,
+    LoginAttempt,
+    Organisation,
+    User,
+)
 
 # scrypt cost: werkzeug's default. Tests lower _N to stay fast (tests/web/support.py).
 _N, _R, _P = 2**15, 8, 1
@@ -475,3 +483,119 @@ def change_password(uow, *, username: str, current: str | None, new: str | None)
                  payload={})
     uow.commit()
     return PasswordChange(user.session_epoch)
+
+
+# ---------------------------------------------------------------- deactivation
+
+
+def set_active(uow, *, username: str, active: bool, actor: str) -> list[int]:
+    """Deactivate an account (its sessions stop at once: the epoch moves on and an inactive
+    user signs in nowhere) or reactivate it; administrators only, never one's own. Returns
+    the open tasks assigned to or claimed by the user, which the direction reassigns or
+    releases."""
+    session = uow.session
+    admin = session.scalar(select(User).where(User.username == actor))
+    if admin is None or not access.may(access.actor_of(session, admin), "administer"):
+        raise Forbidden(f"{actor} may not activate or deactivate accounts")
+    user = _user(session, username)
+    if username == actor and not active:
+        raise Conflict("an administrator cannot deactivate their own account")
+    if user.active != active:
+        user.active = active
+        if not active:
+            user.session_epoch = (user.session_epoch or 0) + 1
+        audit.append(session, type="user_activated" if active else "user_deactivated",
+                     actor=actor, at=uow.clock(), payload={"user": username})
+    uow.commit()
+    return list(session.scalars(select(HumanTask.id).where(
+        or_(HumanTask.assignee == username, HumanTask.claimed_by == username),
+        HumanTask.state == "open").order_by(HumanTask.id)))
+
+
+# ---------------------------------------------------------------- a forgotten password
+
+RESET_VALID_S = 3600  # a reset link works for an hour, once
+RESETS_PER_HOUR = 3
+
+
+def _reset_serializer(secret: str):
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(secret, salt="partnerflow-password-reset")
+
+
+def _fingerprint(user: User) -> str:
+    """Changes whenever the password or the sessions change: a used link stops working."""
+    text = f"{user.id}:{user.password_hash}:{user.session_epoch}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def request_password_reset(uow, *, login: str, secret: str, mailer, link_for) -> bool:
+    """E-mail a signed, single-use link that expires to the active account whose user name
+    or e-mail address is `login`. The answer does not say whether such an account exists
+    (returns whether a mail went, for the tests and the log only); at most three requests
+    per account and hour."""
+    if mailer is None:
+        raise Conflict("e-mail delivery is not configured: ask an administrator to set a new "
+                       "password")
+    session, now = uow.session, uow.clock()
+    login = (login or "").strip()[:200]
+    if not login:
+        raise FormValidationError("a user name or an e-mail address is needed",
+                                  {"login": ["Indiquez votre identifiant ou votre adresse."]})
+    user = session.scalar(select(User).where(or_(
+        User.username == login, func.lower(User.email) == login.lower())).order_by(User.id).limit(1))
+    if user is None or not user.active or not user.email:
+        return False
+    recent = session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.type == "password_reset_requested", AuditEvent.actor == user.username,
+        AuditEvent.occurred_at >= now - timedelta(hours=1)))
+    if recent >= RESETS_PER_HOUR:
+        return False
+    token = _reset_serializer(secret).dumps({"u": user.id, "f": _fingerprint(user)})
+    audit.append(session, type="password_reset_requested", actor=user.username, at=now, payload={})
+    uow.commit()
+    mailer.send(user.email, "Partnerflow : choisir un nouveau mot de passe",
+                f"Bonjour {user.full_name},\n\nPour choisir un nouveau mot de passe, ouvrez ce lien "
+                f"dans l'heure ; il ne sert qu'une fois :\n\n{link_for(token)}\n\n"
+                "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.\n")
+    return True
+
+
+def user_for_reset(session, *, token: str, secret: str) -> User:
+    """The account a reset link is for, or InvalidInput when it is forged, used or expired."""
+    from itsdangerous import BadSignature, SignatureExpired
+
+    invalid = InvalidInput("this reset link is not valid", {
+        "token": ["Ce lien n'est plus valable (il a déjà servi, ou plus d'une heure a passé) : "
+                  "demandez-en un nouveau."]})
+    try:
+        data = _reset_serializer(secret).loads(token or "", max_age=RESET_VALID_S)
+    except SignatureExpired:
+        raise invalid from None
+    except BadSignature:
+        raise invalid from None
+    user = session.get(User, data.get("u")) if isinstance(data, dict) else None
+    if user is None or not user.active or data.get("f") != _fingerprint(user):
+        raise invalid
+    return user
+
+
+def reset_password(uow, *, token: str, new: str | None, secret: str) -> str:
+    """Set the new password of the link's account and end all its sessions; the link then
+    no longer works. Returns the user name."""
+    user = user_for_reset(uow.session, token=token, secret=secret)
+    new = new or ""
+    if len(new) < MIN_PASSWORD:
+        raise FormValidationError("the new password is too short",
+                                  {"new_password": ["Au moins 8 caractères."]})
+    if len(new) > MAX_PASSWORD:
+        raise FormValidationError("the new password is too long",
+                                  {"new_password": ["Au plus 200 caractères."]})
+    user.password_hash = hash_password(new)
+    user.session_epoch = (user.session_epoch or 0) + 1
+    audit.append(uow.session, type="user_password_reset", actor=user.username, at=uow.clock(),
+                 payload={})
+    uow.commit()
+    return user.username
+

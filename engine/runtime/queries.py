@@ -165,6 +165,16 @@ def users(session: Session):
     return session.scalars(select(User).order_by(User.username)).all()
 
 
+def tasks_of_inactive_users(session: Session) -> list[tuple[HumanTask, str]]:
+    """Open tasks still assigned to or claimed by a deactivated account, with its full
+    name: the direction reassigns or releases them."""
+    holder = func.coalesce(HumanTask.assignee, HumanTask.claimed_by)
+    return [tuple(r) for r in session.execute(
+        select(HumanTask, User.full_name).join(User, User.username == holder)
+        .where(HumanTask.state == "open", User.active.is_(False))
+        .order_by(User.full_name, HumanTask.id)).all()]
+
+
 def active_usernames(session: Session, role: str | None = None) -> list[tuple[str, str]]:
     """Active users (name, full name), of one group when given."""
     query = select(User.username, User.full_name).where(User.active.is_(True))

@@ -58,7 +58,7 @@ def test_the_language_switch_turns_the_interface_english_and_back(i18n_app):
     html = client.get("/connexion").get_data(as_text=True)
     assert _html_lang(html) == "en"
     assert "<h1>Sign in</h1>" in html and "Password" in html and "Username" in html
-    assert "Mot de passe" not in html
+    assert "Mot de passe" not in html and "Forgot your password?" in html
     assert ">Français<" in html
 
     client.post("/langue", data={"lang": "fr", "next": "/connexion", "csrf_token": _token(html)})
