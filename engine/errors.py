@@ -33,23 +33,50 @@ class FormValidationError(InvalidInput):
     """Submitted form data that does not satisfy the form's schema or rules."""
 
 
+def N_(text: str) -> str:
+    """Marks a French text as a msgid for the catalogue (babel.cfg extracts the engine modules
+    that use it) without translating it: the engine never imports Flask; the web layer
+    translates the msgid when it shows it, in the reader's language."""
+    return text
+
+
+def render(msgid: str, params: dict | None = None) -> str:
+    """A msgid with its values, as gettext would render it untranslated (`%(name)s`)."""
+    return msgid % params if params else msgid
+
+
 @dataclass
 class Problem:
-    """One thing wrong with a deployed file, located precisely."""
+    """One thing wrong with a deployed file, located precisely.
+
+    `message` and `hint` are the French texts; `msgid` and `hint_msgid` are the same texts
+    before their values (`params`) are put in, for the web layer to translate (None when the
+    text comes from elsewhere, a parser's own words). Build one with `Problem.of`."""
 
     file: str
     message: str
     element_id: str | None = None
     hint: str | None = None
     line: int | None = None
+    msgid: str | None = None
+    hint_msgid: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, file: str, msgid: str, *, element_id: str | None = None, hint: str | None = None,
+           line: int | None = None, **params) -> Problem:
+        """A problem whose message and hint are msgids (marked with N_) sharing `params`."""
+        return cls(file, render(msgid, params), element_id=element_id,
+                   hint=render(hint, params) if hint else None, line=line, msgid=msgid,
+                   hint_msgid=hint, params=dict(params))
 
     def __str__(self) -> str:
         where = self.file
         if self.element_id:
             where += f" [{self.element_id}]"
         if self.line:
-            where += f" (line {self.line})"
-        text = f"{where}: {self.message}"
+            where += f" (ligne {self.line})"
+        text = f"{where} : {self.message}"
         if self.hint:
             text += f" — {self.hint}"
         return text
@@ -74,7 +101,7 @@ class DeploymentRejected(PartnerflowError):
     unmapped_lanes: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        head = f"deployment rejected: {len(self.problems)} problem(s)"
+        head = f"déploiement refusé : {len(self.problems)} problème(s)"
         return head + "".join(f"\n  - {p}" for p in self.problems)
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -17,11 +18,13 @@ from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import Conflict
 from partnerflow.engine.method import convention
 from partnerflow.engine.runtime import auditlog, queries, services, views
+from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.runtime.documents import render_pdf
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance, ProcessVersion
 
 from .current import engine, get_or_404, with_diagram_csp
 from .errors import render_error
+from .formatting import event_label, shown_name, version_name
 from .params import int_arg
 
 bp = Blueprint("audit", __name__)
@@ -202,7 +205,11 @@ def executions(instance_id: int):
     with engine().read() as db:
         instance = get_or_404(db, ProcessInstance, instance_id)
         _may_read(instance.partnership_id)
-        return jsonify(auditlog.executions(db, instance_id, _audiences()))
+        runs = auditlog.executions(db, instance_id, _audiences())
+    # what each run was and where a gateway went, in the reader's language
+    return jsonify({element: [{**run, "label": event_label(run["type"]),
+                               "path": [shown_name(step) for step in run["path"]]}
+                              for run in element_runs] for element, element_runs in runs.items()})
 
 
 @bp.get("/versions/<int:version_id>/source")
@@ -214,7 +221,9 @@ def version_source(version_id: int):
             ProcessInstance.version_id == version_id)).all()
     if not current_user.may("read_version", instance_partnerships):
         abort(403)
-    return Response(version.source, mimetype="application/xml")
+    # the diagram as the reader reads it: names in their language when the version has them
+    source = naming.localized_source(version.source, version.names or {}, get_locale())
+    return Response(source, mimetype="application/xml")
 
 
 @bp.get("/versions/<int:version_id>/temps")
@@ -226,7 +235,7 @@ def version_times(version_id: int):
     with engine().read() as db:
         version = get_or_404(db, ProcessVersion, version_id)
         times = auditlog.version_heatmap(db, version_id)
-        key, number, name = version.process_key, version.version, version.name
+        key, number, name = version.process_key, version.version, version_name(version)
     heat = {level: [t.element_id for t in times if t.heat == level] for level in range(1, 6)}
     return with_diagram_csp(Response(render_template(
         "version_times.html", key=key, number=number, name=name, times=times, heat=heat,

@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from partnerflow.engine.access.groups import ROLES, STAGES
 from partnerflow.engine.config import as_utc
+from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.runtime import queries
 
 from .webforms import error_text
@@ -90,8 +91,52 @@ LEVELS = {"L0": N_("L0 — réseau informel"), "L1": N_("L1 — échange de lett
           "L4": N_("L4 — coopération organique approuvée par l'autorité")}
 
 
+def _locale() -> str:
+    return str(get_locale() or "fr") if has_request_context() else "fr"
+
+
+def shown_name(names: dict | None, default: str | None = None) -> str | None:
+    """An element's or process's name in the reader's language (engine/runtime/names.py)."""
+    return naming.pick(names, _locale(), default)
+
+
+def in_language(french: str | None, english: str | None) -> str | None:
+    """A text the engine stores in both languages, in the reader's."""
+    return naming.in_language(french, english, _locale())
+
+
+def task_title(task) -> str:
+    """A task's title in the reader's language (a row or a query row with `title_en`)."""
+    return naming.in_language(task.title, getattr(task, "title_en", None), _locale())
+
+
+def instance_label(instance) -> str:
+    return naming.in_language(instance.label or instance.process_key,
+                              getattr(instance, "label_en", None), _locale())
+
+
+def version_name(version) -> str:
+    return naming.version_name(version, _locale())
+
+
+def problem_shown(problem) -> dict:
+    """A deployment problem or warning in the reader's language: its msgids translated with
+    their values (a text without a msgid, a parser's own words, as it is)."""
+    def text(msgid, fallback):
+        return _(msgid, **problem.params) if msgid else fallback
+
+    return {"file": problem.file, "element_id": problem.element_id, "line": problem.line,
+            "message": text(problem.msgid, problem.message),
+            "hint": text(problem.hint_msgid, problem.hint) if problem.hint else None}
+
+
 def _label(table: dict, key: str | None) -> str:
     return _(table[key]) if key in table else (key or "—")
+
+
+def event_label(key: str | None) -> str:
+    """An audit event's kind in the reader's language."""
+    return _label(EVENTS, key)
 
 
 def field_titles() -> dict[str, str]:
@@ -252,6 +297,8 @@ def register(app) -> None:
         as_utc=as_utc, inbox_count=_inbox_count, stage_keys=list(STAGES),
         kind_label=lambda k: _label(KINDS, k), status_label=lambda k: _label(STATUSES, k),
         level_label=lambda k: _label(LEVELS, k), field_label=_field_label,
-        event_label=lambda k: _label(EVENTS, k),
+        event_label=event_label,
         form_text=form_text, form_error=error_text, format_value=format_value,
+        shown_name=shown_name, task_title=task_title, in_language=in_language, instance_label=instance_label,
+        version_name=version_name, problem_shown=problem_shown,
         current_locale=lambda: str(get_locale() or "fr"), utc=UTC)

@@ -15,6 +15,7 @@ from partnerflow.engine.runtime import connectors, deployment, modelling, querie
 from partnerflow.engine.store.models import ProcessDraft, ProcessInstance, ProcessVersion
 
 from .current import engine, require, with_diagram_csp
+from .formatting import problem_shown, version_name
 from .params import int_arg, json_object
 from .webforms import build_fields
 
@@ -115,11 +116,19 @@ def deploy(key: str):
                                             actor=current_user.username)
     except DeploymentRejected as exc:
         return jsonify(deployed=False, message=_("Le déploiement est refusé ; rien n'a été déployé."),
-                       problems=[p.as_dict() for p in exc.problems]), 422
+                       problems=[problem_shown(p) for p in exc.problems]), 422
+    names = _deployed_names(result.items)
     return jsonify(deployed=True, items=[
-        {"process_key": i.process_key, "version": i.version, "created": i.created} for i in result.items],
-        warnings=[w.as_dict() for w in result.warnings],
+        {"process_key": i.process_key, "name": names[i.version_id], "version": i.version,
+         "created": i.created} for i in result.items],
+        warnings=[problem_shown(w) for w in result.warnings],
         message=_("Déployé, avec des avertissements.") if result.warnings else _("Déployé."))
+
+
+def _deployed_names(items) -> dict[int, str]:
+    """Each deployed version's name in the reader's language, by version id."""
+    with engine().read() as db:
+        return {i.version_id: version_name(db.get(ProcessVersion, i.version_id)) for i in items}
 
 
 @bp.get("/<key>/versions")
@@ -208,15 +217,21 @@ def upload():
             with engine().read() as db:
                 groups = accounts.groups(db)
             return render_template(
-                "modeller_lanes.html", lanes=exc.unmapped_lanes, groups=groups, problems=others,
+                "modeller_lanes.html", lanes=exc.unmapped_lanes, groups=groups,
+                problems=[problem_shown(p) for p in others],
                 mapping=mapping, docs=[(name, base64.b64encode(content).decode("ascii"))
                                        for name, content in files]), 422 if others else 200
-        return render_template("modeller_rejected.html", problems=exc.problems), 422
-    created = [f"{i.process_key} v{i.version}" for i in result.created]
+        return render_template("modeller_rejected.html",
+                               problems=[problem_shown(p) for p in exc.problems]), 422
+    names = _deployed_names(result.created)
+    created = [f"{names[i.version_id]} v{i.version}" for i in result.created]
     flash(_("Déployé : %(items)s.", items=", ".join(created)) if created
           else _("Rien de nouveau : ces fichiers sont identiques aux versions déployées."), "success")
     for warning in result.warnings:
-        flash(_("Avertissement : %(warning)s", warning=str(warning)), "warning")
+        shown = problem_shown(warning)
+        where = f"{warning.file} [{warning.element_id}]" if warning.element_id else warning.file
+        flash(_("Avertissement : %(warning)s", warning=" — ".join(
+            part for part in (where, shown["message"], shown["hint"]) if part)), "warning")
     return redirect(url_for("modeller.index"))
 
 

@@ -11,6 +11,7 @@ from partnerflow.engine.runtime import notifications
 from partnerflow.engine.store.models import HumanTask
 
 from .current import engine, safe_next
+from .formatting import task_title
 from .params import page_arg
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -31,8 +32,9 @@ SUBJECTS = {
 
 
 def _subjects(db, rows) -> dict[int, str]:
-    titles = dict(db.execute(select(HumanTask.id, HumanTask.title).where(
-        HumanTask.id.in_([r.task_id for r in rows if r.task_id]))).all())
+    titles = {row.id: task_title(row) for row in db.execute(
+        select(HumanTask.id, HumanTask.title, HumanTask.title_en).where(
+            HumanTask.id.in_([r.task_id for r in rows if r.task_id]))).all()}
     return {r.id: _(SUBJECTS[r.kind], title=titles[r.task_id])
             for r in rows if r.kind in SUBJECTS and r.task_id in titles}
 

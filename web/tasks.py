@@ -16,10 +16,12 @@ from partnerflow.engine.errors import (
     StepFailed,
 )
 from partnerflow.engine.runtime import documents, queries, services, views
+from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 
 from .current import engine
 from .errors import _wants_json
+from .formatting import shown_name, task_title
 from .webforms import build_fields, keep_read_only, parse_submission, plan_objective_choices, prefill
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
@@ -44,6 +46,14 @@ def _sections(pf, db, task) -> list:
     return views.task_sections(db, pf.forms, task, current_user, shows)
 
 
+def _element_name(db, instance_id: int | None, element_id: str | None) -> str | None:
+    """Where an instance stopped, by the element's name in the reader's language."""
+    if not element_id:
+        return None
+    catalogue = naming.instance_catalogues(db, [instance_id]).get(instance_id or 0, {})
+    return shown_name(catalogue.get(element_id), element_id)
+
+
 def _render(task, schema, values, errors=None, status=200, readonly=False, told=None):
     pf = engine()
     with pf.read() as db:
@@ -51,7 +61,8 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
         partnership = db.get(Partnership, task.partnership_id)
         signing = _signing(db, task)
         instance = db.get(ProcessInstance, task.instance_id)
-        incident = ({"element": instance.error_element, "message": instance.error_message,
+        incident = ({"element": _element_name(db, instance.id, instance.error_element),
+                     "message": instance.error_message,
                      "told": told} if instance is not None and instance.status == "error" else None)
         colleagues = (queries.reassignable_users(db, task)
                       if task.state == "open" and current_user.may("reassign") else [])
@@ -167,13 +178,15 @@ def submit(task_id: int):
             task = db.get(HumanTask, task_id)
         return _render(task, schema, data, told=exc.told)
     if result.error:
+        with pf.read() as db:
+            element = _element_name(db, result.instance_id, result.error_element)
         flash(_("Vos réponses sont enregistrées, mais le processus s'est arrêté à l'étape "
                 "« %(element)s » : %(message)s. Prévenus : %(told)s.",
-                element=result.error_element or "?", message=result.error,
+                element=element or "?", message=result.error,
                 told=", ".join(result.told) or _("personne (aucun compte de direction, de "
                                                  "conception ou d'administration)")), "warning")
     else:
-        flash(_("« %(title)s » est terminée. Merci !", title=task.title), "success")
+        flash(_("« %(title)s » est terminée. Merci !", title=task_title(task)), "success")
     return redirect(url_for("inbox.index"))
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from lxml import etree
 
-from partnerflow.engine.errors import Problem
+from partnerflow.engine.errors import N_, Problem
 
 # --- The roles of the method, and how lanes name them.
 
@@ -176,17 +176,21 @@ def lint(filename: str, process: etree._Element, names: GroupNames,
         assignee = (task.get(f"{CAMUNDA}assignee") or "").strip()
         for group in groups:
             if names.find(group) is None:
-                problems.append(Problem(filename, f"candidate group '{group}' is not a group",
-                                        element_id=tid, hint="use one of: " + keys))
+                problems.append(Problem.of(
+                    filename, N_("le groupe candidat « %(group)s » n’est pas un groupe"),
+                    element_id=tid, hint=N_("utilisez l’un de : %(keys)s"), group=group, keys=keys))
         for user in users:
             if not (VARIABLE.match(user) or USERNAME.match(user)):
-                problems.append(Problem(filename, f"the candidate user '{user}' is neither a user "
-                                        "name nor ${variable}", element_id=tid,
-                                        hint="write user names separated by commas, or ${variable}"))
+                problems.append(Problem.of(
+                    filename, N_("l’utilisateur candidat « %(user)s » n’est ni un nom d’utilisateur "
+                                 "ni ${variable}"), element_id=tid, user=user,
+                    hint=N_("écrivez des noms d’utilisateur séparés par des virgules, ou "
+                            "${variable}")))
         if assignee and not (VARIABLE.match(assignee) or USERNAME.match(assignee)):
-            problems.append(Problem(filename, f"the assignee '{assignee}' is neither a user name "
-                                    "nor ${variable}", element_id=tid,
-                                    hint="write a user name, or ${delegate} to use a variable"))
+            problems.append(Problem.of(
+                filename, N_("l’attributaire « %(assignee)s » n’est ni un nom d’utilisateur ni "
+                             "${variable}"), element_id=tid, assignee=assignee,
+                hint=N_("écrivez un nom d’utilisateur, ou ${delegate} pour lire une variable")))
         lane_group = None
         if lane is not None:
             lane_group = role_for_lane(_lane_name(lane), names, mapping)
@@ -196,20 +200,27 @@ def lint(filename: str, process: etree._Element, names: GroupNames,
                 lane_elements[lane.get("id")] = lane
                 continue
         if not (groups or users or assignee or lane_group):
-            kind = "manual task" if etree.QName(task).localname == "manualTask" else "user task"
-            problems.append(Problem(
-                filename, f"the {kind} '{task.get('name') or tid}' is offered to nobody: it is in "
-                "no lane and names no candidate group, candidate user or assignee",
-                element_id=tid,
-                hint="put it in a lane named after a group (" + keys + "), or set candidate "
-                     "groups, candidate users or an assignee"))
+            message = (N_("la tâche manuelle « %(name)s » n’est proposée à personne : elle n’est "
+                          "dans aucun couloir et ne désigne ni groupe candidat, ni utilisateur "
+                          "candidat, ni attributaire")
+                       if etree.QName(task).localname == "manualTask"
+                       else N_("la tâche utilisateur « %(name)s » n’est proposée à personne : elle "
+                               "n’est dans aucun couloir et ne désigne ni groupe candidat, ni "
+                               "utilisateur candidat, ni attributaire"))
+            problems.append(Problem.of(
+                filename, message, element_id=tid, name=task.get("name") or tid, keys=keys,
+                hint=N_("placez-la dans un couloir nommé d’après un groupe (%(keys)s), ou "
+                        "renseignez des groupes candidats, des utilisateurs candidats ou un "
+                        "attributaire")))
     lanes_left = []
     for lane_id, tasks in unmapped.items():
         lane = lane_elements[lane_id]
         name = _lane_name(lane)
-        problems.append(Problem(filename, f"the lane '{name}' is not a group", element_id=lane_id,
-                                hint="name the lane after a group (" + keys + "), or map it to a "
-                                     "group when uploading"))
+        problems.append(Problem.of(
+            filename, N_("le couloir « %(name)s » n’est pas un groupe"), element_id=lane_id,
+            name=name, keys=keys,
+            hint=N_("nommez le couloir d’après un groupe (%(keys)s), ou associez-le à un groupe "
+                    "au dépôt du fichier")))
         lanes_left.append(UnmappedLane(filename, process.get("id"), lane_id, name, tuple(tasks),
                                        tuple(task_names[t] for t in tasks)))
     return problems, lanes_left
@@ -217,8 +228,10 @@ def lint(filename: str, process: etree._Element, names: GroupNames,
 
 def check_mapping(mapping: dict[str, str], names: GroupNames) -> list[Problem]:
     """A lane mapping names groups that exist."""
-    return [Problem("(lane mapping)", f"the lane '{lane}' is mapped to '{group}', which is not a group",
-                    hint="choose one of: " + ", ".join(sorted(names.keys)))
+    return [Problem.of("(couloirs)", N_("le couloir « %(lane)s » est associé à « %(group)s », qui "
+                                        "n’est pas un groupe"),
+                       hint=N_("choisissez l’un de : %(keys)s"), lane=lane, group=group,
+                       keys=", ".join(sorted(names.keys)))
             for lane, group in sorted(mapping.items()) if group not in names.keys]
 
 

@@ -184,6 +184,7 @@ class PlanBoard:
     open_task_title: str | None
     resistances: tuple[dict, ...] = ()  # as the plan states them
     professionals: tuple[tuple[str, str | None], ...] = ()  # (full name, what they try out)
+    open_task_title_en: str | None = None  # its title in English, when the diagram gives one
 
 
 def partnership_plan(session: Session, today: date) -> PlanBoard:
@@ -207,7 +208,8 @@ def partnership_plan(session: Session, today: date) -> PlanBoard:
     found = plan.carrier(session)
     running = plan.running_instance(session)
     task = session.execute(
-        select(HumanTask.id, HumanTask.title).where(HumanTask.partnership_id == found.id,
+        select(HumanTask.id, HumanTask.title, HumanTask.title_en).where(
+            HumanTask.partnership_id == found.id,
                                                     HumanTask.state == "open")
         .order_by(HumanTask.id.desc()).limit(1)).first() if found is not None else None
     names = dict(session.execute(select(User.username, User.full_name)).all()) if approved else {}
@@ -218,7 +220,8 @@ def partnership_plan(session: Session, today: date) -> PlanBoard:
                      len(by_objective.get(plan.NO_OBJECTIVE, ())),
                      found.id if found is not None else None, running is not None,
                      task[0] if task else None, task[1] if task else None,
-                     approved.resistances if approved else (), professionals)
+                     approved.resistances if approved else (), professionals,
+                     open_task_title_en=task[2] if task else None)
 
 
 def _needs_of(text: str | None, needs: dict[str, str | None]) -> str | None:

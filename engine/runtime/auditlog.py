@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from partnerflow.engine import audit
 from partnerflow.engine.access.groups import stage_for_process
 from partnerflow.engine.config import as_utc
+from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.runtime import views
 from partnerflow.engine.store.models import (
     AuditChainHead,
@@ -84,6 +85,10 @@ class TimelineEvent:
     payload: dict
     hash: str
     prev_hash: str
+    # what the event is about, per language ({"fr": ..., "en": ...}): the task's title, the
+    # element's or the process's name; a gateway's path (naming.path_names)
+    names: dict = field(default_factory=dict)
+    path: list = field(default_factory=list)
 
 
 def _stage_of(event: AuditEvent, instance_keys: dict[int, str], task_stages: dict[str, str]) -> str | None:
@@ -111,12 +116,34 @@ def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFil
         ProcessInstance.partnership_id == partnership_id)).all())
     task_stages = dict(session.execute(select(HumanTask.task_uuid, HumanTask.stage).where(
         HumanTask.partnership_id == partnership_id)).all())
-    rows = [TimelineEvent(e.id, e.seq, e.type, e.actor, as_utc(e.occurred_at), e.instance_id,
-                          e.element_id, e.task_uuid, _stage_of(e, instance_keys, task_stages),
-                          e.payload or {}, e.hash, e.prev_hash) for e in events]
+    titles = {uuid: {k: v for k, v in (("fr", fr), ("en", en)) if v} for uuid, fr, en in session.execute(
+        select(HumanTask.task_uuid, HumanTask.title, HumanTask.title_en).where(
+            HumanTask.partnership_id == partnership_id)).all()}
+    catalogues = naming.instance_catalogues(session, {e.instance_id for e in events})
+    rows = []
+    for e in events:
+        payload = e.payload or {}
+        catalogue = catalogues.get(e.instance_id or 0, {})
+        if e.task_uuid and e.task_uuid in titles:
+            names = titles[e.task_uuid]
+        elif e.element_id:
+            names = _languages(catalogue.get(e.element_id)) or _languages({"fr": payload.get("title")})
+        else:
+            names = _languages(catalogue.get(payload.get("process_key") or instance_keys.get(
+                e.instance_id or -1)))
+        path = (naming.path_names(catalogue, e.element_id, payload.get("next") or [])
+                if e.type == "gateway_taken" else [])
+        rows.append(TimelineEvent(e.id, e.seq, e.type, e.actor, as_utc(e.occurred_at), e.instance_id,
+                                  e.element_id, e.task_uuid, _stage_of(e, instance_keys, task_stages),
+                                  payload, e.hash, e.prev_hash, names, path))
     if filters.stage:
         rows = [r for r in rows if r.stage == filters.stage]
     return rows
+
+
+def _languages(entry: dict | None) -> dict:
+    """The names of a catalogue entry, languages only."""
+    return {lang: entry[lang] for lang in naming.LANGUAGES if entry and entry.get(lang)}
 
 
 def _export_rows(session, partnership_id: int, audiences: views.Audiences | None = None):
@@ -187,7 +214,7 @@ def redacted_timeline(events: list[TimelineEvent], audiences: views.Audiences) -
     """The timeline as a partner representative reads it: internal values left out."""
     return [TimelineEvent(e.id, e.seq, e.type, e.actor, e.occurred_at, e.instance_id, e.element_id,
                           e.task_uuid, e.stage, views.redact_payload(audiences, e.payload)[0],
-                          e.hash, e.prev_hash) for e in events]
+                          e.hash, e.prev_hash, e.names, e.path) for e in events]
 
 
 def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
@@ -227,21 +254,66 @@ def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
 
 
 def instance_diagrams(session, catalog, instance_id: int, run_states: dict) -> list[dict]:
-    """The diagrams of an instance's version (its process and those it called) with the
-    elements to mark completed, active and in error."""
+    """The diagrams of an instance's version (its process, then those it called in the order
+    its flow reaches them: the method's stages in the method's order) with the elements to
+    mark completed, active and in error, and each process's names per language."""
     instance = session.get(ProcessInstance, instance_id)
     version = session.get(ProcessVersion, instance.version_id)
-    versions = [version] + [session.get(ProcessVersion, vid) for vid in version.dependencies.values()]
+    order = calls_in_flow_order(version.source, version.process_key)
+    called = sorted((session.get(ProcessVersion, vid) for vid in version.dependencies.values()),
+                    key=lambda v: (order.index(v.process_key) if v and v.process_key in order
+                                   else len(order), v.process_key if v else ""))
     diagrams = []
-    for v in versions:
+    for v in [version, *called]:
         if v is None or v.kind != "bpmn":
             continue
         states = run_states.get(v.process_key, {"completed": [], "active": [], "errored": []})
         if v is not version and not any(states.values()):
             continue
         diagrams.append({"process_key": v.process_key, "name": v.name, "version": v.version,
+                         "names": _languages((v.names or {}).get(v.process_key))
+                         or _languages({"fr": v.name}),
                          "version_id": v.id, **states})
     return diagrams
+
+
+_B = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def calls_in_flow_order(source: str, process_key: str) -> list[str]:
+    """The processes a process calls, in the order its flow reaches their call activities
+    (breadth first from its start events, through subprocesses and boundary events)."""
+    try:
+        root = etree.fromstring(source.encode("utf-8"),
+                                etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return []
+    process = next((p for p in root.iterfind(f"{_B}process") if p.get("id") == process_key), None)
+    if process is None:
+        return []
+    elements = {el.get("id"): el for el in process.iter() if isinstance(el.tag, str) and el.get("id")}
+    following: dict[str, list[str]] = {}
+    for flow in process.iter(f"{_B}sequenceFlow"):
+        following.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+    for boundary in process.iter(f"{_B}boundaryEvent"):
+        following.setdefault(boundary.get("attachedToRef"), []).append(boundary.get("id"))
+    queue = [s.get("id") for s in process.iterfind(f"{_B}startEvent")]
+    seen, calls = set(queue), []
+    while queue:
+        element = elements.get(queue.pop(0))
+        if element is None:
+            continue
+        tag = etree.QName(element).localname
+        nexts = list(following.get(element.get("id"), []))
+        if tag == "callActivity" and element.get("calledElement") not in calls:
+            calls.append(element.get("calledElement"))
+        elif tag in ("subProcess", "transaction", "adHocSubProcess"):
+            nexts = [s.get("id") for s in element.iterfind(f"{_B}startEvent")] + nexts
+        for next_id in nexts:
+            if next_id not in seen:
+                seen.add(next_id)
+                queue.append(next_id)
+    return calls
 
 
 def executions(session, instance_id: int,
@@ -249,6 +321,7 @@ def executions(session, instance_id: int,
     """Per element: who did what, when, with which data (from the audit events); with
     `audiences` (a partner representative reads) without the internal values."""
     result: dict[str, list[dict]] = {}
+    catalogue = naming.instance_catalogues(session, [instance_id]).get(instance_id, {})
     for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                              .order_by(AuditEvent.seq)):
         if not e.element_id:
@@ -256,9 +329,12 @@ def executions(session, instance_id: int,
         payload = e.payload or {}
         if audiences is not None:
             payload = views.redact_payload(audiences, payload)[0]
+        gateway = e.type == "gateway_taken"
         result.setdefault(e.element_id, []).append({
             "type": e.type, "actor": e.actor, "at": as_utc(e.occurred_at).isoformat(),
-            "data": payload.get("data") or payload.get("outputs") or payload.get("next")})
+            "data": None if gateway else payload.get("data") or payload.get("outputs"),
+            "path": naming.path_names(catalogue, e.element_id, payload.get("next") or [])
+            if gateway else []})
     return result
 
 
@@ -283,6 +359,7 @@ class ElementTime:
     median_hours: float
     slowest_hours: float
     heat: int  # 1 (quickest) .. 5 (slowest) among this version's tasks
+    names: dict = field(default_factory=dict)  # the task's name per language
 
 
 def version_heatmap(session, version_id: int) -> list[ElementTime]:
@@ -314,8 +391,11 @@ def version_heatmap(session, version_id: int) -> list[ElementTime]:
         return []
     medians = {k: median(v) for k, v in spans.items()}
     top = max(medians.values()) or 1.0
+    catalogue = version.names or {}
     result = [ElementTime(k, titles[k], len(v), round(medians[k], 1), round(max(v), 1),
-                          min(5, 1 + int(4 * medians[k] / top))) for k, v in spans.items()]
+                          min(5, 1 + int(4 * medians[k] / top)),
+                          _languages(catalogue.get(k)) or {"fr": titles[k]})
+              for k, v in spans.items()]
     return sorted(result, key=lambda e: -e.median_hours)
 
 

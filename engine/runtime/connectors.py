@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from partnerflow.engine.errors import InstanceError, Problem
+from partnerflow.engine.errors import N_, InstanceError, Problem
 from partnerflow.engine.runtime import notifications
 from partnerflow.engine.store.models import Partnership, ProcessInstance
 
@@ -33,6 +33,8 @@ _ONLY_VARIABLE = re.compile(r"^\s*\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\s*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TEMPLATE_SCHEMA = "https://unpkg.com/@camunda/element-templates-json-schema/resources/schema.json"
 TEMPLATE_PREFIX = "partnerflow."
+# 2: each template offers the task's English name (the camunda:property name_en)
+TEMPLATE_VERSION = 2
 
 
 class ConnectorError(InstanceError):
@@ -257,31 +259,40 @@ def check(service, filename: str, follows_confirmation: bool = True) -> list[Pro
     password again."""
     problems: list[Problem] = []
 
-    def refuse(message: str, hint: str) -> None:
-        problems.append(Problem(filename, message, element_id=service.element_id, hint=hint))
+    def refuse(message: str, hint: str, **params) -> None:
+        problems.append(Problem.of(filename, message, element_id=service.element_id, hint=hint,
+                                   **params))
 
-    use_external = ("set Implementation to 'External' with one of the Partnerflow topics "
-                    f"({', '.join(sorted(REGISTRY))}), or pick a Partnerflow template in the modeller")
+    topics = ", ".join(sorted(REGISTRY))
+    use_external = N_("choisissez l’implémentation « Externe » avec l’un des sujets de Partnerflow "
+                      "(%(topics)s), ou choisissez un modèle Partnerflow dans le modeleur")
     for attribute, value in service.java.items():
         if value:
-            refuse(f"camunda:{attribute} is a Java implementation, which Partnerflow cannot run",
-                   use_external)
+            refuse(N_("camunda:%(attribute)s est une implémentation Java, que Partnerflow ne peut "
+                      "pas exécuter"), use_external, attribute=attribute, topics=topics)
     if any(service.java.values()):
         return problems
     found = REGISTRY.get(service.topic or "")
     if service.implementation_type != "external" or not service.topic:
-        refuse(f"this {service.tag} has no connector, so it would never finish", use_external)
+        refuse(N_("cette tâche d’envoi (sendTask) n’a pas de connecteur : elle ne se terminerait "
+                  "jamais") if service.tag == "sendTask"
+               else N_("cette tâche de service (serviceTask) n’a pas de connecteur : elle ne se "
+                       "terminerait jamais"), use_external, topics=topics)
     elif found is None:
-        refuse(f"no connector for the topic '{service.topic}'", "use one of: " + ", ".join(sorted(REGISTRY)))
+        refuse(N_("aucun connecteur pour le sujet « %(topic)s »"), N_("utilisez l’un de : %(topics)s"),
+               topic=service.topic, topics=topics)
     else:
         for name in service.unsupported:
-            refuse(f"the input or output '{name}' is a list, map or script, which is not supported",
-                   "write a literal or ${variable}")
+            refuse(N_("l’entrée ou la sortie « %(name)s » est une liste, une table ou un script, ce "
+                      "qui n’est pas pris en charge"), N_("écrivez une valeur littérale ou ${variable}"),
+                   name=name)
         _check_inputs(found, dict(service.inputs), refuse)
         if found.needs_identity and not follows_confirmation:
-            refuse(f"the connector '{found.topic}' must directly follow a user task that asks "
-                   "for the password again", "add the extension property confirm_password = true "
-                   "to the user task before it, and connect that task straight to this one")
+            refuse(N_("le connecteur « %(topic)s » doit suivre directement une tâche utilisateur qui "
+                      "redemande le mot de passe"),
+                   N_("ajoutez la propriété d’extension confirm_password = true à la tâche "
+                      "utilisateur qui le précède, et reliez cette tâche directement à celle-ci"),
+                   topic=found.topic)
     return problems
 
 
@@ -289,15 +300,19 @@ def _check_inputs(found: Connector, given: dict[str, str | None], refuse) -> Non
     for spec in found.inputs:
         value = (given.get(spec.name) or "").strip()
         if spec.required and not value:
-            refuse(f"the connector '{found.topic}' needs the input '{spec.name}' ({spec.label})",
-                   f"add the input parameter '{spec.name}' (a value or ${{variable}})")
+            refuse(N_("le connecteur « %(topic)s » a besoin de l’entrée « %(name)s » (%(label)s)"),
+                   N_("ajoutez le paramètre d’entrée « %(name)s » (une valeur ou ${variable})"),
+                   topic=found.topic, name=spec.name, label=spec.label)
         allowed = [c for c, _ in spec.choices if c]
         if spec.type == "choice" and value and not _VARIABLE.search(value) and value not in allowed:
-            refuse(f"the input '{spec.name}' is '{value}'", "use one of: " + ", ".join(allowed))
+            refuse(N_("l’entrée « %(name)s » vaut « %(value)s »"), N_("utilisez l’un de : %(choices)s"),
+                   name=spec.name, value=value, choices=", ".join(allowed))
     for name in given:
         if found.input(name) is None:
-            refuse(f"the connector '{found.topic}' has no input '{name}'",
-                   "its inputs are: " + (", ".join(i.name for i in found.inputs) or "none"))
+            inputs = ", ".join(i.name for i in found.inputs)
+            refuse(N_("le connecteur « %(topic)s » n’a pas d’entrée « %(name)s »"),
+                   N_("ses entrées sont : %(inputs)s") if inputs else N_("il n’a aucune entrée"),
+                   topic=found.topic, name=name, inputs=inputs)
 
 
 # ---------------------------------------------------------------- element templates
@@ -339,11 +354,17 @@ def element_templates() -> list[dict]:
             if out.default is not None:
                 prop["value"] = out.default
             properties.append(prop)
+        # the task's English name (names.py): a templated task shows only its template's
+        # fields in the desktop Camunda Modeler, so the template offers it
+        properties.append({"label": "Nom en anglais", "type": "String",
+                           "binding": {"type": "camunda:property", "name": "name_en"},
+                           "description": "Le nom de la tâche pour qui lit Partnerflow en anglais ; "
+                                          "vide : le nom français."})
         templates.append({
             "$schema": TEMPLATE_SCHEMA,
             "name": found.label,
             "id": TEMPLATE_PREFIX + topic,
-            "version": 1,
+            "version": TEMPLATE_VERSION,
             "description": found.description,
             "appliesTo": list(found.applies_to),
             "properties": properties,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from partnerflow.engine import audit, spiff
 from partnerflow.engine.access import groups
 from partnerflow.engine.access.groups import GroupNames, resolve_groups, role_for_lane
-from partnerflow.engine.errors import DeploymentRejected, NotFound, Problem
+from partnerflow.engine.errors import N_, DeploymentRejected, NotFound, Problem
 from partnerflow.engine.runtime.diagrams import (
     B,
     Document,
@@ -220,6 +220,8 @@ class _Item:
     doc: Document
     deps: set[str]
     start_message: str | None = None
+    # the names of the file's elements per language (spiff.read_names)
+    names: dict = field(default_factory=dict)
 
 
 def _items(documents: list[Document]) -> tuple[dict[str, _Item], list[Problem]]:
@@ -227,16 +229,20 @@ def _items(documents: list[Document]) -> tuple[dict[str, _Item], list[Problem]]:
     problems = []
     for doc in documents:
         if doc.kind == "bpmn":
-            found = {k: _Item(k, "bpmn", i.name, doc, i.calls | i.decisions, i.start_message)
+            names = spiff.read_names(doc.root)
+            found = {k: _Item(k, "bpmn", i.name, doc, i.calls | i.decisions, i.start_message, names)
                      for k, i in spiff.read_processes(doc.root, doc.filename).items()
                      if i.executable}
         else:
-            found = {k: _Item(k, "dmn", n, doc, set()) for k, n in spiff.read_decisions(doc.root).items()}
+            decisions = spiff.read_decisions(doc.root)
+            names = {k: {"fr": n} for k, n in decisions.items() if n}
+            found = {k: _Item(k, "dmn", n, doc, set(), names=names) for k, n in decisions.items()}
         for key, item in found.items():
             if key in items:
-                problems.append(Problem(doc.filename, f"'{key}' is also defined in "
-                                        f"{items[key].doc.filename}", element_id=key,
-                                        hint="give each process and decision a unique id"))
+                problems.append(Problem.of(
+                    doc.filename, N_("« %(key)s » est aussi défini dans %(other)s"), element_id=key,
+                    key=key, other=items[key].doc.filename,
+                    hint=N_("donnez à chaque processus et à chaque décision un identifiant unique")))
             items[key] = item
     return items, problems
 
@@ -248,9 +254,10 @@ def _order(items: dict[str, _Item]) -> tuple[list[str], list[Problem]]:
         if state.get(key) == "done" or key not in items:
             return
         if state.get(key) == "visiting":
-            problems.append(Problem(items[key].doc.filename, "processes call each other in a "
-                                    "cycle: " + " -> ".join([*path, key]), element_id=key,
-                                    hint="break the cycle; model repetition with a loop instead"))
+            problems.append(Problem.of(
+                items[key].doc.filename, N_("des processus s’appellent en cycle : %(path)s"),
+                element_id=key, path=" -> ".join([*path, key]),
+                hint=N_("cassez le cycle ; modélisez la répétition par une boucle")))
             return
         state[key] = "visiting"
         for dep in sorted(items[key].deps):
@@ -274,7 +281,7 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
     lane_mapping = dict(lane_mapping or {})
     documents, problems = read_documents(files, max_bytes)
     if not files:
-        problems.append(Problem("(upload)", "no file to deploy"))
+        problems.append(Problem.of("(envoi)", N_("aucun fichier à déployer")))
     items, item_problems = _items(documents)
     problems.extend(item_problems)
     deployed = _deployed_latest(session)
@@ -339,8 +346,8 @@ def deploy(session: Session, files: list[tuple[str, bytes]], *, actor: str | Non
             filename=item.doc.filename, source=item.doc.content.decode("utf-8"),
             source_hash=source_hash, content_hash=content_hash,
             dependencies={d: version_ids[d] for d in sorted(item.deps)},
-            start_message=item.start_message, lane_mapping=mapping, deployed_by=actor,
-            deployed_at=at)
+            start_message=item.start_message, lane_mapping=mapping, names=item.names,
+            deployed_by=actor, deployed_at=at)
         session.add(version)
         session.flush()
         hashes[key], version_ids[key] = content_hash, version.id
@@ -385,7 +392,7 @@ def _dependents(items: dict[str, _Item], deployed: dict[str, ProcessVersion],
                 root = parse_xml(content, version.filename, max_bytes=max_bytes)
                 doc = Document(version.filename, content, root, "bpmn")
                 extra[key] = _Item(key, "bpmn", version.name, doc, set(version.dependencies),
-                                   version.start_message)
+                                   version.start_message, spiff.read_names(root))
                 changed.add(key)
                 grew = True
     return extra

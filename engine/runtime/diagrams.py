@@ -6,13 +6,13 @@ file, the element and what to change."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lxml import etree
 
 from partnerflow.engine import spiff
-from partnerflow.engine.errors import Problem, ScriptError
+from partnerflow.engine.errors import N_, Problem, ScriptError
 from partnerflow.engine.runtime import connectors
 from partnerflow.engine.runtime.forms import FormRegistry
 from partnerflow.engine.spiff import is_camunda_form_key
@@ -69,57 +69,53 @@ def _check_utf8(content: bytes, filename: str) -> None:
     """Process files are UTF-8 (every BPMN modeller writes them so, and they are stored as
     text): UTF-16 or UTF-32, with or without a byte order mark, another declared encoding or
     bytes that are not UTF-8 are refused before the parser guesses anything."""
-    hint = "save the file again as UTF-8 (the default of every BPMN modeller)"
+    hint = N_("enregistrez de nouveau le fichier en UTF-8 (ce que fait par défaut tout modeleur BPMN)")
     if content[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in content:
-        raise UnsafeXml(Problem(filename, "the file is encoded in UTF-16 or UTF-32; only UTF-8 is "
-                                          "accepted", hint=hint))
+        raise UnsafeXml(Problem.of(filename, N_("le fichier est encodé en UTF-16 ou en UTF-32 ; seul "
+                                                "l’UTF-8 est accepté"), hint=hint))
     declared = _DECLARED_ENCODING.match(content[:200])
     if declared and declared.group(1).strip().lower() not in _UTF8_NAMES:
         name = declared.group(1).decode("ascii", "replace")
-        raise UnsafeXml(Problem(filename, f"the file declares the encoding {name!r}; only UTF-8 is "
-                                          "accepted", hint=hint))
+        raise UnsafeXml(Problem.of(filename, N_("le fichier déclare l’encodage « %(encoding)s » ; "
+                                                "seul l’UTF-8 est accepté"), hint=hint, encoding=name))
     try:
         content.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = content.count(b"\n", 0, exc.start) + 1
-        raise UnsafeXml(Problem(filename, f"the file is not valid UTF-8 (byte {exc.start + 1})",
-                                line=line, hint=hint)) from None
+        raise UnsafeXml(Problem.of(filename, N_("le fichier n’est pas de l’UTF-8 valide (octet "
+                                                "%(byte)s)"), line=line, hint=hint,
+                                   byte=exc.start + 1)) from None
 
 
 def parse_xml(content: bytes, filename: str, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse a BPMN or DMN document, refusing anything that could expand or fetch."""
     if len(content) > max_bytes:
-        raise UnsafeXml(
-            Problem(
-                filename,
-                f"the file is {len(content) // 1024} KiB; the limit is {max_bytes // 1024} KiB",
-                hint="split the model or remove embedded data",
-            )
-        )
+        raise UnsafeXml(Problem.of(
+            filename, N_("le fichier fait %(size)s Kio ; la limite est de %(limit)s Kio"),
+            hint=N_("découpez le modèle ou retirez-en les données embarquées"),
+            size=len(content) // 1024, limit=max_bytes // 1024))
     head = content[:4096].lstrip()
     scanned = _as_utf8(content).upper()
     if b"<!DOCTYPE" in scanned or b"<!ENTITY" in scanned:
-        raise UnsafeXml(
-            Problem(
-                filename,
-                "a DOCTYPE or ENTITY declaration is not allowed in a process file",
-                hint="remove the <!DOCTYPE ...> block; BPMN and DMN files never need one",
-            )
-        )
+        raise UnsafeXml(Problem.of(
+            filename, N_("une déclaration DOCTYPE ou ENTITY n’est pas permise dans un fichier de "
+                         "processus"),
+            hint=N_("retirez le bloc <!DOCTYPE ...> : un fichier BPMN ou DMN n’en a jamais besoin")))
     if not head:
-        raise UnsafeXml(Problem(filename, "the file is empty"))
+        raise UnsafeXml(Problem.of(filename, N_("le fichier est vide")))
     _check_utf8(content, filename)
     try:
         root = etree.fromstring(content, parser=_parser())
     except etree.XMLSyntaxError as exc:
         line = getattr(exc, "lineno", None)
-        raise UnsafeXml(
-            Problem(filename, f"not well-formed XML: {exc.msg}", line=line,
-                    hint="open the file in a BPMN modeller and save it again")
-        ) from None
+        raise UnsafeXml(Problem.of(
+            filename, N_("le XML est mal formé : %(detail)s"), line=line,
+            hint=N_("ouvrez le fichier dans un modeleur BPMN et enregistrez-le de nouveau"),
+            detail=exc.msg)) from None
     doc = root.getroottree()
     if doc.docinfo.doctype or doc.docinfo.internalDTD is not None:
-        raise UnsafeXml(Problem(filename, "a DOCTYPE is not allowed in a process file"))
+        raise UnsafeXml(Problem.of(filename, N_("une déclaration DOCTYPE n’est pas permise dans un "
+                                                "fichier de processus")))
     return root
 
 
@@ -178,8 +174,9 @@ def read_documents(files: list[tuple[str, bytes]], max_bytes: int) -> tuple[list
             continue
         kind = document_kind(root)
         if kind is None:
-            problems.append(Problem(filename, "not a BPMN 2.0 or DMN document (its root must be "
-                                    "<definitions> in the BPMN or DMN namespace)"))
+            problems.append(Problem.of(filename, N_("ce n’est pas un document BPMN 2.0 ou DMN (sa "
+                                                    "racine doit être <definitions> dans l’espace de "
+                                                    "noms BPMN ou DMN)")))
             continue
         found = spiff.xsd_problems(root, kind, filename)
         problems.extend(found)
@@ -190,21 +187,55 @@ def read_documents(files: list[tuple[str, bytes]], max_bytes: int) -> tuple[list
 # ---------------------------------------------------------------- linting
 
 
+# What each kind of expression is called when it is empty, refused by the sandbox or not Python.
+_EXPRESSIONS = {
+    "condition": (N_("la condition est vide"),
+                  N_("la condition `%(expression)s` est refusée : %(reason)s"),
+                  N_("la condition `%(expression)s` n’est pas valide : %(reason)s"),
+                  N_("écrivez la condition comme une expression Python")),
+    "script": (N_("le script est vide"),
+               N_("le script `%(expression)s` est refusé : %(reason)s"),
+               N_("le script `%(expression)s` n’est pas valide : %(reason)s"),
+               N_("écrivez le script en Python")),
+    "timer": (N_("l’expression du minuteur est vide"),
+              N_("l’expression du minuteur `%(expression)s` est refusée : %(reason)s"),
+              N_("l’expression du minuteur `%(expression)s` n’est pas valide : %(reason)s"),
+              N_("écrivez l’expression du minuteur en Python")),
+    "message": (N_("l’expression du contenu du message est vide"),
+                N_("l’expression du contenu du message `%(expression)s` est refusée : %(reason)s"),
+                N_("l’expression du contenu du message `%(expression)s` n’est pas valide : "
+                   "%(reason)s"),
+                N_("écrivez l’expression du contenu du message en Python")),
+    "input": (N_("l’expression de l’entrée est vide"),
+              N_("l’expression de l’entrée `%(expression)s` est refusée : %(reason)s"),
+              N_("l’expression de l’entrée `%(expression)s` n’est pas valide : %(reason)s"),
+              N_("écrivez l’expression de l’entrée en Python")),
+    "output": (N_("la cellule de sortie est vide"),
+               N_("la cellule de sortie `%(expression)s` est refusée : %(reason)s"),
+               N_("la cellule de sortie `%(expression)s` n’est pas valide : %(reason)s"),
+               N_("écrivez la cellule de sortie comme une expression Python")),
+    "cell": (N_("la cellule de la table de décision est vide"),
+             N_("la cellule de la table de décision `%(expression)s` est refusée : %(reason)s"),
+             N_("la cellule de la table de décision `%(expression)s` n’est pas valide : %(reason)s"),
+             N_("écrivez la cellule comme une expression Python")),
+}
+_FIX_SYNTAX = N_("corrigez la syntaxe Python ; les imports et les noms qui commencent par _ ne sont "
+                 "pas permis")
+
+
 def _check_expression(problems, doc, element_id, text, what, script=False):
+    empty, refused, invalid, write = _EXPRESSIONS[what]
     if text is None or not text.strip():
-        problems.append(Problem(doc.filename, f"the {what} is empty", element_id=element_id,
-                                hint=f"write the {what} as a Python expression"))
+        problems.append(Problem.of(doc.filename, empty, element_id=element_id, hint=write))
         return
     try:
         (spiff.compile_script if script else spiff.compile_expression)(text.strip())
     except ScriptError as exc:
-        problems.append(Problem(doc.filename, f"the {what} `{text.strip()}` is refused: {exc}",
-                                element_id=element_id,
-                                hint="fix the Python syntax; imports and names starting with _ are "
-                                     "not allowed"))
+        problems.append(Problem.of(doc.filename, refused, element_id=element_id, hint=_FIX_SYNTAX,
+                                   expression=text.strip(), reason=str(exc)))
     except SyntaxError as exc:
-        problems.append(Problem(doc.filename, f"the {what} `{text.strip()}` is not valid: {exc}",
-                                element_id=element_id))
+        problems.append(Problem.of(doc.filename, invalid, element_id=element_id,
+                                   expression=text.strip(), reason=str(exc)))
 
 
 def _lint_timer(problems, doc, event):
@@ -215,13 +246,14 @@ def _lint_timer(problems, doc, event):
                 continue
             text = (expr.text or "").strip()
             if BARE_ISO.match(text):
-                problems.append(Problem(
-                    doc.filename, f"the timer expression {text} is not quoted",
-                    element_id=event.get("id"),
-                    hint=f'timer expressions are Python: write "{text}" with quotes, or a '
-                         "variable that holds a date"))
+                problems.append(Problem.of(
+                    doc.filename, N_("l’expression du minuteur %(expression)s n’est pas entre "
+                                     "guillemets"), element_id=event.get("id"),
+                    hint=N_("les expressions des minuteurs sont en Python : écrivez "
+                            "\"%(expression)s\" entre guillemets, ou une variable qui contient une "
+                            "date"), expression=text))
                 continue
-            _check_expression(problems, doc, event.get("id"), text, "timer expression")
+            _check_expression(problems, doc, event.get("id"), text, "timer")
 
 
 def _lint_user_task(problems, doc, task, forms: FormRegistry):
@@ -231,19 +263,20 @@ def _lint_user_task(problems, doc, task, forms: FormRegistry):
     # a Camunda form key falls back to the task's fields or a generic form (see warnings_for)
     if form_key is not None and not has_fields and not is_camunda_form_key(form_key):
         if not forms.exists(form_key):
-            problems.append(Problem(doc.filename, f"the form key '{form_key}' has no form",
-                                    element_id=tid,
-                                    hint=f"create forms/{form_key}.json or choose one of: "
-                                         + ", ".join(forms.form_keys()[:12])))
+            problems.append(Problem.of(
+                doc.filename, N_("la clé de formulaire « %(form_key)s » ne désigne aucun formulaire"),
+                element_id=tid, hint=N_("créez forms/%(form_key)s.json ou choisissez parmi : "
+                                        "%(choices)s"),
+                form_key=form_key, choices=", ".join(forms.form_keys()[:12])))
         else:
-            problems.extend(Problem(p.file, p.message, element_id=tid) for p in forms.problems(form_key))
+            problems.extend(replace(p, element_id=tid) for p in forms.problems(form_key))
     # who the task is offered to (lanes, candidate groups and users, assignee): lanes.lint
     due = task.get(f"{CAMUNDA}dueDate")
     if due and not (VARIABLE.match(due) or ISO_DURATION.match(due) or _is_iso_date(due)):
-        problems.append(Problem(doc.filename, f"the due date '{due}' is not understood",
-                                element_id=tid,
-                                hint="write an ISO duration (P5D), an ISO date (2026-12-31) or "
-                                     "${variable}"))
+        problems.append(Problem.of(
+            doc.filename, N_("l’échéance « %(due)s » n’est pas comprise"), element_id=tid,
+            hint=N_("écrivez une durée ISO (P5D), une date ISO (2026-12-31) ou ${variable}"),
+            due=due))
 
 
 def _is_iso_date(text: str) -> bool:
@@ -254,20 +287,27 @@ def _is_iso_date(text: str) -> bool:
     return True
 
 
+_FLOW_ENDS = (
+    ("sourceRef", N_("le flux de séquence n’a pas d’origine (sourceRef)"),
+     N_("l’origine « %(ref)s » du flux de séquence n’est pas un élément de ce processus")),
+    ("targetRef", N_("le flux de séquence n’a pas de destination (targetRef)"),
+     N_("la destination « %(ref)s » du flux de séquence n’est pas un élément de ce processus")),
+)
+
+
 def _lint_flows(problems, doc, container):
     nodes = {el.get("id") for el in container if _local(el) in FLOW_NODES}
     for flow in container.iterfind(f"{B}sequenceFlow"):
         fid = flow.get("id")
-        for end in ("sourceRef", "targetRef"):
+        for end, missing, elsewhere in _FLOW_ENDS:
             ref = flow.get(end)
             if not ref:
-                problems.append(Problem(doc.filename, f"the sequence flow has no {end}",
-                                        element_id=fid, hint="connect both ends of the flow"))
+                problems.append(Problem.of(doc.filename, missing, element_id=fid,
+                                           hint=N_("reliez les deux extrémités du flux")))
             elif ref not in nodes:
-                problems.append(Problem(
-                    doc.filename, f"the sequence flow's {end} '{ref}' is not an element of this "
-                    "process", element_id=fid,
-                    hint="reconnect the flow to an element inside the same process or subprocess"))
+                problems.append(Problem.of(
+                    doc.filename, elsewhere, element_id=fid, ref=ref,
+                    hint=N_("reliez le flux à un élément du même processus ou sous-processus")))
         condition = flow.find(f"{B}conditionExpression")
         if condition is not None:
             _check_expression(problems, doc, fid, condition.text, "condition")
@@ -287,8 +327,10 @@ def _lint_starts(problems, doc, process, forms: FormRegistry) -> None:
     for start in process.iter(f"{B}startEvent"):
         key = start.get(f"{CAMUNDA}formKey")
         if key and not is_camunda_form_key(key) and not forms.exists(key):
-            problems.append(Problem(doc.filename, f"the start form key '{key}' has no form",
-                                    element_id=start.get("id"), hint=f"create forms/{key}.json"))
+            problems.append(Problem.of(
+                doc.filename, N_("la clé du formulaire de démarrage « %(form_key)s » ne désigne aucun "
+                                 "formulaire"), element_id=start.get("id"),
+                hint=N_("créez forms/%(form_key)s.json"), form_key=key))
 
 
 def _lint_references(problems, doc, process, known_processes: set[str],
@@ -297,18 +339,21 @@ def _lint_references(problems, doc, process, known_processes: set[str],
     for call in process.iter(f"{B}callActivity"):
         if call.get("calledElement") in not_executable:
             target = call.get("calledElement")
-            problems.append(Problem(
-                doc.filename, f"the called process '{target}' is not executable",
-                element_id=call.get("id"),
-                hint=f"tick 'Executable' in the properties of the process '{target}' "
-                     '(isExecutable="true"), or call another process'))
+            problems.append(Problem.of(
+                doc.filename, N_("le processus appelé « %(process)s » n’est pas exécutable"),
+                element_id=call.get("id"), process=target,
+                hint=N_("cochez « Exécutable » dans les propriétés du processus « %(process)s » "
+                        "(isExecutable=\"true\"), ou appelez un autre processus")))
     checks = (
         ("callActivity", lambda el: el.get("calledElement"), known_processes,
-         "the call activity names no process", "set 'Called element' to a process id",
-         "the called process '{}' is not deployed"),
+         N_("l’activité d’appel ne désigne aucun processus"),
+         N_("renseignez « Élément appelé » avec l’identifiant d’un processus"),
+         N_("le processus appelé « %(target)s » n’est pas déployé")),
         ("businessRuleTask", lambda el: el.get(f"{CAMUNDA}decisionRef"), known_decisions,
-         "the business rule task names no decision", "set camunda:decisionRef to a DMN decision id",
-         "the decision '{}' is not deployed"),
+         N_("la tâche de règle métier ne désigne aucune décision"),
+         N_("renseignez « Référence de la décision » (camunda:decisionRef) avec l’identifiant "
+            "d’une décision DMN"),
+         N_("la décision « %(target)s » n’est pas déployée")),
     )
     for tag, target_of, known, missing, missing_hint, unknown in checks:
         for element in process.iter(f"{B}{tag}"):
@@ -316,12 +361,12 @@ def _lint_references(problems, doc, process, known_processes: set[str],
             if tag == "callActivity" and target in not_executable:
                 continue  # said above
             if not target:
-                problems.append(Problem(doc.filename, missing, element_id=element.get("id"),
-                                        hint=missing_hint))
+                problems.append(Problem.of(doc.filename, missing, element_id=element.get("id"),
+                                           hint=missing_hint))
             elif target not in known:
-                problems.append(Problem(doc.filename, unknown.format(target),
-                                        element_id=element.get("id"),
-                                        hint="deploy its file in the same upload, or fix the id"))
+                problems.append(Problem.of(
+                    doc.filename, unknown, element_id=element.get("id"), target=target,
+                    hint=N_("déployez son fichier dans le même envoi, ou corrigez l’identifiant")))
 
 
 def is_executable(process) -> bool:
@@ -337,16 +382,18 @@ def _lint_data_stores(problems, doc) -> None:
         store = stores.get(ref.get("dataStoreRef"))
         referenced.add(ref.get("dataStoreRef"))
         name = ref.get("name") or (store.get("name") if store is not None else None) or ref.get("id")
-        problems.append(Problem(
-            doc.filename, f"the data store '{name}' is not supported: a process's data is kept "
-            "in its instance", element_id=ref.get("id"),
-            hint="remove the data store and its data associations; to read or write an outside "
-                 "system, use a service task"))
+        problems.append(Problem.of(
+            doc.filename, N_("le magasin de données « %(name)s » n’est pas pris en charge : les "
+                             "données d’un processus sont gardées dans son instance"),
+            element_id=ref.get("id"), name=name,
+            hint=N_("retirez le magasin de données et ses associations ; pour lire ou écrire dans "
+                    "un système extérieur, utilisez une tâche de service")))
     for store_id, store in stores.items():
         if store_id not in referenced:
-            problems.append(Problem(
-                doc.filename, f"the data store '{store.get('name') or store_id}' is not supported",
-                element_id=store_id, hint="remove the data store from the file"))
+            problems.append(Problem.of(
+                doc.filename, N_("le magasin de données « %(name)s » n’est pas pris en charge"),
+                element_id=store_id, name=store.get("name") or store_id,
+                hint=N_("retirez le magasin de données du fichier")))
 
 
 def _lint_form_field_ids(problems, doc) -> None:
@@ -362,14 +409,17 @@ def _lint_form_field_ids(problems, doc) -> None:
             clash = elements.get(field_el.get("id"))
             if clash is None:
                 continue
-            what = re.sub(r"(?<!^)(?=[A-Z])", " ", _local(clash)).lower()
             label = clash.get("name") or clash.get("id")
-            kind = "form field" if _local(field_el) == "formField" else "form field value"
-            problems.append(Problem(
-                doc.filename, f"the {kind} '{field_el.get('id')}' has the same id as the {what} "
-                f"'{label}'", element_id=owner.get("id"),
-                hint=f"rename the field (its id is the variable it fills, for example "
-                     f"{field_el.get('id')}_answer): no two elements of a file may share an id"))
+            message = (N_("le champ de formulaire « %(field)s » a le même identifiant que l’élément "
+                          "« %(label)s » (%(kind)s)") if _local(field_el) == "formField"
+                       else N_("la valeur de champ de formulaire « %(field)s » a le même identifiant "
+                               "que l’élément « %(label)s » (%(kind)s)"))
+            problems.append(Problem.of(
+                doc.filename, message, element_id=owner.get("id"), field=field_el.get("id"),
+                label=label, kind=_local(clash), suggestion=f"{field_el.get('id')}_answer",
+                hint=N_("renommez le champ (son identifiant est la variable qu’il remplit, par "
+                        "exemple %(suggestion)s) : deux éléments d’un fichier ne peuvent pas "
+                        "partager un identifiant")))
 
 
 def _lint_event_gateways(problems, doc, process) -> None:
@@ -382,16 +432,18 @@ def _lint_event_gateways(problems, doc, process) -> None:
         timers = [by_id[t] for t in targets.get(gateway.get("id"), []) if t in by_id
                   and by_id[t].find(f"{B}timerEventDefinition") is not None]
         if len(timers) > 1:
-            problems.append(Problem(
-                doc.filename, f"the event-based gateway waits for {len(timers)} timers; it can "
-                "wait for one", element_id=gateway.get("id"),
-                hint="keep the earliest timer after the gateway and move the others after it"))
+            problems.append(Problem.of(
+                doc.filename, N_("la passerelle basée sur les événements attend %(count)s "
+                                 "minuteurs ; elle ne peut en attendre qu’un"),
+                element_id=gateway.get("id"), count=len(timers),
+                hint=N_("gardez le minuteur le plus proche après la passerelle et placez les autres "
+                        "après lui")))
         for timer in timers:
             if timer.find(f"{B}timerEventDefinition/{B}timeCycle") is not None:
-                problems.append(Problem(
-                    doc.filename, "a cycle timer cannot follow an event-based gateway",
-                    element_id=timer.get("id"),
-                    hint='use a duration ("P14D") or a date instead of a cycle'))
+                problems.append(Problem.of(
+                    doc.filename, N_("un minuteur cyclique ne peut pas suivre une passerelle basée "
+                                     "sur les événements"), element_id=timer.get("id"),
+                    hint=N_("utilisez une durée (\"P14D\") ou une date au lieu d’un cycle")))
 
 
 def _lint_messages(problems, doc, process) -> None:
@@ -400,12 +452,13 @@ def _lint_messages(problems, doc, process) -> None:
         event_id = definition.getparent().get("id")
         expression = definition.get(f"{CAMUNDA}expression")
         if expression is not None:
-            _check_expression(problems, doc, event_id, expression, "message payload expression")
+            _check_expression(problems, doc, event_id, expression, "message")
         result_var = definition.get(f"{CAMUNDA}resultVariable")
         if result_var is not None and not result_var.isidentifier():
-            problems.append(Problem(
-                doc.filename, f"the result variable '{result_var}' is not a variable name",
-                element_id=event_id, hint="use letters, digits and _ (for example request)"))
+            problems.append(Problem.of(
+                doc.filename, N_("la variable de résultat « %(name)s » n’est pas un nom de variable"),
+                element_id=event_id, name=result_var,
+                hint=N_("utilisez des lettres, des chiffres et _ (par exemple request)")))
 
 
 def _lint_service_tasks(problems, doc, process) -> None:
@@ -445,10 +498,26 @@ def lint_bpmn(doc: Document, forms: FormRegistry, known_processes: set[str],
         _lint_references(problems, doc, process, known_processes, known_decisions, not_executable)
         _lint_service_tasks(problems, doc, process)
     if not any(is_executable(p) for p in doc.root.iterfind(f"{B}process")):
-        problems.append(Problem(doc.filename, "the file has no executable process",
-                                hint="tick 'Executable' in the process's properties "
-                                     '(isExecutable="true")'))
+        problems.append(Problem.of(doc.filename, N_("le fichier n’a aucun processus exécutable"),
+                                   hint=N_("cochez « Exécutable » dans les propriétés du processus "
+                                           "(isExecutable=\"true\")")))
     return problems
+
+
+# A Camunda form on a user task, by whether the task declares camunda:formData fields.
+_CAMUNDA_FORM_KEY = {
+    True: N_("la clé de formulaire « %(key)s » désigne un formulaire Camunda, que Partnerflow ne "
+             "peut pas afficher : la tâche montre à la place ses champs camunda:formData"),
+    False: N_("la clé de formulaire « %(key)s » désigne un formulaire Camunda, que Partnerflow ne "
+              "peut pas afficher : la tâche reçoit un formulaire générique (un commentaire et une "
+              "confirmation)"),
+}
+_CAMUNDA_FORM_REF = {
+    True: N_("la référence Camunda Forms « %(ref)s » ne peut pas être affichée par Partnerflow : la "
+             "tâche montre à la place ses champs camunda:formData"),
+    False: N_("la référence Camunda Forms « %(ref)s » ne peut pas être affichée par Partnerflow : la "
+              "tâche reçoit un formulaire générique (un commentaire et une confirmation)"),
+}
 
 
 def warnings_for(doc: Document) -> list[Problem]:
@@ -463,43 +532,46 @@ def warnings_for(doc: Document) -> list[Problem]:
             text = (expr.findtext(f"{{{ns}}}text") if expr is not None else None) or ""
             label = (column.get("label") or "").strip()
             if not text.strip() and label.isidentifier():
-                warnings.append(Problem(
-                    doc.filename, f"the input '{label}' has no expression: the variable {label}, "
-                    "named by its label, is read", element_id=column.get("id"),
-                    hint=f"write {label} as the input's expression to make it explicit"))
+                warnings.append(Problem.of(
+                    doc.filename, N_("l’entrée « %(label)s » n’a pas d’expression : la variable "
+                                     "%(label)s, que nomme son libellé, est lue"),
+                    element_id=column.get("id"), label=label,
+                    hint=N_("écrivez %(label)s comme expression de l’entrée pour le rendre "
+                            "explicite")))
         return warnings
     for process in doc.root.iterfind(f"{B}process"):
         if not is_executable(process):
-            warnings.append(Problem(
-                doc.filename, f"the process '{process.get('name') or process.get('id')}' is not "
-                "executable: it is not deployed", element_id=process.get("id"),
-                hint="tick 'Executable' in its properties (isExecutable=\"true\") to deploy it"))
+            warnings.append(Problem.of(
+                doc.filename, N_("le processus « %(name)s » n’est pas exécutable : il n’est pas "
+                                 "déployé"), element_id=process.get("id"),
+                name=process.get("name") or process.get("id"),
+                hint=N_("cochez « Exécutable » dans ses propriétés (isExecutable=\"true\") pour le "
+                        "déployer")))
             continue
         for task in process.iter(f"{B}userTask"):
             key, ref = task.get(f"{CAMUNDA}formKey"), task.get(f"{CAMUNDA}formRef")
-            what = (f"the form key '{key}' is a Camunda form" if is_camunda_form_key(key)
-                    else f"the Camunda Forms reference '{ref}'" if ref and not key else None)
-            if what is None:
-                continue
-            if task.find(f".//{CAMUNDA}formField") is not None:
-                warnings.append(Problem(
-                    doc.filename, f"{what}, which Partnerflow cannot show: the task shows its "
-                    "camunda:formData fields instead", element_id=task.get("id"),
-                    hint="remove the Camunda form from the task to make this explicit"))
+            inline = task.find(f".//{CAMUNDA}formField") is not None
+            if is_camunda_form_key(key):
+                message = _CAMUNDA_FORM_KEY[inline]
+            elif ref and not key:
+                message = _CAMUNDA_FORM_REF[inline]
             else:
-                warnings.append(Problem(
-                    doc.filename, f"{what}, which Partnerflow cannot show: the task gets a generic "
-                    "form (a comment and a confirmation)", element_id=task.get("id"),
-                    hint="choose 'Generated Task Forms' and declare its fields (camunda:formData), "
-                         "or write the key of a form of the method (forms/<key>.json)"))
+                continue
+            warnings.append(Problem.of(
+                doc.filename, message, element_id=task.get("id"), key=key, ref=ref,
+                hint=N_("retirez le formulaire Camunda de la tâche pour le rendre explicite") if inline
+                else N_("choisissez « Formulaires générés » et déclarez ses champs (camunda:formData), "
+                        "ou écrivez la clé d’un formulaire de la démarche (forms/<clé>.json)")))
         for start in process.iter(f"{B}startEvent"):
             key = start.get(f"{CAMUNDA}formKey")
             if is_camunda_form_key(key):
-                warnings.append(Problem(
-                    doc.filename, f"the start form key '{key}' is a Camunda form, which Partnerflow "
-                    "cannot show: instances start without a start form",
-                    element_id=start.get("id"),
-                    hint="write the key of a form of the method (forms/<key>.json), or remove it"))
+                warnings.append(Problem.of(
+                    doc.filename, N_("la clé du formulaire de démarrage « %(key)s » désigne un "
+                                     "formulaire Camunda, que Partnerflow ne peut pas afficher : les "
+                                     "instances démarrent sans formulaire de démarrage"),
+                    element_id=start.get("id"), key=key,
+                    hint=N_("écrivez la clé d’un formulaire de la démarche (forms/<clé>.json), ou "
+                            "retirez-la")))
     return warnings
 
 
@@ -510,16 +582,17 @@ def lint_dmn(doc: Document) -> list[Problem]:
     for table in doc.root.iter(f"{d}decisionTable"):
         policy = (table.get("hitPolicy") or "UNIQUE").upper()
         if policy not in ("UNIQUE", "FIRST", "PRIORITY", "COLLECT"):
-            problems.append(Problem(doc.filename, f"hit policy {policy} is not supported",
-                                    element_id=table.get("id"),
-                                    hint="use UNIQUE, FIRST, PRIORITY or COLLECT"))
+            problems.append(Problem.of(
+                doc.filename, N_("la politique de sélection %(policy)s n’est pas prise en charge"),
+                element_id=table.get("id"), policy=policy,
+                hint=N_("utilisez UNIQUE, FIRST, PRIORITY ou COLLECT")))
         for column in table.iterfind(f"{d}input"):
             expr = column.find(f"{d}inputExpression")
             text = expr.findtext(f"{d}text") if expr is not None else None
             if not (text or "").strip():
                 _lint_empty_input(problems, doc, column)
                 continue
-            _check_expression(problems, doc, expr.get("id"), text, "input expression")
+            _check_expression(problems, doc, expr.get("id"), text, "input")
         for entry in table.iter(f"{d}inputEntry"):
             text = (entry.findtext(f"{d}text") or "").strip()
             if text in ("", "-"):
@@ -528,7 +601,7 @@ def lint_dmn(doc: Document) -> list[Problem]:
         for entry in table.iter(f"{d}outputEntry"):
             text = (entry.findtext(f"{d}text") or "").strip()
             if text:
-                _check_expression(problems, doc, entry.get("id"), text, "output cell")
+                _check_expression(problems, doc, entry.get("id"), text, "output")
     return problems
 
 
@@ -538,11 +611,12 @@ def _lint_empty_input(problems, doc, column) -> None:
     label = (column.get("label") or "").strip()
     if label.isidentifier():
         return  # said in warnings_for
-    problems.append(Problem(
-        doc.filename, f"the input '{label}' has no expression" if label
-        else "the input has no expression and no label", element_id=column.get("id"),
-        hint="write the expression (a variable's name, for example amount) in the input's "
-             "Expression field; an input whose label is a variable's name reads that variable"))
+    problems.append(Problem.of(
+        doc.filename, N_("l’entrée « %(label)s » n’a pas d’expression") if label
+        else N_("l’entrée n’a ni expression ni libellé"), element_id=column.get("id"), label=label,
+        hint=N_("écrivez l’expression (le nom d’une variable, par exemple amount) dans le champ "
+                "« Expression » de l’entrée ; une entrée dont le libellé est un nom de variable lit "
+                "cette variable")))
 
 
 def _check_cell(problems, doc, element_id, text):
@@ -553,4 +627,4 @@ def _check_cell(problems, doc, element_id, text):
             return
         except (ScriptError, SyntaxError):
             continue
-    _check_expression(problems, doc, element_id, text, "decision table cell")
+    _check_expression(problems, doc, element_id, text, "cell")

@@ -19,7 +19,7 @@ from partnerflow.engine.runtime import deployment
 from partnerflow.engine.runtime.diagrams import UnsafeXml, document_kind, parse_xml
 from partnerflow.engine.runtime.forms import FORM_KEY, check_schema, task_form
 from partnerflow.engine.runtime.services import _commit, get_user
-from partnerflow.engine.runtime.stepping import advance, restore, task_title
+from partnerflow.engine.runtime.stepping import advance, restore, task_title, task_title_en
 from partnerflow.engine.store.models import (
     FormVersion,
     HumanTask,
@@ -150,6 +150,7 @@ def _refresh_open_tasks(session, instance: ProcessInstance, compiled) -> None:
         if meta is None:
             continue
         row.title = task_title(meta, row.context or {}, row.element_id)
+        row.title_en = task_title_en(meta, row.context or {})
         row.form_key, row.inline_schema = task_form(meta.form_key, meta.form_fields, meta.form_ref)
         if meta.groups:
             row.candidate_groups = ",".join(meta.groups)

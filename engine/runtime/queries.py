@@ -95,7 +95,8 @@ def inbox(session: Session, username: str, now: datetime, filters: InboxFilter =
 
 
 def _row_query():
-    return (select(HumanTask.id, HumanTask.title, HumanTask.element_id, HumanTask.stage, HumanTask.role,
+    return (select(HumanTask.id, HumanTask.title, HumanTask.title_en, HumanTask.element_id,
+                   HumanTask.stage, HumanTask.role,
                    HumanTask.assignee, HumanTask.claimed_by, HumanTask.form_key,
                    HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
                    HumanTask.instance_id, Partnership.title.label("partnership_title"))

@@ -40,7 +40,7 @@ def start(uow, partnership: Partnership, version: ProcessVersion, compiled, data
                                process_key=version.process_key, status="running",
                                workflow_state={}, started_by=actor, started_at=now,
                                parent_instance_id=parent_id, waiting_messages=[],
-                               label=_label(version, data))
+                               label=_label(version, data), label_en=_label_en(version, data))
     session.add(instance)
     session.flush()
     uow.publish(events.InstanceStarted(instance, version, data, actor, now, parent_id))
@@ -60,6 +60,16 @@ def _label(version: ProcessVersion, data: dict) -> str:
     label = version.name or version.process_key
     if data.get("period_number"):
         label += f" — période {data['period_number']}"
+    return label[:200]
+
+
+def _label_en(version: ProcessVersion, data: dict) -> str | None:
+    """The label in English, when the version names its process in English."""
+    label = ((version.names or {}).get(version.process_key) or {}).get("en")
+    if not label:
+        return None
+    if data.get("period_number"):
+        label += f" — period {data['period_number']}"
     return label[:200]
 
 
@@ -235,6 +245,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             instance_id=instance.id, partnership_id=instance.partnership_id, task_uuid=uuid,
             process_key=view.spec_name, element_id=view.element_id,
             title=task_title(meta, data, view.element_id),
+            title_en=task_title_en(meta, data),
             stage=(meta.stage if meta else None) or run.compiled.stage, role=who.role,
             candidate_groups=",".join(who.candidate_groups) or None, assignee=who.assignee,
             candidate_users=",".join(who.candidate_users)[:300] or None,
@@ -255,6 +266,15 @@ def task_title(meta, data: dict, fallback: str) -> str:
     """The inbox title: the task's title template (a camunda property `title`) or its name,
     with `${variable}` replaced from the task's data."""
     template = (meta.title_template or meta.title) if meta else fallback
+    return _VARIABLE.sub(lambda m: str(data.get(m.group(1), m.group(0))), template)[:300]
+
+
+def task_title_en(meta, data: dict) -> str | None:
+    """The inbox title in English: the task's `title_en` property or its `name_en`, with
+    `${variable}` replaced; None when the diagram gives no English (the French one is shown)."""
+    template = (meta.title_template_en or meta.title_en) if meta else None
+    if not template:
+        return None
     return _VARIABLE.sub(lambda m: str(data.get(m.group(1), m.group(0))), template)[:300]
 
 

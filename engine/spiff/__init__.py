@@ -9,6 +9,7 @@ from partnerflow.engine.spiff.model import (
     compile_process,
     is_camunda_form_key,
     read_decisions,
+    read_names,
     read_processes,
     read_service_tasks,
     translate_parser_error,
@@ -28,6 +29,6 @@ __all__ = [
     "Changes", "CompiledProcess", "ParserErrors", "StepEvent", "StepMemoryExceeded", "StepTimeout",
     "ServiceCall", "ServiceTaskMeta", "ThrownMessage", "UserTaskMeta", "UserTaskView", "WorkflowRun",
     "compile_expression", "compile_process", "compile_script", "configure_sandbox",
-    "is_camunda_form_key", "read_decisions",
+    "is_camunda_form_key", "read_decisions", "read_names",
     "read_processes", "read_service_tasks", "translate_parser_error", "xsd_problems",
 ]

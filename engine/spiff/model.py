@@ -30,7 +30,7 @@ from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from partnerflow.engine.access.groups import stage_for_process
-from partnerflow.engine.errors import Problem
+from partnerflow.engine.errors import N_, Problem
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -88,6 +88,9 @@ class UserTaskMeta:
     # the group its lane stands for, the role the inbox names (the committee's lane, even
     # when candidate groups and users say who may act)
     lane_group: str | None = None
+    # the English name (camunda:property name_en) and title template (title_en)
+    title_en: str | None = None
+    title_template_en: str | None = None
 
 
 @dataclass
@@ -104,6 +107,7 @@ class ModelInfo:
     stage: str | None = None
     user_tasks: dict[str, UserTaskMeta] = field(default_factory=dict)
     executable: bool = True
+    name_en: str | None = None
 
 
 # ---------------------------------------------------------------- XSD validation
@@ -130,9 +134,10 @@ def xsd_problems(root: etree._Element, kind: str, filename: str) -> list[Problem
     problems = []
     for err in list(validator.error_log)[:20]:
         message = re.sub(r"\{[^}]+\}", "", err.message)
-        problems.append(Problem(filename, f"does not follow the {kind.upper()} schema: {message}",
-                                line=err.line,
-                                hint="save the file again from a BPMN/DMN modeller"))
+        problems.append(Problem.of(filename, N_("le fichier ne suit pas le schéma %(kind)s : "
+                                                "%(detail)s"), line=err.line,
+                                   hint=N_("enregistrez de nouveau le fichier depuis un modeleur "
+                                           "BPMN ou DMN"), kind=kind.upper(), detail=message))
     return problems
 
 
@@ -183,7 +188,8 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
     for process in root.iterfind("bpmn:process", NS):
         key = process.get("id")
         info = ModelInfo(key, process.get("name"), filename,
-                         executable=process.get("isExecutable", "true") == "true")
+                         executable=process.get("isExecutable", "true") == "true",
+                         name_en=_task_property(process, NAME_PROPERTY["en"]))
         info.stage = stage_for_process(key, _process_property(process, "stage"))
         lanes = _lanes(process)
         for call in process.iterfind(".//bpmn:callActivity", NS):
@@ -221,9 +227,46 @@ def read_processes(root: etree._Element, filename: str) -> dict[str, ModelInfo]:
                 shows=_task_property(task, "shows"),
                 confirm_password=(_task_property(task, "confirm_password") or "").strip().lower() == "true",
                 form_ref=task.get(f"{CAMUNDA}formRef"),
+                title_en=_task_property(task, NAME_PROPERTY["en"]),
+                title_template_en=_task_property(task, TITLE_PROPERTY["en"]),
             )
         infos[key] = info
     return infos
+
+
+# An element's name in another language than French (its `name`): an extension property
+# (camunda:properties, the properties panel's "Extension properties"), which the web
+# modeller and the desktop Camunda Modeler both edit and the deployed file carries.
+NAME_PROPERTY = {"en": "name_en"}
+# the inbox title template in another language, beside the `title` property
+TITLE_PROPERTY = {"en": "title_en"}
+
+
+def read_names(root: etree._Element) -> dict[str, dict[str, str]]:
+    """The names of a BPMN document's elements per language: element id -> {"fr": its name,
+    "en": its name_en property}, for every element that has one (processes, participants,
+    lanes, tasks, events, gateways, flows); a sequence flow also gives its "source" and
+    "target", so that a gateway's path can be told by its flows' names."""
+    names: dict[str, dict[str, str]] = {}
+    for element in root.iter():
+        if not isinstance(element.tag, str) or etree.QName(element).namespace != NS["bpmn"]:
+            continue
+        element_id = element.get("id")
+        if not element_id or etree.QName(element).localname == "message":
+            continue  # a message's name is what routes it, not a name people read
+        entry = {}
+        if (element.get("name") or "").strip():
+            entry["fr"] = " ".join(element.get("name").split())
+        for lang, prop in NAME_PROPERTY.items():
+            value = _task_property(element, prop)
+            if value and value.strip():
+                entry[lang] = " ".join(value.split())
+        if not entry:
+            continue
+        if etree.QName(element).localname == "sequenceFlow":
+            entry.update(source=element.get("sourceRef") or "", target=element.get("targetRef") or "")
+        names[element_id] = entry
+    return names
 
 
 def _task_property(task: etree._Element, name: str) -> str | None:
@@ -638,12 +681,13 @@ def translate_parser_error(exc: Exception, default_file: str) -> Problem:
     line = getattr(exc, "line_number", None) or None
     match = _TARGET_REF.search(message)
     if match:
-        return Problem(file, f"a sequence flow points to '{match['ref']}', which does not exist "
-                       "in this process", element_id=element_id, line=line,
-                       hint="reconnect the flow's end to an element of the same process")
+        return Problem.of(file, N_("un flux de séquence pointe vers « %(ref)s », qui n’existe pas "
+                                   "dans ce processus"), element_id=element_id, line=line,
+                          hint=N_("reliez l’extrémité du flux à un élément du même processus"),
+                          ref=match["ref"])
     if "No decision found for id" in message or "Unable to locate" in message:
-        return Problem(file, message, element_id=element_id, line=line,
-                       hint="deploy the DMN or BPMN file that defines it in the same upload")
+        hint = N_("déployez dans le même envoi le fichier DMN ou BPMN qui le définit")
+        return Problem(file, message, element_id=element_id, line=line, hint=hint, hint_msgid=hint)
     return Problem(file, message, element_id=element_id, line=line)
 
 

@@ -165,6 +165,10 @@ class ProcessVersion(Base):
     dependencies: Mapped[dict] = mapped_column(default=dict)
     # lane name -> group key, chosen by the designer at upload for lanes that name no group
     lane_mapping: Mapped[dict] = mapped_column(default=dict, server_default="{}")
+    # the names of the file's elements per language, read at deploy: element id ->
+    # {"fr": its name, "en": its camunda:property name_en}; a sequence flow also has its
+    # "source" and "target" (engine/runtime/names.py)
+    names: Mapped[dict] = mapped_column(default=dict, server_default="{}")
     start_message: Mapped[str | None] = mapped_column(String(200))
     deployed_by: Mapped[str | None] = mapped_column(String(80))
     deployed_at: Mapped[datetime]
@@ -179,6 +183,8 @@ class ProcessInstance(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
     process_key: Mapped[str] = mapped_column(String(120))
     label: Mapped[str | None] = mapped_column(String(200))
+    # the label in English, when the version names its process in English
+    label_en: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="running")
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     # the workflow's own state, without its tasks and without its spec
@@ -229,6 +235,8 @@ class HumanTask(Base):
     process_key: Mapped[str] = mapped_column(String(120))
     element_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))
+    # the title in English, when the diagram gives one (camunda:property name_en or title_en)
+    title_en: Mapped[str | None] = mapped_column(String(300))
     stage: Mapped[str | None] = mapped_column(String(40))
     role: Mapped[str | None] = mapped_column(String(40))
     candidate_groups: Mapped[str | None] = mapped_column(String(300))

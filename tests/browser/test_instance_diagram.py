@@ -29,4 +29,5 @@ def test_the_instance_diagram_marks_what_ran_and_what_waits(page, world):
     assert "flow_again" in markers["completed"]  # the loop back was taken
     page.locator("[data-element-id=count_round]").first.click()
     page.wait_for_selector("#executions:not([hidden])")
-    assert "script_ran" in page.inner_text("#executions-list")
+    assert "Script exécuté" in page.inner_text("#executions-list")  # what ran, in words
+

@@ -210,8 +210,10 @@ def test_a_task_renamed_in_the_properties_panel_reaches_new_instances_only(page,
     assert response.status == 200
     body = response.json()
     assert body["deployed"] is True
-    assert {"process_key": "stage_idea", "version": 2, "created": True} in body["items"]
-    assert "stage_idea v2" in page.inner_text("#modeller-status")
+    assert {"process_key": "stage_idea", "name": "L'idée première", "version": 2,
+            "created": True} in body["items"]
+    assert "L'idée première v2" in page.inner_text("#modeller-status")
+    assert page.inner_text("#modeller-version") == "v2"  # the heading names the deployed version
     assert page.locator("#modeller-problems").is_hidden()
     assert version_counts(pf)["stage_idea"] == 2
 
@@ -311,7 +313,8 @@ def test_a_decision_table_cell_edited_in_the_browser_changes_the_level(page, met
     assert response.status == 200
     created = {(i["process_key"], i["version"]) for i in response.json()["items"] if i["created"]}
     assert ("formalisation_level", 2) in created
-    assert "formalisation_level v2" in page.inner_text("#modeller-status")
+    assert "Niveau de formalisation v2" in page.inner_text("#modeller-status")
+    assert page.inner_text("#modeller-version") == "v2"
     # the processes that call the decision are pinned to the new table
     assert ("formalisation_decision", 2) in created and ("stage_negotiation", 2) in created
     with pf.read() as db:
@@ -434,3 +437,105 @@ def test_a_designer_picks_a_connector_template_and_fills_its_inputs(page, method
         const io = (bo.extensionElements.values || []).find(v => v.$type === 'camunda:InputOutput');
         return io && io.inputParameters.some(p => p.name === 'status' && p.value === 'archived');
     }""")
+
+
+# ---------------------------------------------------------------- (7) in French, fitted, whole
+
+
+def test_the_modeller_speaks_french_palette_context_pad_and_properties_panel(page, method):
+    sign_in(page, "designer")
+    open_modeller(page, "stage_idea")
+    titles = page.evaluate("() => [...document.querySelectorAll('#canvas .djs-palette .entry')]"
+                           ".map(e => e.title || e.getAttribute('aria-label')).filter(Boolean)")
+    assert "Créer un événement de début" in titles and "Créer une tâche" in titles
+    assert "Outil main (déplacer le diagramme)" in titles
+    assert not [t for t in titles if t.startswith("Create ") or t.startswith("Activate ")]
+    click_element(page, "validate_idea")
+    pad = page.evaluate("() => [...document.querySelectorAll('.djs-context-pad .entry')]"
+                        ".map(e => e.title || e.getAttribute('aria-label')).filter(Boolean)")
+    assert "Ajouter une tâche" in pad and "Changer le type d’élément" in pad and "Supprimer" in pad
+    headers = page.evaluate("() => [...document.querySelectorAll('#properties "
+                            ".bio-properties-panel-group-header-title')].map(e => e.textContent)")
+    assert {"Général", "Documentation", "Formulaires", "Attribution",
+            "Propriétés d’extension"} <= set(headers)
+    assert "General" not in headers and "Inline script" not in page.inner_text("#properties")
+    open_group(page, "group-general")
+    general = page.inner_text('#properties [data-group-id="group-general"]')
+    assert "Nom" in general and "Identifiant" in general and "Nom en anglais" in general
+    assert page.input_value("#bio-properties-panel-nameEn") == "Validate the idea"
+    open_group(page, "group-CamundaPlatform__Form")
+    form_types = page.evaluate("() => [...document.querySelectorAll('#bio-properties-panel-formType "
+                               "option')].map(o => o.textContent)")
+    assert "Formulaire de la démarche (clé de formulaire)" in form_types
+    # a script task shows its script group in French
+    click_element(page, "record_idea_acceptance")
+    open_group(page, "group-CamundaPlatform__Script")
+    assert "Script intégré" in page.inner_text("#properties")
+
+
+def test_the_english_name_is_edited_in_the_panel_and_kept_as_an_extension_property(page, method):
+    sign_in(page, "designer")
+    open_modeller(page, "stage_idea")
+    click_element(page, "complete_idea")
+    open_group(page, "group-general")
+    type_into(page, "#bio-properties-panel-nameEn", "Complete the idea with details")
+    page.wait_for_function("""() => {
+        const bo = window.partnerflowModeler.get('elementRegistry').get('complete_idea').businessObject;
+        const props = (bo.extensionElements.values || []).find(v => v.$type === 'camunda:Properties');
+        return props.values.filter(p => p.name === 'name_en').map(p => p.value).join() ===
+            'Complete the idea with details';
+    }""")
+    response = deploy_with_button(page)
+    assert response.status == 200
+    with method.read() as db:
+        version = db.scalar(select(ProcessVersion).where(ProcessVersion.process_key == "stage_idea")
+                            .order_by(ProcessVersion.version.desc()).limit(1))
+    assert version.version == 2
+    assert version.names["complete_idea"] == {"fr": "Compléter l'idée",
+                                              "en": "Complete the idea with details"}
+
+
+def test_at_fit_to_screen_the_palette_covers_no_element(page, method):
+    sign_in(page, "designer")
+    for key in ("stage_idea", "stage_negotiation", "partnership_cycle"):
+        open_modeller(page, key)
+        covered = page.evaluate("""() => {
+            const palette = document.querySelector('#canvas .djs-palette').getBoundingClientRect();
+            const canvas = document.querySelector('#canvas').getBoundingClientRect();
+            return [...document.querySelectorAll('#canvas .djs-shape')].filter(shape => {
+                const box = shape.getBoundingClientRect();
+                return box.left < palette.right && box.right > palette.left &&
+                       box.top < palette.bottom && box.bottom > palette.top;
+            }).map(s => s.dataset.elementId)
+              .concat([...document.querySelectorAll('#canvas .djs-shape')].filter(shape => {
+                const box = shape.getBoundingClientRect();
+                return box.left < canvas.left - 1 || box.right > canvas.right + 1;
+            }).map(s => 'outside:' + s.dataset.elementId));
+        }""")
+        assert covered == [], (key, covered)
+    page.click("#fit")  # the button fits again the same way
+    start = page.locator('#canvas .djs-element[data-element-id="start_partnership"]').bounding_box()
+    palette = page.locator("#canvas .djs-palette").bounding_box()
+    assert start["x"] >= palette["x"] + palette["width"]
+
+
+def test_the_decision_table_shows_all_its_rules_in_french(page, method):
+    sign_in(page, "designer")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_modeller(page, "formalisation_level")
+    rows = page.locator("#canvas .tjs-table tbody tr")
+    assert rows.count() == 13
+    clipped = page.evaluate("""() => {
+        const canvas = document.querySelector('#canvas');
+        const box = canvas.getBoundingClientRect();
+        return [...canvas.querySelectorAll('.tjs-table tbody tr')].filter(row => {
+            const r = row.getBoundingClientRect();
+            return r.top < box.top - 1 || r.bottom > box.bottom + 1;
+        }).length + (canvas.scrollHeight > canvas.clientHeight + 1 ? 100 : 0);
+    }""")
+    assert clipped == 0  # every rule inside the editor, none behind a scroll bar
+    text = page.inner_text("#canvas")
+    assert "Politique de sélection" in text and "Hit policy" not in text
+    assert "Quand" in text and "Alors" in text
+    assert page.locator("#canvas .view-drd-button").inner_text().strip() == \
+        "Voir le diagramme des exigences (DRD)"

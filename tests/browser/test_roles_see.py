@@ -271,7 +271,7 @@ def test_a_designer_reaches_the_models_and_no_partnership_task(new_page, pf, wal
     assert page.locator("h1").inner_text() == "Processus et décisions"
     assert page.locator("a[href='/modeleur/stage_negotiation/versions']").count() >= 1
     page.goto("/modeleur/stage_negotiation/versions")
-    assert page.locator("h1").inner_text() == "Versions de stage_negotiation"
+    assert page.locator("h1").inner_text() == "Versions de La négociation"
     assert "Délibérer sur la convention" not in page.inner_text("#main")  # versions, no data
     source = page.request.get("/modeleur/stage_negotiation/source")
     assert source.status == 200 and b'id="deliberate_board"' in source.body()

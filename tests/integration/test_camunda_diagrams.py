@@ -108,11 +108,11 @@ def test_camunda_form_keys_and_form_refs_deploy_with_a_warning_each_and_fall_bac
     warnings = {w.element_id: w for w in result.warnings}
     assert set(warnings) == CAMUNDA_FORM_ELEMENTS
     assert "embedded:app:forms/start-form.html" in warnings["StartEvent_1"].message
-    assert "without a start form" in warnings["StartEvent_1"].message
-    assert "generic form" in warnings["Activity_0s7d1mq"].message
+    assert "sans formulaire de démarrage" in warnings["StartEvent_1"].message
+    assert "formulaire générique" in warnings["Activity_0s7d1mq"].message
     assert "camunda-forms:app:forms/decision.form" in warnings["Activity_1x2kq9b"].message
-    assert "camunda:formData fields instead" in warnings["Activity_1x2kq9b"].message
-    assert "'convention-signature'" in warnings["Activity_0w3h6ly"].message
+    assert "à la place ses champs camunda:formData" in warnings["Activity_1x2kq9b"].message
+    assert "« convention-signature »" in warnings["Activity_0w3h6ly"].message
     assert all(w.hint and w.file == "camunda_forms.bpmn" for w in result.warnings)
 
     # the start form key names no form: the instance starts without one
@@ -161,7 +161,7 @@ def test_real_camunda_form_refs_and_embedded_forms_are_warned_about_by_element()
     assert problems == []
     form_ref, invoice = (diagrams.warnings_for(doc) for doc in docs)
     [warning] = form_ref
-    assert warning.element_id == "Activity_16evqjj" and "'myStartForm'" in warning.message
+    assert warning.element_id == "Activity_16evqjj" and "« myStartForm »" in warning.message
     assert {w.element_id for w in invoice} == {"StartEvent_1", "approveInvoice", "prepareBankTransfer"}
     assert all("embedded:app:forms/" in w.message for w in invoice)
 
@@ -173,7 +173,7 @@ def test_an_empty_decision_input_reads_the_variable_its_label_names(pf, people):
     result = deploy(pf, files("grant_rule.bpmn", "grant_level.dmn"))
     [warning] = result.warnings
     assert (warning.file, warning.element_id) == ("grant_level.dmn", "Input_1")
-    assert "'amount' has no expression" in warning.message
+    assert "« amount » n’a pas d’expression" in warning.message
     for amount, level in ((1500, "board"), (200, "direction")):
         iid = start(pf, people, "Process_grant_rule", {"amount": amount})
         with pf.read() as db:
@@ -194,8 +194,8 @@ def test_a_missing_label_variable_stops_the_instance_naming_it(pf, people):
 
 
 @pytest.mark.parametrize(("label", "words"), [
-    ('label="Montant demandé"', "the input 'Montant demandé' has no expression"),
-    ('label=""', "the input has no expression and no label"),
+    ('label="Montant demandé"', "l’entrée « Montant demandé » n’a pas d’expression"),
+    ('label=""', "l’entrée n’a ni expression ni libellé"),
 ], ids=["label that is no variable name", "no label"])
 def test_an_empty_decision_input_without_a_usable_label_is_refused(pf, people, label, words):
     payload = files("grant_level.dmn", edit=('label="amount"', label)) + files("grant_rule.bpmn")
@@ -207,7 +207,7 @@ def test_an_empty_decision_input_without_a_usable_label_is_refused(pf, people, l
 def test_a_real_camunda_table_with_an_empty_input_and_no_label_names_the_input(pf, people):
     problems = refused(pf, [("input-rule.dmn", (PLATFORM / "input-rule.dmn").read_bytes())])
     [empty] = [p for p in problems if p.element_id == "InputClause_1fiwsn3"]
-    assert empty.message == "the input has no expression and no label"
+    assert empty.message == "l’entrée n’a ni expression ni libellé"
 
 
 # ---------------------------------------------------------------- messages
@@ -238,7 +238,7 @@ def test_a_message_result_variable_reaches_the_receiving_instance(pf, people):
 def test_a_result_variable_that_is_no_variable_name_is_refused(pf, people):
     problem = only(refused(pf, files("message_result.bpmn", edit=(
         'camunda:resultVariable="reply"', 'camunda:resultVariable="la réponse"'))))
-    assert problem.element_id == "Event_1a6r3hz" and "'la réponse'" in problem.message
+    assert problem.element_id == "Event_1a6r3hz" and "« la réponse »" in problem.message
 
 
 # ---------------------------------------------------------------- event-based gateways
@@ -283,10 +283,10 @@ TIMER_P7D = ('<bpmn:timerEventDefinition id="TimerEventDefinition_0k7x2ab"><bpmn
 
 @pytest.mark.parametrize(("edit", "element_id", "words"), [
     (('<bpmn:messageEventDefinition id="MessageEventDefinition_0f1y6lh" messageRef="Message_2h1v0pe" />',
-      TIMER_P7D), "Gateway_0d5s1yl", "waits for 2 timers"),
+      TIMER_P7D), "Gateway_0d5s1yl", "attend 2 minuteurs"),
     (('<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"P14D"</bpmn:timeDuration>',
       '<bpmn:timeCycle xsi:type="bpmn:tFormalExpression">"R3/P7D"</bpmn:timeCycle>'),
-     "Event_0r8n3jw", "cycle timer"),
+     "Event_0r8n3jw", "minuteur cyclique"),
 ], ids=["two timers", "a cycle timer"])
 def test_timers_an_event_based_gateway_cannot_wait_for_are_refused(pf, people, edit, element_id, words):
     problem = only(refused(pf, files("event_gateway.bpmn", edit=edit)))
@@ -299,21 +299,22 @@ def test_timers_an_event_based_gateway_cannot_wait_for_are_refused(pf, people, e
 def test_a_data_store_is_refused_naming_it(pf, people):
     problem = only(refused(pf, files("data_store.bpmn")))
     assert (problem.file, problem.element_id) == ("data_store.bpmn", "DataStoreReference_0w5e9kd")
-    assert problem.message.startswith("the data store 'Annuaire des partenaires' is not supported")
-    assert "remove the data store" in problem.hint
+    assert problem.message.startswith("le magasin de données « Annuaire des partenaires » n’est pas "
+                                      "pris en charge")
+    assert "retirez le magasin de données" in problem.hint
 
 
 def test_the_data_store_of_the_camunda_invoice_example_is_named(pf, people):
     problems = refused(pf, [("invoice.v2.bpmn", (PLATFORM / "invoice.v2.bpmn").read_bytes())])
-    [store] = [p for p in problems if "data store" in p.message]
+    [store] = [p for p in problems if "magasin de données" in p.message]
     assert store.element_id == "DataStoreReference_1"
-    assert "'Financial Accounting System'" in store.message
+    assert "« Financial Accounting System »" in store.message
 
 
 def test_a_call_to_a_process_that_is_not_executable_is_refused_naming_the_call(pf, people):
     problem = only(refused(pf, files("archive_call.bpmn")))
     assert (problem.file, problem.element_id) == ("archive_call.bpmn", "Activity_1b5n0rk")
-    assert problem.message == "the called process 'Process_archive' is not executable"
+    assert problem.message == "le processus appelé « Process_archive » n’est pas exécutable"
     assert "isExecutable" in problem.hint
 
 
@@ -328,7 +329,7 @@ def test_a_pool_that_is_not_executable_is_left_out_with_a_warning(pf, people):
     result = deploy(pf, [("archive_call.bpmn", text.encode("utf-8"))])
     assert [i.process_key for i in result.items] == ["Process_convention_end"]
     [warning] = result.warnings
-    assert warning.element_id == "Process_archive" and "not executable" in warning.message
+    assert warning.element_id == "Process_archive" and "n’est pas exécutable" in warning.message
     iid = start(pf, people, "Process_convention_end")
     [task] = open_tasks(pf)
     assert (task.instance_id, task.element_id) == (iid, "Activity_1b5n0rk")
@@ -337,14 +338,14 @@ def test_a_pool_that_is_not_executable_is_left_out_with_a_warning(pf, people):
 def test_a_file_with_no_executable_process_is_refused(pf, people):
     payload = files("data_store.bpmn", edit=('isExecutable="true"', 'isExecutable="false"'))
     problems = refused(pf, payload)
-    assert "the file has no executable process" in [p.message for p in problems]
+    assert "le fichier n’a aucun processus exécutable" in [p.message for p in problems]
 
 
 def test_a_form_field_with_the_id_of_its_task_is_refused_naming_the_task(pf, people):
     problem = only(refused(pf, files("form_field_id.bpmn")))
     assert (problem.file, problem.element_id) == ("form_field_id.bpmn", "budget_review")
-    assert problem.message == ("the form field 'budget_review' has the same id as the user task "
-                               "'Revoir le budget'")
+    assert problem.message == ("le champ de formulaire « budget_review » a le même identifiant que "
+                               "l’élément « Revoir le budget » (userTask)")
     assert "budget_review_answer" in problem.hint
 
 
@@ -366,7 +367,7 @@ def test_the_modeller_shows_the_warnings_of_an_upload_and_of_a_deployment(pf, cl
                     content_type="multipart/form-data")
     assert response.status_code == 302
     page = text_of(client.get("/modeleur/"))
-    assert "Process_camunda_forms v1" in page
+    assert "Convention de stage v1" in page
     assert page.count("Avertissement") == 4
     for element_id in CAMUNDA_FORM_ELEMENTS:
         assert f"[{element_id}]" in page

@@ -467,16 +467,18 @@ def test_a_signature_connector_reached_without_a_confirmed_password_stops(office
 
 
 @pytest.mark.parametrize("service,expected", [
-    (service_task("no.such.topic"), "no connector for the topic 'no.such.topic'"),
-    (service_task(None, extra='camunda:class="org.example.Mailer"'), "camunda:class is a Java"),
+    (service_task("no.such.topic"), "aucun connecteur pour le sujet « no.such.topic »"),
+    (service_task(None, extra='camunda:class="org.example.Mailer"'),
+     "camunda:class est une implémentation Java"),
     (service_task(None, extra='camunda:delegateExpression="${mailer}"'),
-     "camunda:delegateExpression is a Java"),
-    (service_task(None, extra='camunda:expression="${mailer.send()}"'), "camunda:expression is a Java"),
-    (service_task(None, extra=""), "has no connector, so it would never finish"),
-    (service_task(None, extra="", tag="sendTask"), "this sendTask has no connector"),
-    (service_task("notify", {"kind": "reminder"}), "needs the input 'audience'"),
-    (service_task("notify", {"kind": "shout", "audience": "task"}), "the input 'kind' is 'shout'"),
-    (service_task("partnership.update", {"colour": "red"}), "has no input 'colour'"),
+     "camunda:delegateExpression est une implémentation Java"),
+    (service_task(None, extra='camunda:expression="${mailer.send()}"'),
+     "camunda:expression est une implémentation Java"),
+    (service_task(None, extra=""), "n’a pas de connecteur : elle ne se terminerait jamais"),
+    (service_task(None, extra="", tag="sendTask"), "cette tâche d’envoi (sendTask) n’a pas de connecteur"),
+    (service_task("notify", {"kind": "reminder"}), "a besoin de l’entrée « audience »"),
+    (service_task("notify", {"kind": "shout", "audience": "task"}), "l’entrée « kind » vaut « shout »"),
+    (service_task("partnership.update", {"colour": "red"}), "n’a pas d’entrée « colour »"),
 ])
 def test_deploy_refuses_what_no_connector_can_run(office, service, expected):
     pf, _pid = office
@@ -489,7 +491,7 @@ def test_deploy_refuses_what_no_connector_can_run(office, service, expected):
 def test_a_java_implementation_is_refused_with_the_topics_to_use_instead(office):
     pf, _pid = office
     [problem] = refused(pf, diagram(service_task(None, extra='camunda:class="org.example.Mailer"')))
-    assert "External" in problem.hint and "convention.generate" in problem.hint
+    assert "Externe" in problem.hint and "convention.generate" in problem.hint
 
 
 def test_the_shipped_method_deploys_with_its_connectors(pf):

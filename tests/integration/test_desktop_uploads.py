@@ -164,7 +164,8 @@ def test_desktop_files_upload_through_the_modeller_page(pf, client):
     response = upload(client, *desktop_files())
     assert response.status_code == 302 and response.headers["Location"].endswith("/modeleur/")
     page = text_of(client.get("/modeleur/"))
-    assert f"{PROCESS} v1" in page and "desktop_priority v1" in page
+    # the versions deployed, by their names
+    assert "Accueil d&#39;un stagiaire du partenaire v1" in page and "Priorité de l&#39;accueil v1" in page
     assert versions(pf) == {PROCESS: 1, "desktop_priority": 1}
 
     # the same files again: a message, no version

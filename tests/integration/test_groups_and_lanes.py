@@ -67,13 +67,13 @@ def test_lanes_named_after_no_group_are_refused_and_listed_for_mapping(people):
     assert lanes == {("Lane_manager", "Manager", ("Task_approve", "Task_joint_review")),
                      ("Lane_employee", "Employee", ("Task_prepare", "Task_file_paper"))}
     assert {p.element_id for p in refused.value.problems} == {"Lane_manager", "Lane_employee"}
-    assert all("map it to a group" in p.hint for p in refused.value.problems)
+    assert all("associez-le à un groupe" in p.hint for p in refused.value.problems)
 
 
 def test_a_mapping_to_no_group_is_refused(people):
     with pytest.raises(DeploymentRejected) as refused:
         _deploy(people, mapping={"Manager": "chefs", "Employee": "professional"})
-    assert any("'chefs', which is not a group" in p.message for p in refused.value.problems)
+    assert any("« chefs », qui n’est pas un groupe" in p.message for p in refused.value.problems)
 
 
 def test_a_mapped_diagram_is_completed_by_the_members_of_the_mapped_groups(people):
@@ -152,10 +152,10 @@ def test_a_task_offered_to_nobody_is_refused_naming_it(people):
     content = content.replace(b"<bpmn:flowNodeRef>Task_file_paper</bpmn:flowNodeRef>", b"")
     with pytest.raises(DeploymentRejected) as refused:
         _deploy(people, content, mapping=MAPPING)
-    nobody = {p.element_id: p for p in refused.value.problems if "offered to nobody" in p.message}
+    nobody = {p.element_id: p for p in refused.value.problems if "n’est proposée à personne" in p.message}
     assert set(nobody) == {"Task_prepare", "Task_file_paper"}
-    assert "manual task" in nobody["Task_file_paper"].message
-    assert "user task" in nobody["Task_prepare"].message and nobody["Task_prepare"].hint
+    assert "tâche manuelle" in nobody["Task_file_paper"].message
+    assert "tâche utilisateur" in nobody["Task_prepare"].message and nobody["Task_prepare"].hint
 
 
 def test_groups_are_created_with_two_labels_and_refuse_names_already_taken(people):

@@ -110,19 +110,19 @@ def test_a_50_mb_file_is_refused_by_size_before_parsing_and_fast(deployed):
     problem = only(refused(deployed, [("huge.bpmn", huge)]))
     assert time.monotonic() - started < 2.0
     assert problem.file == "huge.bpmn"
-    assert "limit" in problem.message and "KiB" in problem.message
+    assert "limite" in problem.message and "Kio" in problem.message
 
 
 def test_a_non_bpmn_xml_document_is_refused(deployed):
     problem = only(refused(deployed, [("notes.bpmn", b'<?xml version="1.0"?><notes><a/></notes>')]))
     assert problem.file == "notes.bpmn"
-    assert "not a BPMN 2.0 or DMN document" in problem.message
+    assert "n’est pas un document BPMN 2.0 ou DMN" in problem.message
 
 
 def test_malformed_xml_is_refused_with_its_line(deployed):
     broken = review(("</bpmn:process>", "</bpmn:proces>"))
     problem = only(refused(deployed, [(REVIEW_NAME, broken)]))
-    assert "not well-formed" in problem.message
+    assert "mal formé" in problem.message
     assert problem.line is not None and problem.line > 30
 
 
@@ -134,7 +134,7 @@ def test_a_script_escape_in_a_script_task_is_refused(deployed, escape):
     hostile = review((SCRIPT, xml_text(f"x = {escape}")))
     problem = only(refused(deployed, [(REVIEW_NAME, hostile)]))
     assert problem.element_id == "count_round"
-    assert "script" in problem.message and "refused" in problem.message
+    assert "script" in problem.message and "refusé" in problem.message
 
 
 def test_a_bare_dunder_attribute_in_a_script_is_refused_at_deploy(deployed):
@@ -162,7 +162,7 @@ def test_a_script_escape_in_a_timer_expression_is_refused(fixture_pf, escape):
     hostile = TIMER.replace('"P14D"', xml_text(escape)).encode()
     problem = only(refused(fixture_pf, [("timer_wait.bpmn", hostile)]))
     assert problem.element_id == "wait_two_weeks"
-    assert "timer expression" in problem.message
+    assert "minuteur" in problem.message
 
 
 @pytest.mark.parametrize("escape", ESCAPES)
@@ -201,7 +201,7 @@ def test_an_unknown_form_key_is_refused_with_the_list_of_forms(deployed):
     broken = review(('camunda:formKey="review"', 'camunda:formKey="relecture"'))
     problem = only(refused(deployed, [(REVIEW_NAME, broken)]))
     assert problem.element_id == "review"
-    assert "'relecture'" in problem.message
+    assert "« relecture »" in problem.message
     assert "review" in problem.hint
 
 
@@ -217,7 +217,7 @@ def test_an_unknown_candidate_group_is_refused(deployed):
                      'camunda:formKey="review" camunda:candidateGroups="direction,chefs"'))
     problem = only(refused(deployed, [(REVIEW_NAME, broken)]))
     assert problem.element_id == "review"
-    assert "'chefs'" in problem.message and "direction" in problem.hint
+    assert "« chefs »" in problem.message and "direction" in problem.hint
 
 
 def test_a_called_element_that_does_not_exist_is_refused(deployed):
@@ -245,7 +245,7 @@ def test_an_unquoted_timer_duration_is_refused_with_the_quoted_fix(fixture_pf):
     problem = only(refused(fixture_pf, [("timer_wait.bpmn",
                                          TIMER.replace('"P14D"', "P14D").encode())]))
     assert problem.element_id == "wait_two_weeks"
-    assert "not quoted" in problem.message and '"P14D"' in problem.hint
+    assert "entre guillemets" in problem.message and '"P14D"' in problem.hint
 
 
 def test_the_quoted_timer_deploys(fixture_pf):

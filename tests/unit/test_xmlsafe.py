@@ -73,23 +73,23 @@ def test_a_file_over_the_size_limit_is_refused_by_size_and_quickly():
     started = time.monotonic()
     message = refusal(huge)
     assert time.monotonic() - started < 1.0
-    assert "limit" in message and f"{MAX_XML_BYTES // 1024} KiB" in message
+    assert "limite" in message and f"{MAX_XML_BYTES // 1024} Kio" in message
 
 
 def test_the_size_limit_can_be_lowered_per_call():
-    assert "limit is 1 KiB" in refusal(REVIEW, max_bytes=1024)
+    assert "la limite est de 1 Kio" in refusal(REVIEW, max_bytes=1024)
 
 
 def test_malformed_xml_is_refused_with_its_line():
     with pytest.raises(UnsafeXml) as caught:
         parse_xml(b'<?xml version="1.0"?>\n<definitions>\n<process>\n</definitions>', "bad.bpmn")
     problem = caught.value.problem
-    assert "not well-formed" in problem.message
+    assert "mal formé" in problem.message
     assert problem.line is not None and problem.line >= 3
 
 
 def test_an_empty_file_is_refused():
-    assert "empty" in refusal(b"   \n  ")
+    assert "vide" in refusal(b"   \n  ")
 
 
 def test_a_document_that_is_not_bpmn_or_dmn_has_no_kind():

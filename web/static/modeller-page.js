@@ -8,9 +8,10 @@
   var status = document.getElementById("modeller-status");
   var problemsBox = document.getElementById("modeller-problems");
   var warningsBox = document.getElementById("modeller-warnings");
+  var language = document.documentElement.lang || "fr";
   var modeler = kind === "dmn"
-    ? PartnerflowDmn.createDmnModeler(document.getElementById("canvas"))
-    : PartnerflowModeller.createModeler(document.getElementById("canvas"), document.getElementById("properties"));
+    ? PartnerflowDmn.createDmnModeler(document.getElementById("canvas"), language)
+    : PartnerflowModeller.createModeler(document.getElementById("canvas"), document.getElementById("properties"), language);
   var dirty = false;
   var marked = [];
   if (kind !== "dmn" && root.dataset.templatesUrl) {
@@ -41,9 +42,33 @@
         var table = views.filter(function (v) { return v.type === "decisionTable"; })[0];
         if (table) { return modeler.open(table); }
       } else {
-        modeler.get("canvas").zoom("fit-viewport");
+        fit();
       }
     });
+  }
+
+  // the whole diagram, right of the palette
+  function fit() { PartnerflowModeller.fitBesidePalette(modeler.get("canvas")); }
+
+  // an element as the designer knows it: its name, else its id
+  function elementLabel(id) {
+    if (kind !== "dmn") {
+      var element = modeler.get("elementRegistry").get(id);
+      var name = element && element.businessObject && element.businessObject.name;
+      if (name) { return name + " (" + id + ")"; }
+    }
+    return id;
+  }
+
+  function problemText(p) {
+    return (p.element_id ? "[" + elementLabel(p.element_id) + "] " : "") + p.message + (p.hint ? " — " + p.hint : "");
+  }
+
+  // after a deployment: the heading names the version now deployed (no draft any more)
+  function showDeployedVersion(items) {
+    var mine = items.filter(function (i) { return i.process_key === root.dataset.key; })[0];
+    var small = document.getElementById("modeller-version");
+    if (mine && small) { small.textContent = "v" + mine.version; }
   }
 
   function currentXml() { return modeler.saveXML({ format: true }).then(function (r) { return r.xml; }); }
@@ -72,7 +97,7 @@
     clearMarks();
     problems.forEach(function (p) {
       var li = document.createElement("li");
-      li.textContent = (p.element_id ? "[" + p.element_id + "] " : "") + p.message + (p.hint ? " — " + p.hint : "");
+      li.textContent = problemText(p);
       if (p.element_id) { li.dataset.element = p.element_id; }
       list.appendChild(li);
       if (kind === "dmn" && p.element_id) {
@@ -102,7 +127,7 @@
     list.innerHTML = "";
     warnings.forEach(function (w) {
       var li = document.createElement("li");
-      li.textContent = (w.element_id ? "[" + w.element_id + "] " : "") + w.message + (w.hint ? " — " + w.hint : "");
+      li.textContent = problemText(w);
       list.appendChild(li);
     });
     warningsBox.hidden = warnings.length === 0;
@@ -124,8 +149,9 @@
           clearMarks();
           problemsBox.hidden = true;
           showWarnings(r.data.warnings || []);
+          showDeployedVersion(r.data.items);
           var created = r.data.items.filter(function (i) { return i.created; })
-            .map(function (i) { return i.process_key + " v" + i.version; });
+            .map(function (i) { return i.name + " v" + i.version; });
           say(created.length ? root.dataset.msgDeployed + created.join(", ") : root.dataset.msgUnchanged);
         } else {
           say(r.data.message || root.dataset.msgError);
@@ -136,6 +162,8 @@
   }
 
   document.getElementById("save-draft").addEventListener("click", saveDraft);
+  var fitButton = document.getElementById("fit");
+  if (fitButton) { fitButton.addEventListener("click", fit); }
   document.getElementById("deploy").addEventListener("click", deploy);
   problemsBox.addEventListener("click", function (event) {
     var li = event.target.closest("li[data-element]");
