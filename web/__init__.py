@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     params.install(app)  # before the blueprints: their `<int:...>` routes use its converter
 
     from . import (
+        absence,
         admin,
         audit,
         auth,
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     )
 
     for module in (main, auth, inbox, tasks, partnerships, admin, modeller, audit, map, dashboard,
-                   notifications, incidents):
+                   notifications, incidents, absence):
         app.register_blueprint(module.bp)
     errors.register(app)
     from . import metrics

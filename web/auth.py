@@ -14,6 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from partnerflow.engine import access
 from partnerflow.engine.access import accounts
 from partnerflow.engine.access.accounts import LoginThrottled
 from partnerflow.engine.access.groups import ROLES
@@ -65,9 +66,11 @@ def _web_user(user_id: str, epoch: int | None) -> WebUser | None:
         user, partnerships = found
         if not user.active or epoch is None or epoch != user.session_epoch:
             return None
+        standing_in_for, absent = access.absence_state(db, user.id)
         return WebUser(id=user.id, username=user.username, full_name=user.full_name,
                        roles=frozenset(user.role_keys), partnership_ids=frozenset(partnerships),
-                       organisation_id=user.organisation_id)
+                       organisation_id=user.organisation_id, standing_in_for=standing_in_for,
+                       absent=absent)
 
 
 @login_manager.user_loader

@@ -26,6 +26,9 @@ class WebUser:
     roles: frozenset[str]
     partnership_ids: frozenset[int] = field(default_factory=frozenset)
     organisation_id: int | None = None
+    # today's absences (access.absence_state): whom this user stands in for, and whether away
+    standing_in_for: tuple = ()
+    absent: bool = False
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False

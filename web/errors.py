@@ -148,6 +148,10 @@ def _conflict_message(text: str) -> str:
         who = text.split(" by ", 1)[1].split(" at ")[0]
         return _("Cette tâche vient d'être terminée par %(who)s. Vos données n'ont pas été "
                  "enregistrées.", who=who)
+    if text.startswith("this task is waiting for the opinion of"):
+        return _("Cette tâche attend l'avis demandé à %(who)s : elle ne peut être terminée, "
+                 "libérée ni réaffectée avant sa réponse (ou le retrait de la demande).",
+                 who=text.rsplit(" ", 1)[-1])
     if "claimed by" in text:
         return _("Cette tâche est déjà réservée par %(who)s.", who=text.rsplit(" ", 1)[-1])
     return _("L'élément a été modifié par quelqu'un d'autre entre-temps. Rechargez la page.")

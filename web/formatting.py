@@ -79,6 +79,9 @@ EVENTS = {
     "document_added": N_("Document ajouté"), "document_signed": N_("Document signé"),
     "convention_generated": N_("Convention mise en forme"), "member_attached": N_("Personne rattachée"),
     "version_deployed": N_("Version déployée"), "user_created": N_("Utilisateur créé"),
+    "comment_added": N_("Commentaire"), "opinion_requested": N_("Avis demandé"),
+    "opinion_given": N_("Avis donné"), "opinion_withdrawn": N_("Demande d'avis retirée"),
+    "absence_declared": N_("Absence déclarée"), "absence_ended": N_("Absence terminée"),
 }
 KINDS = {"network": N_("Réseau"), "cooperation": N_("Coopération"), "partnership": N_("Partenariat"),
          "plan": N_("Plan de partenariat")}

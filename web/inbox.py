@@ -6,6 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.runtime import queries, services
 
@@ -39,13 +40,21 @@ def index():
         total = queries.inbox_count(db, current_user.username, filters, now)
         partnerships = queries.inbox_partnerships(db, current_user.username)
         waiting = queries.waiting_for_contact(db, current_user.username)
+        away = [a for a in queries.absences_of(db, current_user.username) if a.current]
+        standing_in = [a for a in queries.standing_in(db, current_user.username) if a.current]
+        me = access.actor(db, current_user.username)
+        # the rows the user sees as the deputy of an absent colleague, and for whom
+        behalf = {row.id: access.acting_for(me, row, ignore_claim=True) for row in rows} \
+            if standing_in else {}
     if filters == queries.InboxFilter(limit=filters.limit, offset=filters.offset):
         g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
                            filters=filters, now=now, stages=STAGES, roles=sorted(current_user.roles),
-                           partnerships=partnerships, waiting=waiting,
+                           partnerships=partnerships, waiting=waiting, away=away,
+                           standing_in=standing_in,
+                           covered={a.username: a.full_name for a in standing_in}, behalf=behalf,
                            stage_names={key: _(label) for key, label in STAGES.items()})
 
 

@@ -28,6 +28,10 @@ SUBJECTS = {
     "task_overdue": N_("Tâche en retard : %(title)s"),
     "escalation": N_("Escalade : « %(title)s » attend une décision"),
     "reminder": N_("Relance : %(title)s"),
+    "comment_added": N_("Nouveau commentaire : %(title)s"),
+    "opinion_requested": N_("Votre avis est demandé : %(title)s"),
+    "opinion_given": N_("Avis reçu : %(title)s"),
+    "opinion_withdrawn": N_("Demande d'avis retirée : %(title)s"),
 }
 
 

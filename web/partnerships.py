@@ -10,7 +10,7 @@ from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import FormValidationError, InvalidInput, NotFound, StepFailed
 from partnerflow.engine.method import committee, dashboard, plan, registry
-from partnerflow.engine.runtime import deployment, documents, queries, services, views
+from partnerflow.engine.runtime import deployment, discussion, documents, queries, services, views
 from partnerflow.engine.store.models import Partnership
 
 from .current import engine
@@ -46,6 +46,10 @@ def index():
 @bp.get("/<int:partnership_id>")
 @login_required
 def show(partnership_id: int):
+    return _page(partnership_id)
+
+
+def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
     _check_visible(partnership_id)
     with engine().read() as db:
         partnership = db.get(Partnership, partnership_id)
@@ -82,6 +86,12 @@ def show(partnership_id: int):
         # the record carrying the partnership plan: its page is the plan
         the_plan = (dashboard.partnership_plan(db, engine().clock().date())
                     if partnership.kind == plan.PLAN_KIND else None)
+        thread = access.Thread(partnership_id)
+        talk = {"comments": queries.comments(db, me, partnership_id, with_tasks=True),
+                "may_comment": access.may(me, "comment", thread),
+                "may_share": access.may(me, "share_comment", thread),
+                "partner_author": access.is_partner_representative(me),
+                "form": None, "errors": {}, "typed": {}, **(talk or {})}
     evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
                                                       "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
@@ -90,7 +100,7 @@ def show(partnership_id: int):
                            organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
                            evaluations=evaluations, internal=internal, objective=objective,
-                           plan=the_plan, linkable=linkable)
+                           plan=the_plan, linkable=linkable, talk=talk), status
 
 
 def _objective_served(db, partnership_id: int):
@@ -106,6 +116,23 @@ def _objective_served(db, partnership_id: int):
         return None
     return views.form_value(db, pf.forms, form_key, plan.OBJECTIVE_FIELD, named, current_user,
                             partnership_id) if form_key else None
+
+
+@bp.post("/<int:partnership_id>/commentaires")
+@login_required
+def comment(partnership_id: int):
+    """A comment in the partnership's thread: internal unless staff share it with the
+    partner; a partner contact's is shared. Those concerned are told."""
+    _check_visible(partnership_id)
+    typed = {"text": request.form.get("text", ""), "visibility": request.form.get("visibility")}
+    try:
+        with engine().uow() as uow:
+            discussion.add_comment(uow, actor=current_user.username, partnership_id=partnership_id,
+                                   text=typed["text"], visibility=typed["visibility"])
+    except InvalidInput as exc:
+        return _page(partnership_id, {"form": "comment", "errors": exc.errors, "typed": typed}, 422)
+    flash(_("Votre commentaire est publié."), "success")
+    return redirect(url_for("partnerships.show", partnership_id=partnership_id) + "#commentaires")
 
 
 @bp.post("/<int:partnership_id>/interlocuteurs")

@@ -15,16 +15,32 @@ from partnerflow.engine.errors import (
     NotFound,
     StepFailed,
 )
-from partnerflow.engine.runtime import documents, queries, services, views
+from partnerflow.engine.runtime import discussion, documents, queries, services, views
 from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 
 from .current import engine
 from .errors import _wants_json
 from .formatting import shown_name, task_title
-from .webforms import build_fields, keep_read_only, parse_submission, plan_objective_choices, prefill
+from .webforms import (
+    N_,
+    build_fields,
+    keep_read_only,
+    parse_submission,
+    plan_objective_choices,
+    prefill,
+)
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
+# what engine/runtime/discussion.py says of a refused comment or opinion, marked for translation
+ENGINE_MESSAGES = (
+    N_("Choisissez qui peut lire."),
+    N_("Choisissez une personne de la liste."),
+    N_("Cette personne est absente aujourd'hui : demandez plutôt à qui la remplace."),
+    N_("Choisissez une recommandation de la liste."),
+    # the labels the messages on a refused character name
+    N_("Commentaire"), N_("Question"), N_("Avis"),
+)
 
 
 def _schema(pf, task) -> dict:
@@ -54,7 +70,8 @@ def _element_name(db, instance_id: int | None, element_id: str | None) -> str | 
     return shown_name(catalogue.get(element_id), element_id)
 
 
-def _render(task, schema, values, errors=None, status=200, readonly=False, told=None):
+def _render(task, schema, values, errors=None, status=200, readonly=False, told=None,
+            talk: dict | None = None):
     pf = engine()
     with pf.read() as db:
         fields = build_fields(schema, values, errors, choices=_choices(db))
@@ -65,12 +82,42 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
                      "message": instance.error_message,
                      "told": told} if instance is not None and instance.status == "error" else None)
         colleagues = (queries.reassignable_users(db, task)
-                      if task.state == "open" and current_user.may("reassign") else [])
+                      if task.state == "open" and current_user.may("reassign")
+                      and not task.delegated_to else [])
         sections = _sections(pf, db, task)
+        around = _discussion(db, task, talk)
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, sections=sections,
                            signing=signing, colleagues=colleagues, incident=incident,
-                           root_errors=(errors or {}).get("_form", []), readonly=readonly), status
+                           root_errors=(errors or {}).get("_form", []), readonly=readonly,
+                           talk=around), status
+
+
+def _discussion(db, task, talk: dict | None) -> dict:
+    """What the task page shows around the form: its comment thread, the opinions asked on
+    it, and what this user may do (each from the access policy); `talk` carries a refused
+    submission (which form, its errors, what was typed)."""
+    me = access.actor(db, current_user.username)
+    thread = access.Thread(task.partnership_id, task)
+    opinions = queries.opinions(db, me, task)
+    pending = next((o for o in opinions if o.state == "pending"), None) if task.delegated_to else None
+    may_ask = access.may(me, "ask_opinion", task)
+    return {
+        "comments": queries.comments(db, me, task.partnership_id, task),
+        "may_comment": access.may(me, "comment", thread),
+        "may_share": access.may(me, "share_comment", thread),
+        "partner_author": access.is_partner_representative(me),
+        "opinions": [o for o in opinions if o.state != "pending"],
+        "pending": pending,
+        "waiting_for": queries.full_name(db, task.delegated_to) if task.delegated_to else None,
+        "may_answer": access.may(me, "give_opinion", task),
+        "may_withdraw": pending is not None and access.may(
+            me, "withdraw_opinion", access.PendingOpinion(task, pending.owner)),
+        "may_ask": may_ask,
+        "candidates": queries.opinion_candidates(db, task, me) if may_ask else [],
+        "behalf": queries.full_name(db, access.acting_for(me, task)) if task.state == "open" else None,
+        "form": None, "errors": {}, "typed": {}, **(talk or {}),
+    }
 
 
 def _signing(db, task) -> dict | None:
@@ -107,6 +154,10 @@ def _task_to_submit(db, task_id: int):
 @bp.get("/<int:task_id>")
 @login_required
 def show(task_id: int):
+    return _page(task_id)
+
+
+def _page(task_id: int, talk: dict | None = None, status: int = 200):
     pf = engine()
     with pf.read() as db:
         try:
@@ -116,14 +167,89 @@ def show(task_id: int):
             task = db.get(HumanTask, task_id)
             if task is None or not access.may_read_open_task(current_user, task):
                 raise
-            return _render(task, _schema(pf, task), {}, readonly=True)
+            return _render(task, _schema(pf, task), {}, readonly=True, talk=talk, status=status)
+        # the colleague asked for an opinion reads the task; the form stays its holder's
+        readonly = task.state == "open" and not access.may(access.actor(db, current_user.username),
+                                                           "act", task)
     schema = _schema(pf, task)
+    if readonly:
+        return _render(task, schema, {}, readonly=True, talk=talk, status=status)
     if task.draft is not None:
         values = task.draft
     else:
         with pf.read() as db:
             values = prefill(schema, views.prepared_data(db, task))
-    return _render(task, schema, values)
+    return _render(task, schema, values, talk=talk, status=status)
+
+
+def _refused(task_id: int, form: str, exc: InvalidInput, typed: dict):
+    """The task page again, the refused form's messages next to its fields, what was typed
+    kept."""
+    return _page(task_id, {"form": form, "errors": exc.errors, "typed": typed}, 422)
+
+
+@bp.post("/<int:task_id>/commentaires")
+@login_required
+def comment(task_id: int):
+    """A comment in the task's thread (internal unless staff share it with the partner)."""
+    pf = engine()
+    with pf.read() as db:
+        task = db.get(HumanTask, task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} does not exist")
+        partnership_id = task.partnership_id
+    typed = {"text": request.form.get("text", ""), "visibility": request.form.get("visibility")}
+    try:
+        with pf.uow() as uow:
+            discussion.add_comment(uow, actor=current_user.username, partnership_id=partnership_id,
+                                   task_id=task_id, text=typed["text"],
+                                   visibility=typed["visibility"])
+    except InvalidInput as exc:
+        return _refused(task_id, "comment", exc, typed)
+    flash(_("Votre commentaire est publié."), "success")
+    return redirect(url_for("tasks.show", task_id=task_id) + "#commentaires")
+
+
+@bp.post("/<int:task_id>/avis")
+@login_required
+def ask_opinion(task_id: int):
+    """The holder asks a colleague for an opinion: the task waits for the answer."""
+    typed = {"delegate": request.form.get("delegate", ""), "question": request.form.get("question", "")}
+    try:
+        with engine().uow() as uow:
+            discussion.ask_opinion(uow, task_id=task_id, actor=current_user.username,
+                                   delegate=typed["delegate"], question=typed["question"])
+    except InvalidInput as exc:
+        return _refused(task_id, "ask", exc, typed)
+    flash(_("Votre demande d’avis est envoyée. La tâche attend la réponse ; elle vous "
+            "reviendra ensuite."), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
+
+
+@bp.post("/<int:task_id>/avis/reponse")
+@login_required
+def give_opinion(task_id: int):
+    """The colleague asked gives their opinion: the task goes back to its holder."""
+    typed = {"opinion": request.form.get("opinion", ""),
+             "recommendation": request.form.get("recommendation", "")}
+    try:
+        with engine().uow() as uow:
+            discussion.give_opinion(uow, task_id=task_id, actor=current_user.username,
+                                    opinion=typed["opinion"], recommendation=typed["recommendation"])
+    except InvalidInput as exc:
+        return _refused(task_id, "answer", exc, typed)
+    flash(_("Merci, votre avis est transmis : la tâche revient à la personne qui vous l’a "
+            "demandé."), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/<int:task_id>/avis/retrait")
+@login_required
+def withdraw_opinion(task_id: int):
+    with engine().uow() as uow:
+        discussion.withdraw_opinion(uow, task_id=task_id, actor=current_user.username)
+    flash(_("La demande d’avis est retirée : la tâche est de nouveau entre vos mains."), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
 
 
 @bp.post("/<int:task_id>")

@@ -16,21 +16,37 @@ partnership page. Groups other than `partner`, `auditor` and `designer` are staf
 works on the diagrams, not on the partnerships: the `designer` group alone reads no
 partnership page, document or task; it reads the versions and the incidents it can fix.
 
-Actions on an object: offered, act, read_task, read_partnership, read_audit, export,
-reassign_to, attach_contact. Actions granted by a group alone (GRANTS): administer, design,
-reassign, cancel, release, retry, resume, read_dashboard, read_incidents, read_versions,
-read_map, edit_map, propose."""
+Discussion: a task's holder may ask a colleague for an opinion (Camunda's delegation): the
+task waits for the answer, nobody completes it meanwhile, and it goes back to its holder,
+who alone completes it; the delegate reads the task and answers. Comments make a thread per
+partnership and per task, internal (staff only) or shared with the partner; a partner
+representative writes shared comments only and never reads an internal one.
+
+Absence: during a declared period (calendar days in Europe/Paris), the tasks assigned or
+offered to a staff member (but through the partner group) are offered to their deputy too,
+a staff member; the deputy acts on them under their own name, never as the absent person.
+
+Actions on an object: offered, act, complete, read_task, read_partnership, read_audit,
+export, reassign_to, attach_contact, ask_opinion, be_asked_opinion, give_opinion,
+withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise. Actions
+granted by a group alone (GRANTS): administer, design, reassign, cancel, release, retry,
+resume, read_dashboard, read_incidents, read_versions, read_map, edit_map, propose,
+declare_absence."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from partnerflow.engine.store.models import (
+    Absence,
+    Comment,
     GroupMember,
     HumanTask,
     Partnership,
@@ -72,7 +88,13 @@ GRANTS: dict[str, frozenset[str]] = {
     # attach a partner contact to any partnership (the partnership's delegate may too)
     "attach_contacts": frozenset({"direction", "admin"}),
 }
-STAFF_ACTIONS = ("read_map", "propose")
+STAFF_ACTIONS = ("read_map", "propose", "declare_absence")
+
+INTERNAL = "internal"  # a comment or an opinion staff alone read
+SHARED = "shared"  # shared with the partner representatives of the partnership
+VISIBILITIES = (INTERNAL, SHARED)
+PARIS = ZoneInfo("Europe/Paris")  # the calendar absences are declared in
+CLOCK = "access_clock"  # the Session.info entry holding the engine's clock
 
 
 class Subject(Protocol):
@@ -88,6 +110,10 @@ class Actor:
     username: str
     roles: frozenset[str]  # the keys of the user's groups
     partnership_ids: frozenset[int]
+    # the absent colleagues this user is the deputy of today (each their own actor)
+    standing_in_for: tuple[Actor, ...] = ()
+    # away today (an absence declared for this day)
+    absent: bool = False
 
 
 NOBODY = Actor("", frozenset(), frozenset())
@@ -96,13 +122,56 @@ NOBODY = Actor("", frozenset(), frozenset())
 # ---------------------------------------------------------------- loading
 
 
+def bind_clock(sessions: sessionmaker, clock: Callable[[], datetime]) -> None:
+    """Every session of this factory tells the policy what day it is (absences)."""
+    info = dict(sessions.kw.get("info") or {})
+    info[CLOCK] = clock
+    sessions.configure(info=info)
+
+
+def today(session: Session) -> date:
+    """The calendar day in Europe/Paris by the engine's clock (the system's without one)."""
+    clock = session.info.get(CLOCK)
+    now = clock() if clock is not None else datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(PARIS).date()
+
+
+def absence_on(day: date) -> ColumnElement[bool]:
+    """The absences that cover this day (not ended early)."""
+    return and_(Absence.starts_on <= day, Absence.ends_on >= day, Absence.cancelled_at.is_(None))
+
+
+def _plain_actor(session: Session, user_id: int, username: str) -> Actor:
+    groups = session.scalars(select(GroupMember.group_key).where(GroupMember.user_id == user_id))
+    memberships = session.scalars(select(PartnershipMember.partnership_id).where(
+        PartnershipMember.user_id == user_id))
+    return Actor(username, frozenset(groups), frozenset(memberships))
+
+
+def absence_state(session: Session, user_id: int) -> tuple[tuple[Actor, ...], bool]:
+    """Today: the absent colleagues this user stands in for (active accounts), and whether
+    this user is away; one query, and one per colleague stood in for."""
+    rows = session.execute(select(Absence.user_id, Absence.deputy_id, User.username).join(
+        User, User.id == Absence.user_id).where(
+        or_(Absence.user_id == user_id, Absence.deputy_id == user_id), User.active.is_(True),
+        absence_on(today(session)))).all()
+    absent = any(r.user_id == user_id for r in rows)
+    covered = sorted({(r.user_id, r.username) for r in rows
+                      if r.deputy_id == user_id and r.user_id != user_id}, key=lambda r: r[1])
+    return tuple(_plain_actor(session, uid, name) for uid, name in covered), absent
+
+
 def actor_of(session: Session, user: User) -> Actor:
-    """The actor for a loaded user row (its memberships read now)."""
+    """The actor for a loaded user row (its memberships and today's absences read now)."""
     if not user.active:
         return Actor(user.username, frozenset(), frozenset())
     memberships = session.scalars(select(PartnershipMember.partnership_id).where(
         PartnershipMember.user_id == user.id))
-    return Actor(user.username, frozenset(user.role_keys), frozenset(memberships))
+    standing_in_for, absent = absence_state(session, user.id)
+    return Actor(user.username, frozenset(user.role_keys), frozenset(memberships),
+                 standing_in_for, absent)
 
 
 def actor(session: Session, username: str) -> Actor:
@@ -116,10 +185,9 @@ def actor(session: Session, username: str) -> Actor:
     if user_id is None:
         found = Actor(username, frozenset(), frozenset())
     else:
-        groups = session.scalars(select(GroupMember.group_key).where(GroupMember.user_id == user_id))
-        memberships = session.scalars(select(PartnershipMember.partnership_id).where(
-            PartnershipMember.user_id == user_id))
-        found = Actor(username, frozenset(groups), frozenset(memberships))
+        plain = _plain_actor(session, user_id, username)
+        standing_in_for, absent = absence_state(session, user_id)
+        found = Actor(username, plain.roles, plain.partnership_ids, standing_in_for, absent)
     session.info[key] = found
     return found
 
@@ -190,11 +258,7 @@ def _through_offer(who: Subject, task) -> bool:
         who.username in task_users(task) and _reaches(who, task.partnership_id))
 
 
-def may_act(who: Subject, task, *, ignore_claim: bool = False) -> bool:
-    """May this user complete, draft or claim this task? `ignore_claim` asks whether the
-    task is theirs to take at all, whoever holds it right now."""
-    if not who.username:
-        return False
+def _own_task(who: Subject, task, ignore_claim: bool) -> bool:
     if task.assignee:
         return task.assignee == who.username and _reaches(who, task.partnership_id)
     if not ignore_claim and task.claimed_by and task.claimed_by != who.username:
@@ -202,11 +266,90 @@ def may_act(who: Subject, task, *, ignore_claim: bool = False) -> bool:
     return _through_offer(who, task)
 
 
+def may_act(who: Subject, task, *, ignore_claim: bool = False) -> bool:
+    """May this user draft or claim this task (and complete it, unless it waits for an
+    opinion: may_complete)? `ignore_claim` asks whether the task is theirs to take at all,
+    whoever holds it right now. A deputy acts on the tasks of whom they stand in for."""
+    if not who.username:
+        return False
+    return _own_task(who, task, ignore_claim) or acting_for(who, task, ignore_claim) is not None
+
+
+def may_complete(who: Subject, task) -> bool:
+    """Complete (or send for completion) an open task: whoever may act on it, except while
+    it waits for an opinion (the holder gets it back with the answer)."""
+    return task.state == "open" and not task.delegated_to and may_act(who, task)
+
+
 def is_offered(who: Subject, task) -> bool:
     """Is the open task in this user's inbox as an offer (not assigned, not claimed by
     someone else)?"""
-    return (task.state == "open" and not task.assignee
-            and task.claimed_by in (None, who.username) and _through_offer(who, task))
+    if task.state != "open" or task.assignee:
+        return False
+    if task.claimed_by in (None, who.username) and _through_offer(who, task):
+        return True
+    return bool(_absent_covered(who, task, ignore_claim=False))
+
+
+# ---------------------------------------------------------------- a deputy during an absence
+
+
+def _standing_in_for(who: Subject) -> tuple[Subject, ...]:
+    """The absent staff members this staff member stands in for today."""
+    if not who.username or not is_staff(who):
+        return ()
+    return tuple(a for a in getattr(who, "standing_in_for", ()) or ()
+                 if a.username and a.username != who.username and is_staff(a))
+
+
+def _covers(who: Subject, absent: Subject, task, ignore_claim: bool) -> bool:
+    """A task of the absent colleague: assigned to them, or offered to them by a group other
+    than `partner` (partner tasks go to partner users only) or by name, and claimed by
+    nobody but the two of them."""
+    if task.assignee:
+        return task.assignee == absent.username
+    if not ignore_claim and task.claimed_by not in (None, absent.username, who.username):
+        return False
+    return bool(offering_roles(absent, task) - {PARTNER}) or absent.username in task_users(task)
+
+
+def _absent_covered(who: Subject, task, ignore_claim: bool) -> list[Subject]:
+    return [a for a in _standing_in_for(who) if _covers(who, a, task, ignore_claim)]
+
+
+def acting_for(who: Subject, task, ignore_claim: bool = False) -> str | None:
+    """The absent colleague on whose behalf this deputy acts on the task (None when the task
+    is theirs anyway): audited with what they do."""
+    if not who.username or _own_task(who, task, ignore_claim):
+        return None
+    covered = _absent_covered(who, task, ignore_claim)
+    return covered[0].username if covered else None
+
+
+def deputies_of(session: Session, usernames: Iterable[str]) -> dict[str, tuple[User, date]]:
+    """Among these users, those away today: absent user name -> (their deputy, the last day
+    of the absence). What is told to an absent staff member is told to their deputy too."""
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    absent_user, deputy = aliased(User), aliased(User)
+    rows = session.execute(
+        select(absent_user.username, deputy, Absence.ends_on)
+        .join(absent_user, absent_user.id == Absence.user_id)
+        .join(deputy, deputy.id == Absence.deputy_id)
+        .where(absent_user.username.in_(names), deputy.active.is_(True),
+               absence_on(today(session)))
+        .order_by(absent_user.username, Absence.ends_on.desc())).all()
+    found: dict[str, tuple[User, date]] = {}
+    for name, user, ends_on in rows:
+        found.setdefault(name, (user, ends_on))
+    return found
+
+
+def may_deputise(who: Subject, absent: Subject) -> bool:
+    """May this user be the deputy of that one during an absence? An active staff member
+    other than the absent person."""
+    return bool(who.username) and who.username != absent.username and is_staff(who)
 
 
 def may_receive(who: Subject, task) -> bool:
@@ -218,10 +361,11 @@ def may_receive(who: Subject, task) -> bool:
 
 
 def may_read_task(who: Subject, task) -> bool:
-    """An open task: whoever may act on it, and the auditors (read only). A closed one: its
-    readers and whoever completed it."""
+    """An open task: whoever may act on it, the colleague asked for an opinion on it, and the
+    auditors (read only). A closed one: its readers and whoever completed it."""
     if task.state == "open":
-        return may_act(who, task) or _granted(who, "read_open_tasks")
+        return (may_act(who, task) or may_give_opinion(who, task)
+                or _granted(who, "read_open_tasks"))
     return _granted(who, "read_closed_tasks") or (
         task.completed_by is not None and task.completed_by == who.username)
 
@@ -278,12 +422,143 @@ def may_attach_contact(who: Subject, partnership: PartnershipRef) -> bool:
         bool(who.username) and partnership.delegate == who.username and DELEGATE in who.roles)
 
 
+# ---------------------------------------------------------------- an opinion asked on a task
+
+
+def shared_with_partner(task, owner: Subject | None = None) -> bool:
+    """A task the partner takes part in: offered to the partner group, or held by a partner
+    representative. Only on such a task may a partner be asked for an opinion, and its
+    opinions are shared."""
+    return PARTNER in task_groups(task) or (owner is not None and is_partner_representative(owner))
+
+
+def may_ask_opinion(who: Subject, task) -> bool:
+    """Ask a colleague for an opinion on an open task: whoever may act on it (it becomes
+    theirs if it was only offered), one question at a time."""
+    return (task.state == "open" and not task.delegated_to and may_act(who, task)
+            and (is_staff(who) or is_partner_representative(who)))
+
+
+@dataclass(frozen=True)
+class OpinionRequest:
+    """Who asks (the task's holder) about which task: what `be_asked_opinion` needs."""
+
+    task: object
+    owner: Subject
+
+
+def may_be_asked_opinion(who: Subject, request: OpinionRequest) -> bool:
+    """Can this user be asked for an opinion on the task? Someone other than the holder,
+    here today, who may read the partnership: a staff member, or a partner representative of
+    that partnership when the task is one the partner takes part in (never an internal one)."""
+    task, owner = request.task, request.owner
+    if not who.username or who.username == owner.username or getattr(who, "absent", False):
+        return False
+    if not may_read_partnership(who, task.partnership_id):
+        return False
+    if is_staff(who):
+        return True
+    return is_partner_representative(who) and shared_with_partner(task, owner)
+
+
+def opinion_visibility(owner: Subject, delegate: Subject) -> str:
+    """An opinion between staff stays internal; one a partner asks or gives is shared."""
+    return SHARED if is_partner_representative(owner) or is_partner_representative(delegate) \
+        else INTERNAL
+
+
+def may_give_opinion(who: Subject, task) -> bool:
+    """Answer the question the task waits on: the colleague it was asked of, alone."""
+    return (bool(who.username) and task.state == "open" and task.delegated_to == who.username
+            and _reaches(who, task.partnership_id))
+
+
+@dataclass(frozen=True)
+class PendingOpinion:
+    """A question waiting for its answer: the task and who asked it."""
+
+    task: object
+    owner: str
+
+
+def may_withdraw_opinion(who: Subject, pending: PendingOpinion) -> bool:
+    """Withdraw the question (the task goes back to its holder unanswered): whoever asked
+    it, or the direction (who may release any task)."""
+    return pending.task.state == "open" and bool(pending.task.delegated_to) and bool(who.username) \
+        and (pending.owner == who.username or _granted(who, "release"))
+
+
+# ---------------------------------------------------------------- comment threads
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A partnership's thread (`task` None) or one of its tasks'."""
+
+    partnership_id: int
+    task: object | None = None
+
+
+def may_read_thread(who: Subject, thread: Thread) -> bool:
+    """A partnership's threads (its own and its tasks') are read where the partnership is:
+    by its readers; a task's also by whoever may read the task."""
+    return may_read_partnership(who, thread.partnership_id) or (
+        thread.task is not None and may_read_task(who, thread.task))
+
+
+def may_comment(who: Subject, thread: Thread) -> bool:
+    """Write in a thread: a staff member or a partner representative who reads the
+    partnership (a task's thread: who may read the task). Auditors and designers do not."""
+    if not (is_staff(who) or is_partner_representative(who)):
+        return False
+    if thread.task is None:
+        return may_read_partnership(who, thread.partnership_id)
+    return _reaches(who, thread.partnership_id) and may_read_task(who, thread.task)
+
+
+def may_share_comment(who: Subject, thread: Thread) -> bool:
+    """Choose to share a comment with the partner: staff, on the partnership's thread or on
+    a task the partner takes part in."""
+    return is_staff(who) and (thread.task is None or shared_with_partner(thread.task))
+
+
+def comment_visibility(who: Subject, thread: Thread, asked: str | None) -> str:
+    """What a new comment is: a partner representative's is shared; staff's internal unless
+    they choose to share it where they may."""
+    if is_partner_representative(who):
+        return SHARED
+    return SHARED if asked == SHARED and may_share_comment(who, thread) else INTERNAL
+
+
+def readable_visibilities(who: Subject) -> tuple[str, ...]:
+    """A partner representative reads shared comments and opinions only."""
+    return (SHARED,) if is_partner_representative(who) else VISIBILITIES
+
+
+@dataclass(frozen=True)
+class CommentRef:
+    """A comment (or an opinion) as the policy needs it: its thread and visibility."""
+
+    thread: Thread
+    visibility: str
+
+
+def may_read_comment(who: Subject, ref: CommentRef) -> bool:
+    return ref.visibility in readable_visibilities(who) and may_read_thread(who, ref.thread)
+
+
+def comment_clause(who: Subject) -> ColumnElement[bool]:
+    """The comments of a readable thread this reader may see (their visibility)."""
+    return Comment.visibility.in_(readable_visibilities(who))
+
+
 # ---------------------------------------------------------------- the policy, by action
 
 
 _ON_OBJECT: dict[str, Callable] = {
     "offered": is_offered,
     "act": may_act,
+    "complete": may_complete,
     "read_task": may_read_task,
     "read_partnership": may_read_partnership,
     "read_audit": may_read_audit,
@@ -291,6 +566,15 @@ _ON_OBJECT: dict[str, Callable] = {
     "reassign_to": may_receive,
     "read_version": may_read_version,
     "attach_contact": may_attach_contact,
+    "ask_opinion": may_ask_opinion,
+    "be_asked_opinion": may_be_asked_opinion,
+    "give_opinion": may_give_opinion,
+    "withdraw_opinion": may_withdraw_opinion,
+    "read_thread": may_read_thread,
+    "comment": may_comment,
+    "share_comment": may_share_comment,
+    "read_comment": may_read_comment,
+    "deputise": may_deputise,
 }
 
 
@@ -337,43 +621,69 @@ def _offer_scope(who: Subject, kind: str, key: str) -> ColumnElement[bool]:
 @dataclass(frozen=True)
 class InboxRange:
     """One index range of the inbox: the tasks assigned to the user, the offers of one of
-    their groups, or the offers made to them by name; each is read in due order."""
+    their groups, the offers made to them by name, or the opinions asked of them
+    (("opinion", name)); each is read in due order. `behalf`: the same ranges of an absent
+    colleague the user stands in for (their tasks, or offers claimed by neither of them)."""
 
-    offer: tuple[str, str] | None  # ("group", key) | ("user", name) | None: assigned
+    offer: tuple[str, str] | None  # ("group", key) | ("user", name) | ("opinion", name) | None
+    behalf: Subject | None = None
+
+    @property
+    def disjoint(self) -> bool:
+        """Counted apart from the others (a deputy's ranges overlap the user's own)."""
+        return self.behalf is None
 
     def select(self, who: Subject, *extra: ColumnElement[bool],
                after: tuple[InboxRange, ...] = ()) -> Select:
         """SELECT task id, sort_due of this range, in its index order; `after`: leave out
         the tasks also offered through those (earlier) ranges, so counts add up."""
+        owner = self.behalf or who
         if self.offer is None:
             return (select(HumanTask.id.label("id"), HumanTask.sort_due.label("sort_due"))
-                    .where(assigned_clause(who), *extra)
+                    .where(assigned_clause(owner), *extra)
                     .order_by(HumanTask.sort_due, HumanTask.id))
         kind, key = self.offer
+        if kind == "opinion":
+            # a task waiting for this user's opinion is held by someone else: in no other range
+            return (select(HumanTask.id.label("id"), HumanTask.sort_due.label("sort_due"))
+                    .where(HumanTask.delegated_to == key, HumanTask.state == "open",
+                           _reach_clause(who), *extra)
+                    .order_by(HumanTask.sort_due, HumanTask.id))
+        claimers = sorted({who.username, owner.username})
         query = (select(TaskOffer.task_id.label("id"), TaskOffer.sort_due.label("sort_due"))
                  .where(TaskOffer.kind == kind, TaskOffer.key == key,
-                        or_(TaskOffer.claimed_by.is_(None), TaskOffer.claimed_by == who.username),
-                        _offer_scope(who, kind, key))
+                        or_(TaskOffer.claimed_by.is_(None), TaskOffer.claimed_by.in_(claimers)
+                            if len(claimers) > 1 else TaskOffer.claimed_by == who.username),
+                        _offer_scope(owner, kind, key))
                  .order_by(TaskOffer.sort_due, TaskOffer.task_id))
         if extra:  # the inbox's filters read the task row
             query = query.where(TaskOffer.task_id.in_(select(HumanTask.id).where(*extra)))
-        earlier = [r.offer for r in after if r.offer is not None]
-        if earlier:
+        earlier = [r.offer for r in after
+                   if r.offer is not None and r.offer[0] != "opinion" and r.disjoint]
+        if earlier and self.disjoint:
             other = aliased(TaskOffer)
             query = query.where(~exists().where(other.task_id == TaskOffer.task_id, or_(
                 *[and_(other.kind == k, other.key == v) for k, v in earlier])))
         return query
 
 
-def inbox_ranges(who: Subject, group: str | None = None) -> list[InboxRange]:
+def inbox_ranges(who: Subject, group: str | None = None, *,
+                 opinions: bool = True) -> list[InboxRange]:
     """The ranges whose union is what `may_act` allows this user among open tasks (`group`:
-    only the offers of that group, plus the tasks assigned to them)."""
+    only the offers of that group, plus the tasks assigned to them), then the tasks of the
+    absent colleagues they stand in for and (`opinions`) the tasks waiting for their opinion."""
     if not who.username:
         return []
     ranges = [InboxRange(None)]
     ranges += [InboxRange(("group", g)) for g in sorted(who.roles) if group in (None, g)]
     if group is None:
         ranges.append(InboxRange(("user", who.username)))
+        for absent in _standing_in_for(who):
+            ranges.append(InboxRange(None, absent))
+            ranges += [InboxRange(("group", g), absent) for g in sorted(absent.roles - {PARTNER})]
+            ranges.append(InboxRange(("user", absent.username), absent))
+        if opinions:
+            ranges.append(InboxRange(("opinion", who.username)))
     return ranges
 
 
@@ -381,7 +691,7 @@ def where(who: Subject, action: str) -> ColumnElement[bool]:
     """The SQL form of an action for list pages: `act` on human_task (the open tasks this
     user may act on), `read_partnership`, `read_audit` and `export` on partnership."""
     if action == "act":
-        ranges = [r.select(who).order_by(None) for r in inbox_ranges(who)]
+        ranges = [r.select(who).order_by(None) for r in inbox_ranges(who, opinions=False)]
         if not ranges:
             return false()
         return HumanTask.id.in_(select(union(*ranges).subquery().c.id))

@@ -70,6 +70,8 @@ class TaskCompleted(Event):
     actor: str
     at: datetime
     before: dict | None = None
+    # the absent colleague the actor completed it for, as their deputy
+    on_behalf_of: str | None = None
 
 
 @dataclass
@@ -167,7 +169,8 @@ def _audit_completed(uow, e: TaskCompleted) -> None:
                  partnership_id=task.partnership_id, instance_id=task.instance_id,
                  task_uuid=task.task_uuid, element_id=task.element_id,
                  payload={"title": task.title, "form_key": task.form_key, "data": e.data,
-                          "before": e.before})
+                          "before": e.before,
+                          **({"on_behalf_of": e.on_behalf_of} if e.on_behalf_of else {})})
 
 
 def _audit_instance_completed(uow, e: InstanceCompleted) -> None:

@@ -485,6 +485,13 @@ def _character_message(char: str, label: str) -> str:
     return f"Caractère {kind} (U+{ord(char):04X}) dans « {label} » : retirez-le."
 
 
+def refused_text(text: str, label: str, *, single_line: bool = False) -> str | None:
+    """The French message refusing a text no form accepts (a control character, a lone
+    surrogate), or None: for the texts typed outside forms (comments, opinions)."""
+    char = _refused_character(text, single_line)
+    return _character_message(char, label) if char else None
+
+
 def _character_errors(schema, data, path: tuple[str, ...]):
     """(field path, French message) for every value no form accepts: a control character
     (any string not declared as a long text is a single line; NUL is refused everywhere),

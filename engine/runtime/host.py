@@ -41,7 +41,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from partnerflow.engine import config, spiff
+from partnerflow.engine import access, config, spiff
 from partnerflow.engine.audit import AuditKeys, bind_keys
 from partnerflow.engine.config import Settings, SystemClock
 from partnerflow.engine.runtime import notifications, services
@@ -105,10 +105,11 @@ class Partnerflow:
         self.sessions = make_session_factory(self.db)
         self.audit_keys = AuditKeys(settings)
         bind_keys(self.sessions, self.audit_keys)
+        self.clock = clock or SystemClock()
+        access.bind_clock(self.sessions, self.clock)  # the day absences are read on
         self.catalog = Catalog()
         self.forms = FormRegistry(settings.forms_dir, saved=self._saved_forms)
         self._saved_forms_cache: tuple[float, dict[str, dict]] = (0.0, {})
-        self.clock = clock or SystemClock()
         self.plugins = load_plugins()
         spiff.configure_sandbox(settings.sandbox_workers, settings.sandbox_memory_mb)
 

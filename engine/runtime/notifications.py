@@ -72,7 +72,38 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Bonjour {name},\n\nPetit rappel : la tâche « {title} » du partenariat « {partnership} » "
         "attend toujours votre décision.\n\nPour la traiter : {url}\n",
     ),
+    "comment_added": (
+        "Nouveau commentaire : {title}",
+        "Bonjour {name},\n\n{author} a écrit un commentaire ({visibility}) sur « {title} », "
+        "partenariat « {partnership} » :\n\n{excerpt}\n\nPour lire le fil et répondre : {url}\n",
+    ),
+    "opinion_requested": (
+        "Votre avis est demandé : {title}",
+        "Bonjour {name},\n\n{author} vous demande votre avis sur la tâche « {title} » du "
+        "partenariat « {partnership} » :\n\n{excerpt}\n\nLa tâche attend votre réponse ; "
+        "pour la donner : {url}\n",
+    ),
+    "opinion_given": (
+        "Avis reçu : {title}",
+        "Bonjour {name},\n\n{author} a donné son avis sur la tâche « {title} » du partenariat "
+        "« {partnership} »{recommendation} :\n\n{excerpt}\n\nLa tâche vous revient ; pour la "
+        "terminer : {url}\n",
+    ),
+    "opinion_withdrawn": (
+        "Demande d'avis retirée : {title}",
+        "Bonjour {name},\n\n{author} a retiré la demande d'avis qu'il vous avait adressée sur "
+        "la tâche « {title} » du partenariat « {partnership} ». Vous n'avez plus à répondre.\n",
+    ),
+    "deputy_named": (
+        "Remplacement : {author} du {starts} au {ends}",
+        "Bonjour {name},\n\n{author} sera absent(e) du {starts} au {ends} et vous a désigné(e) "
+        "pour le ou la remplacer : pendant cette période, ses tâches vous sont aussi proposées "
+        "dans « Mes tâches » et ses notifications vous sont copiées.\n\n{url}\n",
+    ),
 }
+# added to what a deputy receives for an absent colleague
+DEPUTY_NOTE = ("\n(Vous recevez ce message en remplacement de {absent}, absent(e) jusqu'au "
+               "{until:%d/%m/%Y}.)\n")
 SIGNATURE = "\n—\nPartnerflow · la démarche partenariale\n"
 DIGEST_SUBJECT = "Partnerflow : {count} notification(s) non lue(s)"
 DIGEST_INTRO = "Bonjour {name},\n\nVoici ce qui s'est passé depuis votre dernier récapitulatif :\n\n"
@@ -121,9 +152,13 @@ def recipients_for_task(session: Session, task: HumanTask) -> list[User]:
     return access.users_who_may(session, "act", task)
 
 
-def _direction(session: Session) -> list[User]:
+def direction(session: Session) -> list[User]:
+    """The active members of the direction."""
     return list(session.scalars(select(User).where(access.members_clause(access.DIRECTION))
                                 .order_by(User.username)))
+
+
+_direction = direction
 
 
 # ---------------------------------------------------------------- writing notifications
@@ -146,21 +181,29 @@ def _due_text(task: HumanTask | None, kind: str) -> str:
 
 def notify(session: Session, settings: Settings, users: Iterable[User], *, kind: str,
            partnership: Partnership | None, task: HumanTask | None, now: datetime,
-           title: str | None = None, link: str | None = None) -> list[Notification]:
-    """One notification per user (each user once), subject and body from TEMPLATES."""
+           title: str | None = None, link: str | None = None, extra: dict | None = None,
+           exclude: Iterable[str] = ()) -> list[Notification]:
+    """One notification per user (each user once), subject and body from TEMPLATES; `extra`
+    fills the template's other fields. A user away today has it copied to their deputy
+    (access.deputies_of); nobody in `exclude` (the author of what is told) gets one."""
     subject_t, body_t = TEMPLATES[kind]
     link = link or (f"/taches/{task.id}" if task is not None and task.id else "/notifications")
+    skip = set(exclude)
+    users = [u for u in users if u.username not in skip]
+    deputies = access.deputies_of(session, [u.username for u in users])
     written, seen = [], set()
-    for user in users:
-        if user.username in seen:
+    for user, note in [*((u, "") for u in users),
+                       *((deputy, DEPUTY_NOTE.format(absent=absent, until=until))
+                         for absent, (deputy, until) in deputies.items())]:
+        if user.username in seen or user.username in skip:
             continue
         seen.add(user.username)
         fields = {"name": user.full_name or user.username, "title": title or (task.title if task else ""),
                   "partnership": partnership.title if partnership else "", "due": _due_text(task, kind),
-                  "url": settings.base_url.rstrip("/") + link}
+                  "url": settings.base_url.rstrip("/") + link, **(extra or {})}
         status, next_at = _initial_delivery(settings, user, now)
         row = Notification(username=user.username, kind=kind, subject=subject_t.format(**fields)[:300],
-                           body=body_t.format(**fields) + SIGNATURE, link=link[:300],
+                           body=body_t.format(**fields) + note + SIGNATURE, link=link[:300],
                            partnership_id=partnership.id if partnership else None,
                            task_id=task.id if task is not None else None, created_at=now,
                            email_status=status, attempts=0, next_attempt_at=next_at)

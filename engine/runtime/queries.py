@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import exists, func, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from partnerflow.engine import access
 from partnerflow.engine.store.models import (
+    Absence,
     AuditEvent,
+    Comment,
     Document,
     FormVersion,
     Group,
@@ -22,6 +24,7 @@ from partnerflow.engine.store.models import (
     PartnershipOrganisation,
     ProcessInstance,
     ProcessVersion,
+    TaskDelegation,
     TaskOffer,
     User,
 )
@@ -97,7 +100,9 @@ def inbox(session: Session, username: str, now: datetime, filters: InboxFilter =
 def _row_query():
     return (select(HumanTask.id, HumanTask.title, HumanTask.title_en, HumanTask.element_id,
                    HumanTask.stage, HumanTask.role,
-                   HumanTask.assignee, HumanTask.claimed_by, HumanTask.form_key,
+                   HumanTask.candidate_groups, HumanTask.candidate_users, HumanTask.assignee,
+                   HumanTask.claimed_by, HumanTask.delegated_to,
+                   HumanTask.form_key,
                    HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
                    HumanTask.instance_id, Partnership.title.label("partnership_title"))
             .join(Partnership, Partnership.id == HumanTask.partnership_id))
@@ -119,6 +124,11 @@ def inbox_count(session: Session, username: str, filters: InboxFilter | None = N
                 now: datetime | None = None) -> int:
     """How many open tasks the user can take (the header badge)."""
     viewer = access.actor(session, username)
+    group = filters.role if filters is not None else None
+    if not all(r.disjoint for r in access.inbox_ranges(viewer, group)):
+        # a deputy: their colleague's ranges overlap their own, counted once through the union
+        return session.scalar(select(func.count()).select_from(
+            _merged(_ranges(viewer, filters, now)))) or 0
     # each range counted from its index alone, without the tasks of the ranges before it
     return sum(session.scalar(select(func.count()).select_from(r.order_by(None).subquery())) or 0
                for r in _ranges(viewer, filters, now, disjoint=True))
@@ -302,3 +312,182 @@ def saved_forms(session: Session) -> dict[str, dict]:
     rows = session.execute(select(FormVersion.form_key, FormVersion.schema).join(
         newest, (FormVersion.form_key == newest.c.form_key) & (FormVersion.version == newest.c.v)))
     return {key: schema for key, schema in rows}
+
+
+# ---------------------------------------------------------------- discussion: comments, opinions
+
+
+def full_name(session: Session, username: str | None) -> str:
+    if not username:
+        return ""
+    return session.scalar(select(User.full_name).where(User.username == username)) or username
+
+
+def partnership_delegate(session: Session, partnership_id: int) -> str | None:
+    """The partnership's delegate: the `delegate` variable its tasks carry (the mission
+    letter names them), read from the open tasks first, then from the latest ones."""
+    rows = session.scalars(select(HumanTask).where(HumanTask.partnership_id == partnership_id)
+                           .order_by((HumanTask.state == "open").desc(), HumanTask.id.desc())
+                           .limit(50))
+    for task in rows:
+        delegate = (task.context or {}).get("delegate")
+        if isinstance(delegate, str) and delegate:
+            return delegate
+    return None
+
+
+def partner_contacts(session: Session, partnership_id: int) -> list[User]:
+    """The active partner users attached to the partnership."""
+    attached = select(PartnershipMember.user_id).where(PartnershipMember.partnership_id == partnership_id)
+    return list(session.scalars(select(User).where(access.members_clause(access.PARTNER),
+                                                   User.id.in_(attached)).order_by(User.username)))
+
+
+@dataclass(frozen=True)
+class CommentRow:
+    id: int
+    author: str
+    author_name: str
+    visibility: str
+    body: str
+    created_at: datetime
+    task_id: int | None
+    task_title: str | None
+    task_readable: bool  # the reader may open the task it is about
+
+
+def comments(session: Session, who, partnership_id: int, task: HumanTask | None = None, *,
+             with_tasks: bool = False, limit: int = 500) -> list[CommentRow]:
+    """A thread as this reader may read it, oldest first: the partnership's own (with
+    `with_tasks`, its tasks' too: the partnership page), or one task's. Internal comments
+    never reach a partner representative (access.comment_clause)."""
+    thread = access.Thread(partnership_id, task)
+    if not access.may(who, "read_thread", thread):
+        return []
+    query = (select(Comment, User.full_name, HumanTask)
+             .outerjoin(User, User.username == Comment.author)
+             .outerjoin(HumanTask, HumanTask.id == Comment.task_id)
+             .where(Comment.partnership_id == partnership_id, access.comment_clause(who)))
+    if task is not None:
+        query = query.where(Comment.task_id == task.id)
+    elif not with_tasks:
+        query = query.where(Comment.task_id.is_(None))
+    rows = session.execute(query.order_by(Comment.id.desc()).limit(limit)).all()
+    return [CommentRow(c.id, c.author, name or c.author, c.visibility, c.body, c.created_at,
+                       c.task_id, t.title if t is not None else None,
+                       t is not None and access.may(who, "read_task", t))
+            for c, name, t in reversed(rows)]
+
+
+@dataclass(frozen=True)
+class OpinionRow:
+    id: int
+    owner: str
+    owner_name: str
+    delegate: str
+    delegate_name: str
+    question: str
+    visibility: str
+    state: str  # pending | resolved | withdrawn
+    opinion: str | None
+    recommendation: str | None
+    requested_at: datetime
+    resolved_at: datetime | None
+
+
+def opinions(session: Session, who, task: HumanTask) -> list[OpinionRow]:
+    """The opinions asked on a task, oldest first, as this reader may read them (an internal
+    one never reaches a partner representative)."""
+    if not access.may(who, "read_task", task):
+        return []
+    owner, delegate = aliased(User), aliased(User)
+    rows = session.execute(
+        select(TaskDelegation, owner.full_name, delegate.full_name)
+        .outerjoin(owner, owner.username == TaskDelegation.owner)
+        .outerjoin(delegate, delegate.username == TaskDelegation.delegate)
+        .where(TaskDelegation.task_id == task.id,
+               TaskDelegation.visibility.in_(access.readable_visibilities(who)))
+        .order_by(TaskDelegation.id)).all()
+    return [OpinionRow(d.id, d.owner, o or d.owner, d.delegate, g or d.delegate, d.question,
+                       d.visibility, d.state, d.opinion, d.recommendation, d.requested_at,
+                       d.resolved_at) for d, o, g in rows]
+
+
+def _actors(session: Session, users: list[User]) -> list[tuple[User, access.Actor]]:
+    """Users with their actors (groups, partnerships, away today), in three queries."""
+    if not users:
+        return []
+    ids = [u.id for u in users]
+    attached: dict[int, set[int]] = {}
+    for user_id, partnership_id in session.execute(
+            select(PartnershipMember.user_id, PartnershipMember.partnership_id).where(
+                PartnershipMember.user_id.in_(ids))):
+        attached.setdefault(user_id, set()).add(partnership_id)
+    away = set(session.scalars(select(Absence.user_id).where(
+        Absence.user_id.in_(ids), access.absence_on(access.today(session)))))
+    return [(u, access.Actor(u.username, frozenset(u.role_keys), frozenset(attached.get(u.id, ())),
+                             absent=u.id in away)) for u in users]
+
+
+def opinion_candidates(session: Session, task: HumanTask, owner) -> list[tuple[str, str]]:
+    """Whom the holder may ask for an opinion on this task (access.may_be_asked_opinion):
+    active staff, and the partnership's partner contacts on a task the partner takes part in;
+    not the holder, nobody away today."""
+    staff_groups = select(GroupMember.user_id).where(GroupMember.group_key.not_in(sorted(access.NOT_STAFF)))
+    attached = select(PartnershipMember.user_id).where(
+        PartnershipMember.partnership_id == task.partnership_id)
+    users = list(session.scalars(select(User).where(
+        User.active.is_(True), User.username != owner.username,
+        User.id.in_(staff_groups) | User.id.in_(attached)).order_by(User.full_name)))
+    request = access.OpinionRequest(task, owner)
+    return [(u.username, u.full_name) for u, who in _actors(session, users)
+            if access.may(who, "be_asked_opinion", request)]
+
+
+# ---------------------------------------------------------------- absences
+
+
+@dataclass(frozen=True)
+class AbsenceRow:
+    id: int
+    username: str
+    full_name: str
+    deputy: str
+    deputy_name: str
+    starts_on: date
+    ends_on: date
+    current: bool  # covers today
+
+
+def _absence_rows(session: Session, clause) -> list[AbsenceRow]:
+    absent, deputy = aliased(User), aliased(User)
+    day = access.today(session)
+    rows = session.execute(
+        select(Absence, absent.username, absent.full_name, deputy.username, deputy.full_name)
+        .join(absent, absent.id == Absence.user_id).join(deputy, deputy.id == Absence.deputy_id)
+        .where(clause, Absence.cancelled_at.is_(None), Absence.ends_on >= day)
+        .order_by(Absence.starts_on, Absence.id)).all()
+    return [AbsenceRow(a.id, name, full or name, dname, dfull or dname, a.starts_on, a.ends_on,
+                       a.starts_on <= day <= a.ends_on)
+            for a, name, full, dname, dfull in rows]
+
+
+def absences_of(session: Session, username: str) -> list[AbsenceRow]:
+    """The user's absences today and to come."""
+    user_id = select(User.id).where(User.username == username).scalar_subquery()
+    return _absence_rows(session, Absence.user_id == user_id)
+
+
+def standing_in(session: Session, username: str) -> list[AbsenceRow]:
+    """The absences, today and to come, of the colleagues this user stands in for."""
+    user_id = select(User.id).where(User.username == username).scalar_subquery()
+    return _absence_rows(session, Absence.deputy_id == user_id)
+
+
+def deputy_candidates(session: Session, username: str) -> list[tuple[str, str]]:
+    """Whom a user may name as their deputy (access.may_deputise): active staff, not them."""
+    me = access.actor(session, username)
+    users = list(session.scalars(select(User).where(User.active.is_(True), User.username != username)
+                                 .order_by(User.full_name)))
+    return [(u.username, u.full_name) for u, who in _actors(session, users)
+            if access.may(who, "deputise", me)]

@@ -149,6 +149,13 @@ def _task_for_update(session: Session, task_id: int) -> HumanTask:
     return task
 
 
+def _ensure_not_waiting(task: HumanTask) -> None:
+    """A task waiting for an opinion is completed, released or reassigned by nobody until
+    the opinion is given or the question withdrawn."""
+    if task.state == "open" and task.delegated_to:
+        raise Conflict(f"this task is waiting for the opinion of {task.delegated_to}")
+
+
 def _ensure_open(task: HumanTask) -> None:
     if task.state == "completed":
         when = as_utc(task.completed_at)
@@ -180,18 +187,20 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
+    _ensure_not_waiting(task)
     if expected_version is not None and task.row_version != expected_version:
         raise Conflict("this task changed since you opened it; reload the page")
-    if not may(session, user, "act", task):
-        raise Forbidden(f"{actor} may not complete task {task_id} ('{task.title}')")
     who = access.actor_of(session, user)
+    if not access.may(who, "complete", task):
+        raise Forbidden(f"{actor} may not complete task {task_id} ('{task.title}')")
     cleaned = _keep_prepared(uow, task, _validate_task_data(uow, task, data, who))
     instance = session.get(ProcessInstance, task.instance_id)
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
     instance_id = instance.id
+    on_behalf_of = access.acting_for(who, task)
     try:
-        return _run_completion(uow, task, instance, cleaned, actor, password)
+        return _run_completion(uow, task, instance, cleaned, actor, password, on_behalf_of)
     except USER_ERRORS:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the step becomes an incident
@@ -209,7 +218,7 @@ USER_ERRORS = (Conflict, Forbidden, InvalidInput, NotFound)
 
 
 def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: dict, actor: str,
-                    password: str | None) -> Completion:
+                    password: str | None, on_behalf_of: str | None = None) -> Completion:
     session, task_id = uow.session, task.id
     identity = _confirmed_identity(uow, task, actor, password)
     run = stepping.restore(uow, instance)
@@ -221,7 +230,8 @@ def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: di
     task.draft = None
     task.result = stepping.json_safe(cleaned)
     uow.publish(events.TaskCompleted(task, cleaned, actor, now,
-                                     before=auditlog.context_reference(task)))
+                                     before=auditlog.context_reference(task),
+                                     on_behalf_of=on_behalf_of))
     stepping.advance(uow, instance, run, actor, identity=identity)
     _commit(uow, task_id)
     next_ids = list(session.scalars(select(HumanTask.id).where(
@@ -292,14 +302,17 @@ def claim_task(uow, *, task_id: int, actor: str) -> None:
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
-    if not access.may_act(access.actor_of(session, user), task, ignore_claim=True):
+    who = access.actor_of(session, user)
+    if not access.may_act(who, task, ignore_claim=True):
         raise Forbidden(f"{actor} may not claim task {task_id}")
     if task.claimed_by and task.claimed_by != actor:
         raise Conflict(f"this task is already claimed by {task.claimed_by}")
+    behalf = access.acting_for(who, task, ignore_claim=True)
     task.claimed_by = actor
     audit.append(session, type="task_claimed", actor=actor, at=uow.clock(),
                  partnership_id=task.partnership_id, instance_id=task.instance_id,
-                 task_uuid=task.task_uuid, element_id=task.element_id, payload={"title": task.title})
+                 task_uuid=task.task_uuid, element_id=task.element_id,
+                 payload={"title": task.title, **({"on_behalf_of": behalf} if behalf else {})})
     _commit(uow, task_id)
 
 
@@ -308,6 +321,7 @@ def unclaim_task(uow, *, task_id: int, actor: str) -> None:
     user = get_user(session, actor)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
+    _ensure_not_waiting(task)
     if task.claimed_by != actor and not may(session, user, "release"):
         raise Forbidden(f"only {task.claimed_by or 'nobody'} or the direction may release this task")
     task.claimed_by = None
@@ -324,6 +338,7 @@ def reassign_task(uow, *, task_id: int, actor: str, to_user: str) -> None:
     target = get_user(session, to_user)
     task = _task_for_update(session, task_id)
     _ensure_open(task)
+    _ensure_not_waiting(task)
     if not may(session, user, "reassign"):
         raise Forbidden("only the direction or an administrator may reassign a task")
     if not may(session, target, "reassign_to", task):
@@ -487,14 +502,16 @@ def fire_next_due_timer(uow, *, skip: frozenset[int] = frozenset(),
 
 
 def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
-    """The task if this user may work on it (open and theirs or their role's), or read it
-    once closed (access.may_act, access.may_read_closed_task)."""
+    """The task if this user may work on it (open and theirs or their role's, or waiting for
+    their opinion), or read it once closed (access.may_act, access.may_give_opinion,
+    access.may_read_closed_task)."""
     user = get_user(session, actor)
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
     who = access.actor_of(session, user)
-    if task.state == "open" and not access.may(who, "act", task):
+    if task.state == "open" and not (access.may(who, "act", task)
+                                     or access.may(who, "give_opinion", task)):
         raise Forbidden(f"{actor} may not work on task {task_id}")
     if task.state != "open" and not access.may(who, "read_task", task):
         raise Forbidden(f"{actor} may not see task {task_id}")

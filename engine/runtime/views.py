@@ -177,6 +177,8 @@ def visible_data(who, forms, data: dict, form_key: str | None = None) -> dict:
 # quote any value (left out whole for a partner)
 _DATA_ENTRIES = ("data", "inputs", "outputs", "before", "variables", "payload")
 _TEXT_ENTRIES = ("error", "reasons", "message_text")
+# a comment's or an opinion's own words: left out for a partner unless shared with them
+_DISCUSSION_ENTRIES = ("text", "question", "opinion", "recommendation")
 
 
 def redact_payload(audiences: Audiences, payload: dict) -> tuple[dict, list[str]]:
@@ -201,6 +203,11 @@ def redact_payload(audiences: Audiences, payload: dict) -> tuple[dict, list[str]
         if entry in payload:
             payload.pop(entry)
             removed.append(f"payload.{entry}")
+    if "visibility" in payload and payload.get("visibility") != access.SHARED:
+        for entry in _DISCUSSION_ENTRIES:
+            if entry in payload:
+                payload.pop(entry)
+                removed.append(f"payload.{entry}")
     return payload, removed
 
 

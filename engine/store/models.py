@@ -226,6 +226,8 @@ class HumanTask(Base):
         # offered ones are ranges of task_offer
         Index("ix_human_task_inbox_assignee", "assignee", "state", "sort_due", "id"),
         Index("ix_human_task_instance", "instance_id", "task_uuid"),
+        # the opinions a user is asked for, read as one index range in due order
+        Index("ix_human_task_inbox_delegate", "delegated_to", "state", "sort_due", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -261,6 +263,9 @@ class HumanTask(Base):
     overdue_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     # the diagram's camunda:property confirm_password: completing asks for the password again
     confirm_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # who the holder asked for an opinion and has not answered yet (a TaskDelegation pending):
+    # Camunda's DelegationState PENDING; the task goes back to its holder once answered
+    delegated_to: Mapped[str | None] = mapped_column(String(80))
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
     offers: Mapped[list[TaskOffer]] = relationship(cascade="all, delete-orphan", lazy="select",
@@ -527,3 +532,61 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(80))
     # retried | resumed | cancelled
     resolution: Mapped[str | None] = mapped_column(String(20))
+
+
+class Comment(Base):
+    """A message of a partnership's thread or of one of its tasks' (`task_id`): internal (staff
+    only) or shared with the partner (access.comment_visibility decides)."""
+
+    __tablename__ = "comment"
+    __table_args__ = (Index("ix_comment_thread", "partnership_id", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"))
+    task_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("human_task.id"))
+    author: Mapped[str] = mapped_column(String(80))
+    visibility: Mapped[str] = mapped_column(String(10))  # internal | shared
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class TaskDelegation(Base):
+    """A task's holder asking a colleague for an opinion (Camunda's delegateTask): pending
+    until the delegate answers (resolved) or the holder withdraws the question; the task
+    stays its holder's, who alone completes it."""
+
+    __tablename__ = "task_delegation"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id"), index=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"))
+    owner: Mapped[str] = mapped_column(String(80))
+    delegate: Mapped[str] = mapped_column(String(80))
+    question: Mapped[str] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(10))  # internal | shared
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | resolved | withdrawn
+    opinion: Mapped[str | None] = mapped_column(Text)
+    recommendation: Mapped[str | None] = mapped_column(String(20))
+    requested_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class Absence(Base):
+    """A period (calendar days in Europe/Paris, both included) during which a user's tasks
+    are offered to a deputy too and their notifications copied to them."""
+
+    __tablename__ = "absence"
+    __table_args__ = (Index("ix_absence_user", "user_id", "ends_on"),
+                      Index("ix_absence_deputy", "deputy_id", "ends_on"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    deputy_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    # ended early (or called off before it began)
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(80))
