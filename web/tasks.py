@@ -214,7 +214,8 @@ def comment(task_id: int):
 @login_required
 def ask_opinion(task_id: int):
     """The holder asks a colleague for an opinion: the task waits for the answer."""
-    typed = {"delegate": request.form.get("delegate", ""), "question": request.form.get("question", "")}
+    # "asked", not "delegate": the mission letter's own field on the same page is "delegate"
+    typed = {"delegate": request.form.get("asked", ""), "question": request.form.get("question", "")}
     try:
         with engine().uow() as uow:
             discussion.ask_opinion(uow, task_id=task_id, actor=current_user.username,

@@ -49,7 +49,7 @@ def test_an_opinion_is_asked_given_and_the_task_comes_back(page, world):
     sign_in(page, "claire")
     page.goto(task)
     page.locator("details.ask-opinion summary").click()
-    page.select_option("#delegate", "sophie")
+    page.select_option("#opinion-asked", "sophie")
     page.fill("#question", "Le budget de l'action tient-il ?")
     page.get_by_role("button", name="Envoyer la demande d’avis").click()
     page.wait_for_url(f"**{task}")

@@ -27,7 +27,7 @@ def _routes(world) -> list[str]:
 def test_every_discussion_route_refuses_a_missing_or_forged_csrf_token(world, as_user, token):
     client = as_user("claire")
     for path in _routes(world):
-        data = {"text": "x", "delegate": "sophie", "question": "?", "opinion": "!",
+        data = {"text": "x", "asked": "sophie", "question": "?", "opinion": "!",
                 "starts_on": "2026-03-02", "ends_on": "2026-03-03", "deputy": "sophie"}
         if token:
             data["csrf_token"] = token
@@ -47,9 +47,9 @@ def test_the_wrong_user_is_refused(world, as_user):
     assert post(paul, f"/partenariats/{world.other}/commentaires", {"text": "Bonjour"}).status_code == 403
     alice = as_user("alice")
     assert post(alice, f"/partenariats/{world.own}/commentaires", {"text": "Audit"}).status_code == 403
-    assert post(sophie, f"{task}/avis", {"delegate": "karim", "question": "?"}).status_code == 403
+    assert post(sophie, f"{task}/avis", {"asked": "karim", "question": "?"}).status_code == 403
     claire = as_user("claire")
-    assert post(claire, f"{task}/avis", {"delegate": "sophie", "question": "Un avis ?"},
+    assert post(claire, f"{task}/avis", {"asked": "sophie", "question": "Un avis ?"},
                 token_from=task).status_code == 302
     # only sophie answers; neither she nor a bystander withdraws it; nobody completes it meanwhile
     assert post(karim, f"{task}/avis/reponse", {"opinion": "Moi aussi"}).status_code == 403
@@ -80,7 +80,7 @@ def test_a_partner_never_reads_an_internal_comment_or_opinion(world, as_user):
     assert "PARTAGE-bienvenue" in page and "INTERNE" not in page
     post(claire, f"/partenariats/{world.own}/commentaires", {"text": "INTERNE-strategie"},
          token_from=f"/partenariats/{world.own}")
-    post(claire, f"{task}/avis", {"delegate": "karim", "question": "INTERNE-question"}, token_from=task)
+    post(claire, f"{task}/avis", {"asked": "karim", "question": "INTERNE-question"}, token_from=task)
     post(as_user("karim"), f"{task}/avis/reponse", {"opinion": "INTERNE-avis"}, token_from=task)
     # an internal task's page is refused to him outright
     assert paul.get(f"/taches/{world.task_own}").status_code == 403
@@ -119,7 +119,7 @@ def test_a_script_in_a_comment_a_question_or_an_opinion_is_escaped(world, as_use
     post(claire, f"{task}/commentaires", {"text": SCRIPT}, token_from=task)
     post(claire, f"/partenariats/{world.own}/commentaires", {"text": SCRIPT, "visibility": "shared"},
          token_from=f"/partenariats/{world.own}")
-    post(claire, f"{task}/avis", {"delegate": "sophie", "question": SCRIPT}, token_from=task)
+    post(claire, f"{task}/avis", {"asked": "sophie", "question": SCRIPT}, token_from=task)
     page = text_of(sophie.get(task))
     assert SCRIPT not in page and ESCAPED in page  # the question, the comment
     post(sophie, f"{task}/avis/reponse", {"opinion": SCRIPT}, token_from=task)

@@ -91,9 +91,9 @@ def test_an_opinion_round_trip_through_the_pages(world, as_user):
     claire, sophie = as_user("claire"), as_user("sophie")
     task_path = f"/taches/{world.task_own}"
     page = _page(claire, task_path)
-    options = _options(page, "delegate")
+    options = _options(page, "opinion-asked")
     assert {"sophie", "karim", "hugo"} <= options and "paul" not in options and "claire" not in options
-    response = post(claire, f"{task_path}/avis", {"delegate": "sophie", "question": "Le budget tient-il ?"},
+    response = post(claire, f"{task_path}/avis", {"asked": "sophie", "question": "Le budget tient-il ?"},
                     token_from=task_path)
     assert response.status_code == 302
     page = html.unescape(_page(claire, task_path))
@@ -133,7 +133,7 @@ def test_an_opinion_round_trip_through_the_pages(world, as_user):
 def test_the_holder_withdraws_the_question(world, as_user):
     claire = as_user("claire")
     task_path = f"/taches/{world.task_own}"
-    post(claire, f"{task_path}/avis", {"delegate": "karim", "question": "Un avis ?"}, token_from=task_path)
+    post(claire, f"{task_path}/avis", {"asked": "karim", "question": "Un avis ?"}, token_from=task_path)
     response = post(claire, f"{task_path}/avis/retrait", token_from=task_path)
     assert response.status_code == 302
     assert task_row(world.pf, world.task_own).delegated_to is None
@@ -143,11 +143,11 @@ def test_the_holder_withdraws_the_question(world, as_user):
 def test_a_refused_question_is_shown_next_to_its_field(world, as_user):
     claire = as_user("claire")
     task_path = f"/taches/{world.task_own}"
-    response = post(claire, f"{task_path}/avis", {"delegate": "paul", "question": "Un avis ?"},
+    response = post(claire, f"{task_path}/avis", {"asked": "paul", "question": "Un avis ?"},
                     token_from=task_path)
     assert response.status_code == 422
     page = text_of(response)
-    assert element(page, "p", id="delegate-error")["__text__"] == "Choisissez une personne de la liste."
+    assert element(page, "p", id="opinion-asked-error")["__text__"] == "Choisissez une personne de la liste."
     assert "open" in element(page, "details", class_="ask-opinion")
     assert task_row(world.pf, world.task_own).delegated_to is None
 
