@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,19 @@ class Settings:
     metrics_networks: tuple[str, ...] = ()
     # /ready also wants a worker that reported within this many seconds (0: not checked)
     worker_stale_s: float = 0.0
+    # Single sign-on through an OpenID Connect provider (off without an issuer); see
+    # docs/deployment.md. Local passwords may stay allowed beside it, or be turned off.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_scopes: str = "openid email profile"
+    oidc_label: str = "votre fournisseur d'identité"
+    oidc_groups_claim: str = "groups"
+    # (a value of the groups claim, a Partnerflow group key); empty: accounts are created by an
+    # administrator and linked by address
+    oidc_group_map: tuple[tuple[str, str], ...] = ()
+    oidc_trust_email: bool = False
+    local_passwords: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -122,6 +136,7 @@ class Settings:
             values["sql_echo"] = True
         values.update(_mail_and_serving(env))
         values.update(_operations(env))
+        values.update(_single_sign_on(env))
         values.update(overrides)
         return cls(**values)
 
@@ -184,6 +199,42 @@ def _operations(env) -> dict:
     if env.get("PARTNERFLOW_WORKER_STALE_SECONDS"):
         values["worker_stale_s"] = float(env["PARTNERFLOW_WORKER_STALE_SECONDS"])
     return values
+
+
+def _single_sign_on(env) -> dict:
+    """OpenID Connect settings from PARTNERFLOW_OIDC_* and PARTNERFLOW_LOCAL_PASSWORDS."""
+    values: dict = {}
+    for variable, name in (("PARTNERFLOW_OIDC_ISSUER", "oidc_issuer"),
+                           ("PARTNERFLOW_OIDC_CLIENT_ID", "oidc_client_id"),
+                           ("PARTNERFLOW_OIDC_CLIENT_SECRET", "oidc_client_secret"),
+                           ("PARTNERFLOW_OIDC_SCOPES", "oidc_scopes"),
+                           ("PARTNERFLOW_OIDC_LABEL", "oidc_label"),
+                           ("PARTNERFLOW_OIDC_GROUPS_CLAIM", "oidc_groups_claim")):
+        if env.get(variable):
+            values[name] = env[variable].strip()
+    if env.get("PARTNERFLOW_OIDC_CLIENT_SECRET_FILE") and "oidc_client_secret" not in values:
+        values["oidc_client_secret"] = read_key_file(Path(env["PARTNERFLOW_OIDC_CLIENT_SECRET_FILE"]))
+    if env.get("PARTNERFLOW_OIDC_GROUP_MAP"):
+        values["oidc_group_map"] = parse_group_map(env["PARTNERFLOW_OIDC_GROUP_MAP"])
+    for variable, name in (("PARTNERFLOW_OIDC_TRUST_EMAIL", "oidc_trust_email"),
+                           ("PARTNERFLOW_LOCAL_PASSWORDS", "local_passwords")):
+        if variable in env:
+            values[name] = env[variable].strip().lower() in _TRUE
+    return values
+
+
+def parse_group_map(text: str) -> tuple[tuple[str, str], ...]:
+    """`value=group;value=group` (`;` or a new line between pairs, since a value may hold a
+    comma, as an LDAP name does); a pair without `=` is refused, naming it."""
+    pairs = []
+    for item in re.split(r"[;\n]", text):
+        if not item.strip():
+            continue
+        value, sep, group = item.rpartition("=")
+        if not sep or not value.strip() or not group.strip():
+            raise ValueError(f"PARTNERFLOW_OIDC_GROUP_MAP: '{item.strip()}' is not value=group")
+        pairs.append((value.strip(), group.strip()))
+    return tuple(pairs)
 
 
 # --- Structured logs: one JSON object per line on stderr (time, level, logger, message, ids).

@@ -116,3 +116,29 @@ def make_user(pf: Partnerflow, username: str, *roles: str, password: str | None 
         accounts.create_user(uow, username=username, full_name=username.replace(".", " ").title(),
                              roles=list(roles), actor=None, password=password)
     return username
+
+
+@pytest.fixture
+def signing(pf):
+    """A convention written by claire (direction, with the web tests' password),
+    waiting for her signature: (engine, id of the signature task)."""
+    from partnerflow.engine.runtime import queries, services
+    from tests.integration.test_convention import CONVENTION
+    from tests.web.support import PASSWORD
+
+    deploy(pf, [FIXTURES / "signing.bpmn"])
+    make_user(pf, "claire", "direction", password=PASSWORD)
+    with pf.uow() as uow:
+        pid = services.create_partnership(uow, title="Consultations avancées", actor="claire")
+    with pf.uow() as uow:
+        services.start_instance(uow, partnership_id=pid, process_key="signing", actor="claire")
+
+    def open_tasks():
+        with pf.read() as db:
+            return [t.id for t in queries.tasks_of_partnership(db, pid)]
+
+    [write] = open_tasks()
+    with pf.uow() as uow:
+        services.complete_task(uow, task_id=write, actor="claire", data=CONVENTION)
+    [sign] = open_tasks()
+    return pf, sign

@@ -86,9 +86,10 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
                    notifications, incidents, absence):
         app.register_blueprint(module.bp)
     errors.register(app)
-    from . import metrics
+    from . import metrics, sso
 
     metrics.install(app)
+    sso.install(app)
 
     @app.errorhandler(SecurityError)
     def untrusted_host(exc):
@@ -96,9 +97,16 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         return Response(_("Requête invalide : ce nom d'hôte n'est pas celui du site."), 400,
                         mimetype="text/plain")
 
+    csp = CSP
+    if settings.oidc_issuer:  # signing out there follows the sign-out form's redirect
+        from urllib.parse import urlsplit
+
+        issuer = urlsplit(settings.oidc_issuer)
+        csp = CSP.replace("form-action 'self'", f"form-action 'self' {issuer.scheme}://{issuer.netloc}")
+
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

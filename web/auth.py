@@ -7,9 +7,11 @@ every session issued before (copied cookies included), on every web process."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -22,6 +24,7 @@ from partnerflow.engine.errors import FormValidationError
 from partnerflow.engine.method.demo import DEMO_PASSWORD, demo_accounts
 from partnerflow.engine.runtime import queries
 
+from . import sso
 from .current import WebUser, engine, safe_next
 from .extensions import login_manager
 from .webforms import N_
@@ -45,8 +48,11 @@ class LoginForm(FlaskForm):
 @bp.before_app_request
 def _remember_client_address():
     # checks deep inside a use case (the password typed again to sign) count failures per
-    # address too
+    # address too, and accept a recent authentication again at the identity provider
     g._client_address_token = accounts.set_client_address(request.remote_addr)
+    at = session.get(sso.REAUTH_AT) if session.get(sso.VIA) else None
+    g._reauth_token = accounts.set_reauthentication(
+        datetime.fromtimestamp(at, UTC) if isinstance(at, int | float) else None)
 
 
 @bp.teardown_app_request
@@ -54,6 +60,9 @@ def _forget_client_address(_exc):
     token = g.pop("_client_address_token", None)
     if token is not None:
         accounts.reset_client_address(token)
+    token = g.pop("_reauth_token", None)
+    if token is not None:
+        accounts.reset_reauthentication(token)
 
 
 def _web_user(user_id: str, epoch: int | None) -> WebUser | None:
@@ -91,7 +100,11 @@ def login():
         return redirect(url_for("inbox.index"))
     form = LoginForm()
     error, status, headers = None, 200, {}
-    if form.validate_on_submit():
+    local = engine().settings.local_passwords
+    if not local and request.method == "POST":
+        error, status = _("Les mots de passe de Partnerflow ne servent pas ici : connectez-vous "
+                          "avec %(provider)s.", provider=engine().settings.oidc_label), 403
+    elif form.validate_on_submit():
         try:
             with engine().uow() as uow:
                 user = accounts.authenticate(uow, username=form.username.data.strip(),
@@ -114,8 +127,10 @@ def login():
             error, status = _("Identifiant ou mot de passe incorrect."), 401
     with engine().read() as db:
         demo = demo_accounts() if queries.demo_loaded(db) else []
-    return render_template("login.html", form=form, error=error, demo=demo,
-                           demo_password=DEMO_PASSWORD, roles=ROLES), status, headers
+    return render_template("login.html", form=form, error=error, demo=demo if local else [],
+                           demo_password=DEMO_PASSWORD, roles=ROLES, local_passwords=local,
+                           sso=sso.enabled(), sso_label=engine().settings.oidc_label,
+                           next=request.args.get("next")), status, headers
 
 
 @bp.post("/deconnexion")
@@ -123,10 +138,10 @@ def login():
 def logout():
     with engine().uow() as uow:
         accounts.end_sessions(uow, user_id=current_user.id)
-    logout_user()
+    provider_logout = sso.sign_out_everywhere()
     _fresh_session()
     flash(_("Vous êtes déconnecté(e)."), "info")
-    return redirect(url_for("auth.login"))
+    return redirect(provider_logout or url_for("auth.login"))
 
 
 class PasswordForm(FlaskForm):

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, DisconnectionError, IntegrityError, Interf
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from partnerflow.engine.access.accounts import LocalPasswordsOff
 from partnerflow.engine.errors import (
     Conflict,
     DeploymentRejected,
@@ -83,6 +84,12 @@ def register(app) -> None:
     @app.errorhandler(Forbidden)
     def forbidden(exc):
         return render_error(403)
+
+    @app.errorhandler(LocalPasswordsOff)
+    def local_passwords_off(exc):
+        return render_error(403, _(
+            "Les mots de passe de Partnerflow sont désactivés : votre mot de passe se gère chez "
+            "%(provider)s.", provider=current_app.extensions["partnerflow"].settings.oidc_label))
 
     @app.errorhandler(Conflict)
     def conflict(exc):

@@ -19,6 +19,7 @@ from partnerflow.engine.runtime import discussion, documents, queries, services,
 from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 
+from . import sso
 from .current import engine
 from .errors import _wants_json
 from .formatting import shown_name, task_title
@@ -130,7 +131,8 @@ def _signing(db, task) -> dict | None:
         document = documents.fetch(db, partnership_id=task.partnership_id, sha256=digest or "")
     except NotFound:
         document = None
-    return {"document": document}
+    return {"document": document,
+            "provider": sso.signing_proof(url_for("tasks.show", task_id=task.id))}
 
 
 def _offered_to_me(task) -> bool:

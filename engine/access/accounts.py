@@ -161,7 +161,7 @@ def ensure_organisation(session, *, name: str, kind: str = "association", is_own
     return org
 
 
-def _groups(session, keys: list[str], field: str = "roles") -> list[Group]:
+def groups_by_key(session, keys: list[str], field: str = "roles") -> list[Group]:
     """The groups of these keys; refuses a key no group has, naming it."""
     wanted = sorted(set(keys))
     found = {g.key: g for g in session.scalars(select(Group).where(Group.key.in_(wanted)))}
@@ -179,7 +179,7 @@ def create_user(uow, *, username: str, full_name: str, roles: list[str], actor: 
     user names and names a spreadsheet would read as a formula."""
     _check_username(username)
     session = uow.session
-    groups = _groups(session, roles)
+    groups = groups_by_key(session, roles)
     if organisation_id is not None and session.get(Organisation, organisation_id) is None:
         raise InvalidInput(f"no organisation {organisation_id}",
                            {"organisation_id": ["Organisation inconnue : choisissez-en une de la liste."]})
@@ -206,7 +206,7 @@ def _user(session, username: str) -> User:
 def set_roles(uow, *, username: str, roles: list[str], actor: str) -> None:
     """Make the user a member of exactly these groups."""
     session = uow.session
-    groups = _groups(session, roles)
+    groups = groups_by_key(session, roles)
     user = _user(session, username)
     user.groups = groups
     audit.append(session, type="user_roles_changed", actor=actor, at=uow.clock(),
@@ -323,6 +323,26 @@ KNOWN_FROM_ADDRESS = timedelta(days=30)  # a name signed in from an address this
 _client_address: ContextVar[str | None] = ContextVar("partnerflow_client_address", default=None)
 
 
+# A person signed in through the identity provider, without a local password, proves they are
+# at the keyboard by authenticating there again; the web layer says when (engine clock time).
+REAUTH_WINDOW_MINUTES = 5
+_reauthenticated_at: ContextVar[datetime | None] = ContextVar("reauthenticated_at", default=None)
+
+
+def set_reauthentication(at: datetime | None):
+    return _reauthenticated_at.set(at)
+
+
+def reset_reauthentication(token) -> None:
+    _reauthenticated_at.reset(token)
+
+
+def _recently_reauthenticated(now: datetime) -> bool:
+    at = _reauthenticated_at.get()
+    return at is not None and timedelta(0) <= as_utc(now) - as_utc(at) <= timedelta(
+        minutes=REAUTH_WINDOW_MINUTES)
+
+
 def set_client_address(address: str | None):
     """Remember the current request's address; returns a token for `reset_client_address`."""
     return _client_address.set(address)
@@ -376,22 +396,29 @@ def _wait(session, username: str, address: str | None, now: datetime) -> timedel
     return wait if wait is not None and wait > timedelta(0) else None
 
 
-def _record(session, *, username: str, address: str | None, at: datetime, success: bool,
+def record_attempt(session, *, username: str, address: str | None, at: datetime, success: bool,
             user: User | None, purpose: str) -> None:
     session.add(LoginAttempt(username=username[:80], remote_addr=address, at=at, success=success,
                              unknown_name=user is None, purpose=purpose))
 
 
+class LocalPasswordsOff(Forbidden):
+    """The deployment signs people in through its identity provider only."""
+
+
 def authenticate(uow, *, username: str, password: str, remote_addr: str | None) -> User | None:
     """Check a password, refusing for a while after repeated failures of this name from this
-    address (LoginThrottled); every checked attempt is recorded."""
+    address (LoginThrottled); every checked attempt is recorded. Refused altogether when the
+    deployment turned local passwords off (single sign-on only)."""
+    if not uow.settings.local_passwords:
+        raise LocalPasswordsOff("local passwords are turned off")
     session, now = uow.session, uow.clock()
     wait = _wait(session, username, remote_addr, now)
     if wait is not None:
         raise LoginThrottled(wait)
     user = session.scalar(select(User).where(User.username == username))
     ok = _verify(user, password)
-    _record(session, username=username, address=remote_addr, at=now, success=ok, user=user,
+    record_attempt(session, username=username, address=remote_addr, at=now, success=ok, user=user,
             purpose="sign_in")
     if ok:
         if needs_rehash(user.password_hash):
@@ -408,7 +435,7 @@ def _refuse_wrong_password(uow, *, username: str, address: str | None, user: Use
     rolled back first, so nothing of it is kept), then refuse."""
     now = uow.clock()
     uow.rollback()
-    _record(uow.session, username=username, address=address, at=now, success=False,
+    record_attempt(uow.session, username=username, address=address, at=now, success=False,
             user=user, purpose=purpose)
     uow.commit()
     raise FormValidationError("the password does not match", {field: [message]})
@@ -431,10 +458,14 @@ def confirm_password(uow, *, username: str, password: str | None, purpose: str =
         raise FormValidationError("too many wrong passwords", {field: [
             f"Trop de mots de passe erronés. Réessayez dans {minutes} minute(s)."]})
     user = session.scalar(select(User).where(User.username == username))
-    if not _verify(user, password or ""):
+    if purpose == "signature" and not password and _recently_reauthenticated(now):
+        record_attempt(session, username=username, address=address, at=now, success=True,
+                       user=user, purpose=f"{purpose}_sso"[:20])
+        return user
+    if not uow.settings.local_passwords or not _verify(user, password or ""):
         _refuse_wrong_password(uow, username=username, address=address, user=user,
                                purpose=purpose, field=field, message=message)
-    _record(session, username=username, address=address, at=now, success=True, user=user,
+    record_attempt(session, username=username, address=address, at=now, success=True, user=user,
             purpose=purpose)
     return user
 
@@ -465,6 +496,8 @@ def end_sessions(uow, *, user_id: int, reason: str = "logout") -> None:
 def change_password(uow, *, username: str, current: str | None, new: str | None) -> PasswordChange:
     """Check the current password (a wrong one counts as a failed sign-in), set the new one
     and end every other session; returns the epoch the caller's own session now carries."""
+    if not uow.settings.local_passwords:
+        raise LocalPasswordsOff("local passwords are turned off")
     errors: dict[str, list[str]] = {}
     new = new or ""
     if len(new) < MIN_PASSWORD:
@@ -535,6 +568,8 @@ def request_password_reset(uow, *, login: str, secret: str, mailer, link_for) ->
     or e-mail address is `login`. The answer does not say whether such an account exists
     (returns whether a mail went, for the tests and the log only); at most three requests
     per account and hour."""
+    if not uow.settings.local_passwords:
+        raise LocalPasswordsOff("local passwords are turned off")
     if mailer is None:
         raise Conflict("e-mail delivery is not configured: ask an administrator to set a new "
                        "password")
@@ -584,6 +619,8 @@ def user_for_reset(session, *, token: str, secret: str) -> User:
 def reset_password(uow, *, token: str, new: str | None, secret: str) -> str:
     """Set the new password of the link's account and end all its sessions; the link then
     no longer works. Returns the user name."""
+    if not uow.settings.local_passwords:
+        raise LocalPasswordsOff("local passwords are turned off")
     user = user_for_reset(uow.session, token=token, secret=secret)
     new = new or ""
     if len(new) < MIN_PASSWORD:

@@ -405,6 +405,20 @@ class LoginAttempt(Base):
     purpose: Mapped[str] = mapped_column(String(20), default="sign_in", server_default="sign_in")
 
 
+class ExternalIdentity(Base):
+    """An account of an OpenID Connect provider (issuer and subject) that signs in as a user."""
+
+    __tablename__ = "external_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    linked_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
 class FormVersion(Base):
     """A form definition saved from the browser; the newest one wins over forms/<key>.json."""
 

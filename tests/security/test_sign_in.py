@@ -16,10 +16,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from partnerflow.engine.access import accounts
 from partnerflow.engine.errors import FormValidationError, InvalidInput
-from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.runtime import services
 from partnerflow.engine.store.models import HumanTask, LoginAttempt, Signature, User
 from partnerflow.web import create_app
-from tests.conftest import FIXTURES, deploy, make_user
 from tests.web.support import PASSWORD, csrf_token, post, text_of
 
 OFFICE, ELSEWHERE = "192.0.2.10", "198.51.100.7"
@@ -130,28 +129,6 @@ def test_an_unknown_name_costs_the_same_scrypt_hash_as_a_known_one(world, monkey
 
 
 # ---------------------------------------------------------------- signature passwords
-
-
-@pytest.fixture
-def signing(pf):
-    from tests.integration.test_convention import CONVENTION
-
-    deploy(pf, [FIXTURES / "signing.bpmn"])
-    make_user(pf, "claire", "direction", password=PASSWORD)
-    with pf.uow() as uow:
-        pid = services.create_partnership(uow, title="Consultations avancées", actor="claire")
-    with pf.uow() as uow:
-        services.start_instance(uow, partnership_id=pid, process_key="signing", actor="claire")
-    [write] = _open(pf, pid)
-    with pf.uow() as uow:
-        services.complete_task(uow, task_id=write, actor="claire", data=CONVENTION)
-    [sign] = _open(pf, pid)
-    return pf, sign
-
-
-def _open(pf, pid):
-    with pf.read() as db:
-        return [t.id for t in queries.tasks_of_partnership(db, pid)]
 
 
 def test_wrong_signature_passwords_count_as_failed_sign_ins(signing, clock):
