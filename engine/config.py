@@ -92,6 +92,8 @@ class Settings:
     metrics_networks: tuple[str, ...] = ()
     # /ready also wants a worker that reported within this many seconds (0: not checked)
     worker_stale_s: float = 0.0
+    # sign-in attempts and the addresses in the audit log are kept this many days (RGPD)
+    sign_in_retention_days: int = 180
     # Single sign-on through an OpenID Connect provider (off without an issuer); see
     # docs/deployment.md. Local passwords may stay allowed beside it, or be turned off.
     oidc_issuer: str | None = None
@@ -196,6 +198,8 @@ def _operations(env) -> dict:
     if env.get("PARTNERFLOW_METRICS_NETWORKS"):
         values["metrics_networks"] = tuple(
             n.strip() for n in env["PARTNERFLOW_METRICS_NETWORKS"].split(",") if n.strip())
+    if env.get("PARTNERFLOW_SIGN_IN_RETENTION_DAYS"):
+        values["sign_in_retention_days"] = int(env["PARTNERFLOW_SIGN_IN_RETENTION_DAYS"])
     if env.get("PARTNERFLOW_WORKER_STALE_SECONDS"):
         values["worker_stale_s"] = float(env["PARTNERFLOW_WORKER_STALE_SECONDS"])
     return values

@@ -79,11 +79,12 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         modeller,
         notifications,
         partnerships,
+        privacy,
         tasks,
     )
 
     for module in (main, auth, inbox, tasks, partnerships, admin, modeller, audit, map, dashboard,
-                   notifications, incidents, absence):
+                   notifications, incidents, absence, privacy):
         app.register_blueprint(module.bp)
     errors.register(app)
     from . import metrics, sso

@@ -399,3 +399,54 @@ def _guard(fn) -> None:
         _fail(f"{exc} {detail}")
     except PartnerflowError as exc:
         _fail(str(exc))
+
+
+@main.group(name="rgpd", cls=_Errors)
+def rgpd_group() -> None:
+    """A person's rights over their personal data: export and erasure."""
+
+
+def _person(username, name):
+    if bool(username) == bool(name):
+        _fail("name the person with --user or --name (one of them)")
+
+
+@rgpd_group.command("export")
+@click.option("--user", "username", default=None, help="a user's user name")
+@click.option("--name", default=None, help="a contact person's name, as written in the forms")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="file to write: .json, or .pdf for the readable copy")
+def rgpd_export(username, name, out: Path) -> None:
+    """Everything Partnerflow holds of a person (RGPD articles 15 and 20)."""
+    import json
+
+    from partnerflow.engine.runtime import privacy
+
+    _person(username, name)
+    pf = _pf()
+    with pf.read() as session:
+        data = privacy.personal_data(session, username=username, name=name)
+    if out.suffix.lower() == ".pdf":
+        out.write_bytes(privacy.report_pdf(data, pf.clock()))
+    else:
+        out.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"written to {out}: {len(data.get('audit_values', []))} audit value(s)")
+
+
+@rgpd_group.command("erase")
+@click.option("--user", "username", default=None, help="a user's user name")
+@click.option("--name", default=None, help="a contact person's name, as written in the forms")
+@click.option("--reference", default=None, help="the request's reference (kept in the audit log)")
+@click.option("--actor", required=True, help="who carries out the request")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def rgpd_erase(username, name, reference, actor, yes) -> None:
+    """Erase a person's personal data; the audit chain still verifies (RGPD article 17)."""
+    from partnerflow.engine.runtime import privacy
+
+    _person(username, name)
+    if not yes:
+        click.confirm(f"Erase the personal data of {username or name}? This cannot be undone",
+                      abort=True)
+    with _pf().uow() as uow:
+        report = privacy.erase(uow, username=username, name=name, actor=actor, reference=reference)
+    click.echo(", ".join(f"{k}: {v}" for k, v in report.items()))

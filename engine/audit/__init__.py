@@ -24,9 +24,10 @@ from pathlib import Path
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from partnerflow.engine.audit import personal
 from partnerflow.engine.config import Settings
 from partnerflow.engine.errors import PartnerflowError
-from partnerflow.engine.store.models import AuditChainHead, AuditEvent, Partnership
+from partnerflow.engine.store.models import AuditChainHead, AuditEvent, AuditPersonal, Partnership
 
 # --- The audit log's keys, kept outside the database.
 
@@ -215,6 +216,11 @@ def compute_hash(fields: dict) -> str:
     return hashlib.sha256(canonical(fields)).hexdigest()
 
 
+def event_hash(e: AuditEvent) -> str:
+    """The hash an event must carry: over its fields, personal values as their commitments."""
+    return compute_hash(personal.hashed_view(event_fields(e), e.commitments))
+
+
 def _json_safe(payload):
     return json.loads(json.dumps(payload, default=str))
 
@@ -225,6 +231,7 @@ def _forget_locked_heads(session: Session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop("audit_heads", None)
         session.info.pop("audit_pending", None)
+        session.info.pop("audit_personal_pending", None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -233,18 +240,25 @@ def _write_pending_events(session: Session) -> None:
     pending = session.info.pop("audit_pending", None)
     if pending:
         session.execute(AuditEvent.__table__.insert(), pending)
+    salts = session.info.pop("audit_personal_pending", None)
+    if salts:
+        session.execute(AuditPersonal.__table__.insert(), salts)
 
 
 _COLUMNS = ("chain", "seq", "type", "actor", "occurred_at", "partnership_id", "instance_id",
-            "task_uuid", "element_id", "payload", "prev_hash", "hash", "mac")
+            "task_uuid", "element_id", "payload", "prev_hash", "hash", "mac", "commitments")
 
 
 def append(session: Session, *, type: str, actor: str | None, at: datetime,
            partnership_id: int | None = None, instance_id: int | None = None,
            task_uuid: str | None = None, element_id: str | None = None,
-           payload: dict | None = None) -> AuditEvent:
+           payload: dict | None = None, personal_fields: tuple[str, ...] = ()) -> AuditEvent:
     """Append an event to its partnership's chain (locking the chain head); it is written
-    when the transaction commits, with the others of the same transaction."""
+    when the transaction commits, with the others of the same transaction.
+
+    Its personal values (the actor, personal.PERSONAL_KEYS anywhere in the payload, and the
+    payload paths `personal_fields` names, such as a form's x-personal fields) are hashed as
+    salted commitments, so that they can be erased without breaking the chain."""
     chain = chain_for(partnership_id)
     key = mac_key(session)
     heads = session.info.setdefault("audit_heads", {})
@@ -262,7 +276,16 @@ def append(session: Session, *, type: str, actor: str | None, at: datetime,
                        occurred_at=at, partnership_id=partnership_id,
                        instance_id=instance_id, task_uuid=task_uuid, element_id=element_id,
                        payload=_json_safe(payload or {}), prev_hash=head.last_hash, hash="")
-    event.hash = compute_hash(event_fields(event))
+    values = personal.paths_in(actor, event.payload, personal_fields)
+    if values:
+        salts = session.info.setdefault("audit_personal_pending", [])
+        event.commitments = {}
+        for path, value in values:
+            salt = personal.new_salt()
+            event.commitments[path] = personal.commitment(salt, value)
+            salts.append({"chain": chain, "seq": event.seq, "path": path, "salt": salt,
+                          "lookup": personal.lookup(key, value), "erased_at": None})
+    event.hash = event_hash(event)
     event.mac = event_mac(key, chain, event.seq, event.hash)
     session.info.setdefault("audit_pending", []).append(
         {column: getattr(event, column) for column in _COLUMNS})
@@ -289,14 +312,16 @@ class ChainBreak:
 
 
 def verify_events(chain: str, events: list[AuditEvent], head: AuditChainHead | None,
-                  key: bytes | None = None) -> ChainBreak | None:
+                  key: bytes | None = None,
+                  salts: dict[tuple[int, str], str | None] | None = None) -> ChainBreak | None:
     """The first break in one chain's events (ordered by seq), or None when intact. Without
     a key only the hashes are checked (what a third party can do); with the audit key each
     event's and the head's MAC too, so that a chain re-hashed from an edited event on is
     caught at that event."""
     expected_prev, expected_seq = GENESIS, 1
     for e in events:
-        found = _event_break(chain, e, expected_seq, expected_prev, key)
+        found = _event_break(chain, e, expected_seq, expected_prev, key) or (
+            _personal_break(chain, e, salts) if salts is not None else None)
         if found:
             return found
         expected_prev, expected_seq = e.hash, e.seq + 1
@@ -328,7 +353,7 @@ def _event_break(chain: str, e: AuditEvent, expected_seq: int, expected_prev: st
     if e.prev_hash != expected_prev:
         return ChainBreak(chain, e.seq, e.id,
                           "does not follow the previous event (inserted, deleted or reordered)")
-    if compute_hash(event_fields(e)) != e.hash:
+    if event_hash(e) != e.hash:
         return ChainBreak(chain, e.seq, e.id, "content altered: its hash no longer matches")
     if key is None:
         return None
@@ -339,6 +364,32 @@ def _event_break(chain: str, e: AuditEvent, expected_seq: int, expected_prev: st
         return ChainBreak(chain, e.seq, e.id, "its MAC does not match: altered and re-hashed by "
                           "someone without the audit key")
     return None
+
+
+def _personal_break(chain: str, e: AuditEvent,
+                    salts: dict[tuple[int, str], str | None]) -> ChainBreak | None:
+    """Each personal value still matches its commitment (its salt kept), or was erased."""
+    fields = event_fields(e)
+    for path, digest in (e.commitments or {}).items():
+        try:
+            value = personal.value_at(fields, path)
+        except (KeyError, IndexError, ValueError, TypeError):
+            return ChainBreak(chain, e.seq, e.id, f"its personal value {path} is gone")
+        salt = salts.get((e.seq, path))
+        if salt is None:
+            if not personal.is_erased(value):
+                return ChainBreak(chain, e.seq, e.id, f"the salt of its personal value {path} "
+                                  "is missing but the value was not erased")
+        elif personal.commitment(salt, value) != digest:
+            return ChainBreak(chain, e.seq, e.id, f"its personal value {path} was altered: it "
+                              "no longer matches its commitment")
+    return None
+
+
+def chain_salts(session: Session, chain: str) -> dict[tuple[int, str], str | None]:
+    return {(seq, path): salt for seq, path, salt in session.execute(
+        select(AuditPersonal.seq, AuditPersonal.path, AuditPersonal.salt)
+        .where(AuditPersonal.chain == chain))}
 
 
 def _head_break(chain: str, events: list[AuditEvent], head: AuditChainHead | None,
@@ -388,7 +439,7 @@ def verify(session: Session, partnership_id: int | None = None, *,
     for chain in chains:
         events = _chain_events(session, chain)
         head = session.get(AuditChainHead, chain)
-        found = verify_events(chain, events, head, key)
+        found = verify_events(chain, events, head, key, chain_salts(session, chain))
         pid = partnership_of(chain)
         if found is None and not events and head is None and pid in partnerships:
             found = ChainBreak(chain, None, None, f"partnership #{pid} has no audit chain: its "

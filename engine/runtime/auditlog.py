@@ -155,6 +155,8 @@ def _export_rows(session, partnership_id: int, audiences: views.Audiences | None
                              .order_by(AuditEvent.seq)):
         fields = audit.event_fields(e)
         fields["hash"] = e.hash
+        if e.commitments:  # the hash covers these in place of the personal values
+            fields["commitments"] = e.commitments
         if audiences is not None:
             fields["payload"], fields["redacted"] = _masked(audiences, e.payload or {})
         yield fields
@@ -217,6 +219,21 @@ def redacted_timeline(events: list[TimelineEvent], audiences: views.Audiences) -
                           e.hash, e.prev_hash, e.names, e.path) for e in events]
 
 
+def _put(row: dict, path: str, value) -> None:
+    """Set the value at `path` (`actor`, `payload.a.0.b`) of an exported row."""
+    head, *rest = path.split(".")
+    if not rest:
+        row[head] = value
+        return
+    node = row[head]
+    for part in rest[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(rest[-1])] = value
+    else:
+        node[rest[-1]] = value
+
+
 def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
     """Re-verify an export with nothing but the standard library's hashlib and json
     (the procedure documented in docs/audit.md). Returns the problems found.
@@ -236,6 +253,8 @@ def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
             continue
         claimed = row.pop("hash")
         masked = row.pop("redacted", None)
+        for path, digest in (row.pop("commitments", None) or {}).items():
+            _put(row, path, {"$commitment": digest})  # what the hash covers instead
         canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if masked:
             if not allow_redacted:

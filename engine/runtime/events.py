@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from partnerflow.engine import audit
+from partnerflow.engine.audit import personal
 from partnerflow.engine.runtime import notifications
 from partnerflow.engine.store.models import Incident
 
@@ -170,7 +171,17 @@ def _audit_completed(uow, e: TaskCompleted) -> None:
                  task_uuid=task.task_uuid, element_id=task.element_id,
                  payload={"title": task.title, "form_key": task.form_key, "data": e.data,
                           "before": e.before,
-                          **({"on_behalf_of": e.on_behalf_of} if e.on_behalf_of else {})})
+                          **({"on_behalf_of": e.on_behalf_of} if e.on_behalf_of else {})},
+                 personal_fields=_personal_fields(uow, task))
+
+
+def _personal_fields(uow, task) -> tuple[str, ...]:
+    """The payload paths of the fields the task's form declares x-personal."""
+    try:
+        schema = uow.forms.get(task.form_key).schema if task.form_key else task.inline_schema
+    except Exception:  # noqa: BLE001 - a form gone since: its values stay committed as usual
+        schema = task.inline_schema
+    return personal.schema_paths(schema, "data")
 
 
 def _audit_instance_completed(uow, e: InstanceCompleted) -> None:

@@ -134,6 +134,8 @@ def _schema_problems(node, root, path: str = "#"):
     order = node.get("x-order")
     if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
         yield f"{path}: x-order must be a number"
+    if "x-personal" in node and not isinstance(node["x-personal"], bool):
+        yield f"{path}: x-personal must be true or false"
     if "x-audience" in node and node["x-audience"] not in AUDIENCES:
         yield f"{path}: x-audience must be one of {', '.join(AUDIENCES)}"
     for key, value in node.items():

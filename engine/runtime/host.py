@@ -278,6 +278,9 @@ class RoundReport:
         return any(getattr(self, f.name) for f in fields(self))
 
 
+PURGE_EVERY_S = 3600.0
+
+
 class Worker:
     """Runs rounds until asked to stop; each step of a round is guarded on its own."""
 
@@ -291,6 +294,7 @@ class Worker:
         self.stop = stop or threading.Event()
         self._failed: dict[int, float] = {}  # instance id -> monotonic time of its failure
         self.name = f"{socket.gethostname()}:{os.getpid()}"[:120]
+        self._purged_at = -PURGE_EVERY_S  # the first round purges
 
     # ------------------------------------------------------------ lifecycle
 
@@ -350,7 +354,18 @@ class Worker:
         if self.mailer is not None:
             report.emails = self._guarded("e-mails", 0, self._deliver_emails)
             report.digests = self._guarded("digests", 0, self._send_digests)
+        if time.monotonic() - self._purged_at >= PURGE_EVERY_S:
+            self._guarded("sign-in retention", 0, self._purge_sign_ins)
         return report
+
+    def _purge_sign_ins(self) -> int:
+        """Sign-in attempts and addresses are kept PARTNERFLOW_SIGN_IN_RETENTION_DAYS."""
+        from partnerflow.engine.runtime import privacy
+
+        with self.pf.uow() as uow:
+            done = privacy.purge_sign_ins(uow, older_than_days=self.pf.settings.sign_in_retention_days)
+        self._purged_at = time.monotonic()
+        return done["attempts"]
 
     # ------------------------------------------------------------ steps
 

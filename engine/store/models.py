@@ -367,6 +367,23 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
     # HMAC-SHA256 over (chain, seq, hash) with the audit key; not part of the hash
     mac: Mapped[str | None] = mapped_column(String(64))
+    # path -> salted commitment of each personal value (engine/audit/personal.py): the hash
+    # covers these instead of the values, which can then be erased; None before they existed
+    commitments: Mapped[dict | None] = mapped_column(nullable=True)
+
+
+class AuditPersonal(Base):
+    """The salt of one personal value of an audit event, and a keyed digest to find it;
+    erasing the value deletes the salt and records when."""
+
+    __tablename__ = "audit_personal"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    salt: Mapped[str | None] = mapped_column(String(32))
+    lookup: Mapped[str | None] = mapped_column(String(64), index=True)
+    erased_at: Mapped[datetime | None]
 
 
 class Document(Base):

@@ -108,6 +108,15 @@ def _rehash(row: dict, prev_hash: str) -> str:
     fields = {k: row[k] for k in ("chain", "seq", "type", "actor", "partnership_id", "instance_id",
                                   "task_uuid", "element_id", "payload")}
     fields.update(occurred_at=_iso(row["occurred_at"]), prev_hash=prev_hash)
+    for path, digest in (row.get("commitments") or {}).items():  # personal values
+        head, *rest = path.split(".")
+        if not rest:
+            fields[head] = {"$commitment": digest}
+            continue
+        node = fields[head]
+        for part in rest[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[int(rest[-1]) if isinstance(node, list) else rest[-1]] = {"$commitment": digest}
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
