@@ -54,11 +54,15 @@ browser:
 	  (apt-get update -qq && apt-get install -y -qq chromium poppler-utils) >/dev/null 2>&1 || \
 	  { echo "chromium or poppler-utils could not be installed (apt-get as root)"; exit 1; }; }
 
+# Two pytest workers (pytest-xdist), one per core: every test builds its own database (a
+# SQLite file, or a PostgreSQL database named after a UUID) and serves on its own port.
+TEST_WORKERS ?= 2
+
 test-sqlite: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-postgres: install
-	$(BIN)/pytest -q -p no:cacheprovider --db=postgresql -m "not sqlite_only" tests/integration tests/scenarios
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --db=postgresql -m "not sqlite_only" tests/integration tests/scenarios
 
 bench: install
 	$(BIN)/python -m bench

@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-from . import completion, growth, inbox, load, sandbox, storage
+from . import audit_verify, completion, growth, inbox, load, sandbox, storage
 from .common import Row
 
 BENCHMARKS = {
@@ -21,6 +21,7 @@ BENCHMARKS = {
     "inbox": inbox.run,
     "storage": storage.run,
     "sandbox": sandbox.run,
+    "audit": audit_verify.run,
 }
 # Needs gunicorn, PostgreSQL and wrk: only with `--only load` (see bench/load.py).
 OPTIONAL = {"load": load.run}

@@ -16,7 +16,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,9 +216,9 @@ def compute_hash(fields: dict) -> str:
     return hashlib.sha256(canonical(fields)).hexdigest()
 
 
-def event_hash(e: AuditEvent) -> str:
+def event_hash(e: AuditEvent, fields: dict | None = None) -> str:
     """The hash an event must carry: over its fields, personal values as their commitments."""
-    return compute_hash(personal.hashed_view(event_fields(e), e.commitments))
+    return compute_hash(personal.hashed_view(fields or event_fields(e), e.commitments))
 
 
 def _json_safe(payload):
@@ -311,22 +311,29 @@ class ChainBreak:
         return f"{where}: {self.reason}"
 
 
-def verify_events(chain: str, events: list[AuditEvent], head: AuditChainHead | None,
-                  key: bytes | None = None,
-                  salts: dict[tuple[int, str], str | None] | None = None) -> ChainBreak | None:
-    """The first break in one chain's events (ordered by seq), or None when intact. Without
-    a key only the hashes are checked (what a third party can do); with the audit key each
-    event's and the head's MAC too, so that a chain re-hashed from an edited event on is
-    caught at that event."""
+def verify_events(chain: str, events: Iterable, head: AuditChainHead | None,
+                  key: bytes | None = None, salts=None) -> ChainBreak | None:
+    """The first break in one chain's events (ordered by seq; any iterable, read once, so
+    that a chain streams through in constant memory), or None when intact. Without a key
+    only the hashes are checked (what a third party can do); with the audit key each event's
+    and the head's MAC too, so that a chain re-hashed from an edited event on is caught at
+    that event. `salts`, the chain's personal-value salts ((seq, path) -> salt, or (seq,
+    path, salt) rows ordered by seq), has each personal value checked against its
+    commitment."""
     expected_prev, expected_seq = GENESIS, 1
+    last = beyond = None
+    salts_of = _SaltCursor(salts) if salts is not None else None
     for e in events:
-        found = _event_break(chain, e, expected_seq, expected_prev, key) or (
-            _personal_break(chain, e, salts) if salts is not None else None)
+        fields = event_fields(e)
+        found = _event_break(chain, e, expected_seq, expected_prev, key, fields) or (
+            _personal_break(chain, e, salts_of.at(e.seq), fields) if salts_of is not None else None)
         if found:
             return found
-        expected_prev, expected_seq = e.hash, e.seq + 1
-    found = _head_break(chain, events, head, expected_seq - 1, expected_prev)
-    if found is None and key is not None and head is not None and events:
+        expected_prev, expected_seq, last = e.hash, e.seq + 1, e
+        if beyond is None and head is not None and e.seq == head.last_seq + 1:
+            beyond = e
+    found = _head_break(chain, last, beyond, head, expected_seq - 1, expected_prev)
+    if found is None and key is not None and head is not None and last is not None:
         if head.mac is None:
             return ChainBreak(chain, head.last_seq, None, "the chain head carries no MAC "
                               "(removed, or written before the audit key: see `partnerflow "
@@ -338,13 +345,38 @@ def verify_events(chain: str, events: list[AuditEvent], head: AuditChainHead | N
     return found
 
 
+class _SaltCursor:
+    """The salts of one event at a time, from a dict or from rows ordered by seq."""
+
+    def __init__(self, salts):
+        self._dict = salts if isinstance(salts, dict) else None
+        self._rows = None if self._dict is not None else iter(salts)
+        self._pending = None
+
+    def at(self, seq: int) -> dict[str, str | None]:
+        if self._dict is not None:
+            return {path: salt for (s, path), salt in self._dict.items() if s == seq}
+        found: dict[str, str | None] = {}
+        while True:
+            row = self._pending or next(self._rows, None)
+            self._pending = None
+            if row is None:
+                return found
+            if row[0] < seq:
+                continue
+            if row[0] > seq:
+                self._pending = row
+                return found
+            found[row[1]] = row[2]
+
+
 def _same(stored: str, expected: str) -> bool:
     # bytes, so that whatever was written into the column compares instead of raising
     return hmac.compare_digest(str(stored).encode("utf-8"), expected.encode("ascii"))
 
 
 def _event_break(chain: str, e: AuditEvent, expected_seq: int, expected_prev: str,
-                 key: bytes | None) -> ChainBreak | None:
+                 key: bytes | None, fields: dict | None = None) -> ChainBreak | None:
     if e.seq != expected_seq:
         if e.seq > expected_seq:
             return ChainBreak(chain, expected_seq, None,
@@ -353,7 +385,7 @@ def _event_break(chain: str, e: AuditEvent, expected_seq: int, expected_prev: st
     if e.prev_hash != expected_prev:
         return ChainBreak(chain, e.seq, e.id,
                           "does not follow the previous event (inserted, deleted or reordered)")
-    if event_hash(e) != e.hash:
+    if event_hash(e, fields) != e.hash:
         return ChainBreak(chain, e.seq, e.id, "content altered: its hash no longer matches")
     if key is None:
         return None
@@ -366,16 +398,16 @@ def _event_break(chain: str, e: AuditEvent, expected_seq: int, expected_prev: st
     return None
 
 
-def _personal_break(chain: str, e: AuditEvent,
-                    salts: dict[tuple[int, str], str | None]) -> ChainBreak | None:
+def _personal_break(chain: str, e, salts: dict[str, str | None], fields: dict) -> ChainBreak | None:
     """Each personal value still matches its commitment (its salt kept), or was erased."""
-    fields = event_fields(e)
-    for path, digest in (e.commitments or {}).items():
+    if not e.commitments:
+        return None
+    for path, digest in e.commitments.items():
         try:
             value = personal.value_at(fields, path)
         except (KeyError, IndexError, ValueError, TypeError):
             return ChainBreak(chain, e.seq, e.id, f"its personal value {path} is gone")
-        salt = salts.get((e.seq, path))
+        salt = salts.get(path)
         if salt is None:
             if not personal.is_erased(value):
                 return ChainBreak(chain, e.seq, e.id, f"the salt of its personal value {path} "
@@ -386,26 +418,26 @@ def _personal_break(chain: str, e: AuditEvent,
     return None
 
 
-def chain_salts(session: Session, chain: str) -> dict[tuple[int, str], str | None]:
-    return {(seq, path): salt for seq, path, salt in session.execute(
+def chain_salts(session: Session, chain: str):
+    """The chain's salts as (seq, path, salt) rows ordered by seq, streamed."""
+    return session.execute(
         select(AuditPersonal.seq, AuditPersonal.path, AuditPersonal.salt)
-        .where(AuditPersonal.chain == chain))}
+        .where(AuditPersonal.chain == chain).order_by(AuditPersonal.seq, AuditPersonal.path)
+        .execution_options(yield_per=STREAM_BATCH))
 
 
-def _head_break(chain: str, events: list[AuditEvent], head: AuditChainHead | None,
+def _head_break(chain: str, last, beyond, head: AuditChainHead | None,
                 last_seq: int, last_hash: str) -> ChainBreak | None:
-    if head is None and events:
+    if head is None and last is not None:
         return ChainBreak(chain, None, None, "the chain head is missing (deleted)")
     if head is None:
         return None
     if head.last_seq == last_seq and head.last_hash != last_hash:
-        last = events[-1] if events else None
         return ChainBreak(chain, head.last_seq or None, last.id if last else None,
                           "the last event does not match the chain head (altered and re-hashed, "
                           "or replaced)")
     if head.last_seq < last_seq:
-        extra = next(e for e in events if e.seq == head.last_seq + 1)
-        return ChainBreak(chain, extra.seq, extra.id,
+        return ChainBreak(chain, beyond.seq, beyond.id,
                           f"the chain head ends at event #{head.last_seq}; later events were "
                           "appended behind its back")
     if head.last_seq != last_seq:
@@ -413,6 +445,16 @@ def _head_break(chain: str, events: list[AuditEvent], head: AuditChainHead | Non
                           f"the chain should end at event #{head.last_seq}; events after "
                           f"#{last_seq} were deleted")
     return None
+
+
+STREAM_BATCH = 2000
+
+
+def _stream_chain(session: Session, chain: str):
+    """One chain's events as rows (not ORM objects), fetched in batches: constant memory."""
+    return session.execute(select(*AuditEvent.__table__.c).where(AuditEvent.chain == chain)
+                           .order_by(AuditEvent.seq, AuditEvent.id)
+                           .execution_options(yield_per=STREAM_BATCH))
 
 
 def _chain_events(session: Session, chain: str) -> list[AuditEvent]:
@@ -437,9 +479,10 @@ def verify(session: Session, partnership_id: int | None = None, *,
                         | {chain_for(pid) for pid in partnerships})
     breaks = []
     for chain in chains:
-        events = _chain_events(session, chain)
         head = session.get(AuditChainHead, chain)
-        found = verify_events(chain, events, head, key, chain_salts(session, chain))
+        seen = _Seen(_stream_chain(session, chain))
+        found = verify_events(chain, seen, head, key, chain_salts(session, chain))
+        events = seen.any
         pid = partnership_of(chain)
         if found is None and not events and head is None and pid in partnerships:
             found = ChainBreak(chain, None, None, f"partnership #{pid} has no audit chain: its "
@@ -451,6 +494,18 @@ def verify(session: Session, partnership_id: int | None = None, *,
         if found:
             breaks.append(found)
     return breaks
+
+
+class _Seen:
+    """Iterates rows once, remembering whether there were any."""
+
+    def __init__(self, rows):
+        self._rows, self.any = rows, False
+
+    def __iter__(self):
+        for row in self._rows:
+            self.any = True
+            yield row
 
 
 ADOPTED = "audit_adopted"

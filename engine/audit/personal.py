@@ -15,7 +15,6 @@ Paths: `actor`, or `payload.<key>[.<key or row index>…]`."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import json
@@ -144,14 +143,32 @@ def hashed_view(fields: dict, commitments: dict[str, str] | None) -> dict:
     """The fields an event's hash covers: each committed value replaced by its commitment."""
     if not commitments:
         return fields
-    view = copy.deepcopy(fields)
+    view = dict(fields)
     for path, digest in commitments.items():
         try:
-            set_at(view, path, {COMMITMENT: digest})
+            _replace_copying(view, path.split("."), {COMMITMENT: digest})
         except (KeyError, IndexError, ValueError, TypeError):
             # the value's place is gone: the view cannot match, and verification says so
             view.setdefault("$missing", []).append(path)
     return view
+
+
+def _replace_copying(node: dict, parts: list[str], value) -> None:
+    """Set the value at `parts`, copying each container on the way (the original fields
+    are left as they are; only the path is copied, not the whole payload)."""
+    for part in parts[:-1]:
+        key = int(part) if isinstance(node, list) else part
+        child = node[key]
+        child = list(child) if isinstance(child, list) else dict(child)
+        node[key] = child
+        node = child
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        if last not in node:
+            raise KeyError(last)
+        node[last] = value
 
 
 def erased_marker(at: datetime) -> dict:
