@@ -7,7 +7,7 @@ import base64
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -30,6 +30,7 @@ from .params import int_arg
 bp = Blueprint("audit", __name__)
 # the report's PDF reads its style sheet from the package, never through a URL of the request
 REPORT_CSS = Path(__file__).resolve().parent / "static" / "report.css"
+PAGE_SIZE = 100  # events per page of the timeline
 
 
 def _may_read(partnership_id: int) -> None:
@@ -67,21 +68,42 @@ def timeline(partnership_id: int):
         since=_day(args.get("since")), until=_day(args.get("until"), end=True))
     with engine().read() as db:
         partnership = _partnership(db, partnership_id)
-        events = auditlog.timeline(db, partnership_id, filters)
-        everything = auditlog.timeline(db, partnership_id)
+        total = auditlog.timeline_count(db, partnership_id, filters)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(1, int_arg("page") or 1), pages)
+        events = auditlog.timeline(db, partnership_id, filters, limit=PAGE_SIZE,
+                                   offset=(page - 1) * PAGE_SIZE)
+        actors, types = auditlog.timeline_choices(db, partnership_id)
         audiences = _audiences()
         if audiences is not None:
             events = auditlog.redacted_timeline(events, audiences)
-        breaks = audit.verify(db, partnership_id)
+        # the status of the last verification, not a verification of the whole chain per view
+        verification, since = audit.last_verification(db, partnership_id)
         instances = queries.instances_of(db, partnership_id)
         signatures = convention.signature_statuses(db, partnership_id)
         documents = queries.documents_of(db, partnership_id)
     return render_template("audit.html", partnership=partnership, events=events, filters=filters,
-                           chain_break=breaks[0] if breaks else None, instances=instances,
+                           verification=verification, appended_since=since, instances=instances,
                            signatures=signatures, documents=documents, stages=STAGES,
-                           redacted=audiences is not None,
-                           actors=sorted({e.actor for e in everything if e.actor}),
-                           types=sorted({e.type for e in everything}), args=args)
+                           redacted=audiences is not None, actors=actors, types=types, args=args,
+                           page=page, pages=pages, total=total)
+
+
+@bp.post("/partenariats/<int:partnership_id>/audit/verifier")
+@login_required
+def verify_now(partnership_id: int):
+    """Verify the partnership's whole chain now, and record the result."""
+    _may_read(partnership_id)
+    with engine().uow() as uow:
+        _partnership(uow.session, partnership_id)
+        breaks = audit.verify_and_record(uow.session, partnership_id, actor=current_user.username,
+                                         at=uow.clock())
+        uow.commit()
+    if breaks:
+        flash(_("Chaîne rompue : premier événement en cause n° %(n)s.", n=breaks[0].seq or "?"), "error")
+    else:
+        flash(_("Chaîne vérifiée : intacte."), "success")
+    return redirect(url_for("audit.timeline", partnership_id=partnership_id))
 
 
 @bp.get("/partenariats/<int:partnership_id>/audit.jsonl")
@@ -108,7 +130,7 @@ def _report_html(partnership_id: int, for_pdf: bool = False) -> str:
     with engine().read() as db:
         partnership = _partnership(db, partnership_id)
         events = auditlog.timeline(db, partnership_id)
-        breaks = audit.verify(db, partnership_id)
+        breaks = audit.verify(db, partnership_id)  # a report certifies: it verifies, every time
         signatures = convention.signature_statuses(db, partnership_id)
         audiences = _audiences()
         if audiences is not None:

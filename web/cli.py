@@ -208,8 +208,12 @@ def audit_verify(partnership_id: int | None, seal_file: Path | None, public_key:
         seal = seals.loads(seal_file.read_text(encoding="utf-8"))
         trusted = _key_text(public_key) if public_key else pf.audit_keys.public_key(create=False)
         seals.check_signature(seal, trusted)
-    with pf.read() as session:
-        breaks = [str(item) for item in audit.verify(session, partnership_id)]
+    with pf.uow() as uow:
+        session = uow.session
+        # recorded as each chain's last verification, which the audit pages show
+        breaks = [str(item) for item in audit.verify_and_record(
+            session, partnership_id, actor="partnerflow audit verify", at=uow.clock())]
+        uow.commit()
         if seal is not None:
             breaks += [f"{item} (against the seal of {seal['sealed_at']})"
                        for item in seals.compare(session, seal)

@@ -27,7 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from partnerflow.engine.audit import personal
 from partnerflow.engine.config import Settings
 from partnerflow.engine.errors import PartnerflowError
-from partnerflow.engine.store.models import AuditChainHead, AuditEvent, AuditPersonal, Partnership
+from partnerflow.engine.store.models import (
+    AuditChainHead,
+    AuditEvent,
+    AuditPersonal,
+    AuditVerification,
+    Partnership,
+)
 
 # --- The audit log's keys, kept outside the database.
 
@@ -494,6 +500,37 @@ def verify(session: Session, partnership_id: int | None = None, *,
         if found:
             breaks.append(found)
     return breaks
+
+
+def verify_and_record(session: Session, partnership_id: int | None = None, *,
+                      actor: str | None, at: datetime) -> list[ChainBreak]:
+    """Verify (one partnership's chain, or every chain) and record each chain's result as
+    its last verification; the caller commits."""
+    breaks = verify(session, partnership_id)
+    broken = {b.chain: b for b in breaks}
+    if partnership_id is not None:
+        chains = [chain_for(partnership_id)]
+    else:
+        chains = sorted(set(session.scalars(select(AuditChainHead.chain))) | set(broken))
+    for chain in chains:
+        head = session.get(AuditChainHead, chain)
+        found = broken.get(chain)
+        row = session.get(AuditVerification, chain) or AuditVerification(chain=chain)
+        row.verified_at, row.verified_by = at, actor
+        row.last_seq = head.last_seq if head is not None else 0
+        row.intact = found is None
+        row.first_break_seq = found.seq if found else None
+        row.problem = found.reason if found else None
+        session.add(row)
+    return breaks
+
+
+def last_verification(session: Session, partnership_id: int) -> tuple[AuditVerification | None, int]:
+    """The chain's last recorded verification, and how many events were appended since."""
+    chain = chain_for(partnership_id)
+    row = session.get(AuditVerification, chain)
+    head_seq = session.scalar(select(AuditChainHead.last_seq).where(AuditChainHead.chain == chain)) or 0
+    return row, head_seq - (row.last_seq if row is not None else 0)
 
 
 class _Seen:

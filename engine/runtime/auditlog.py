@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
 from partnerflow.engine import audit
 from partnerflow.engine.access.groups import stage_for_process
@@ -98,8 +98,7 @@ def _stage_of(event: AuditEvent, instance_keys: dict[int, str], task_stages: dic
     return stage_for_process(process) if process else None
 
 
-def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFilter()) -> list[TimelineEvent]:
-    """Every event of the partnership's chain, oldest first, with its stage, filtered."""
+def _timeline_query(session, partnership_id: int, filters: TimelineFilter):
     query = select(AuditEvent).where(AuditEvent.chain == audit.chain_for(partnership_id))
     if filters.instance_id:
         query = query.where(AuditEvent.instance_id == filters.instance_id)
@@ -111,14 +110,56 @@ def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFil
         query = query.where(AuditEvent.occurred_at >= filters.since)
     if filters.until:
         query = query.where(AuditEvent.occurred_at <= filters.until)
-    events = session.scalars(query.order_by(AuditEvent.seq)).all()
+    if filters.stage:
+        query = query.where(_stage_clause(session, partnership_id, filters.stage))
+    return query
+
+
+def _stage_clause(session, partnership_id: int, stage: str):
+    """Events of one stage, in SQL: a task's events by the task's stage, the others by
+    their instance's process (as _stage_of reads them)."""
+    tasks = select(HumanTask.task_uuid).where(HumanTask.partnership_id == partnership_id)
+    in_stage = tasks.where(HumanTask.stage == stage)
+    instances = [i for i, key in session.execute(select(ProcessInstance.id, ProcessInstance.process_key)
+                                                 .where(ProcessInstance.partnership_id == partnership_id))
+                 if stage_for_process(key) == stage]
+    return or_(AuditEvent.task_uuid.in_(in_stage),
+               and_(or_(AuditEvent.task_uuid.is_(None), AuditEvent.task_uuid.not_in(tasks)),
+                    AuditEvent.instance_id.in_(instances)))
+
+
+def timeline_count(session, partnership_id: int, filters: TimelineFilter = TimelineFilter()) -> int:
+    query = _timeline_query(session, partnership_id, filters)
+    return session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def timeline_choices(session, partnership_id: int) -> tuple[list[str], list[str]]:
+    """The actors and the event types of the partnership's chain (for the filters)."""
+    chain = audit.chain_for(partnership_id)
+    actors = session.scalars(select(AuditEvent.actor).where(
+        AuditEvent.chain == chain, AuditEvent.actor.is_not(None)).distinct().order_by(AuditEvent.actor))
+    types = session.scalars(select(AuditEvent.type).where(AuditEvent.chain == chain)
+                            .distinct().order_by(AuditEvent.type))
+    return list(actors), list(types)
+
+
+def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFilter(), *,
+             limit: int | None = None, offset: int = 0) -> list[TimelineEvent]:
+    """The events of the partnership's chain, oldest first, with their stage, filtered;
+    `limit` and `offset` give one page (what is read is bounded by the page)."""
+    query = _timeline_query(session, partnership_id, filters).order_by(AuditEvent.seq)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    events = session.scalars(query).all()
+    uuids = sorted({e.task_uuid for e in events if e.task_uuid})
     instance_keys = dict(session.execute(select(ProcessInstance.id, ProcessInstance.process_key).where(
-        ProcessInstance.partnership_id == partnership_id)).all())
-    task_stages = dict(session.execute(select(HumanTask.task_uuid, HumanTask.stage).where(
-        HumanTask.partnership_id == partnership_id)).all())
-    titles = {uuid: {k: v for k, v in (("fr", fr), ("en", en)) if v} for uuid, fr, en in session.execute(
-        select(HumanTask.task_uuid, HumanTask.title, HumanTask.title_en).where(
-            HumanTask.partnership_id == partnership_id)).all()}
+        ProcessInstance.partnership_id == partnership_id,
+        ProcessInstance.id.in_({e.instance_id for e in events if e.instance_id}))).all())
+    tasks = session.execute(select(HumanTask.task_uuid, HumanTask.stage, HumanTask.title,
+                                   HumanTask.title_en).where(
+        HumanTask.partnership_id == partnership_id, HumanTask.task_uuid.in_(uuids))).all()
+    task_stages = {uuid: stage for uuid, stage, _fr, _en in tasks}
+    titles = {uuid: {k: v for k, v in (("fr", fr), ("en", en)) if v} for uuid, _s, fr, en in tasks}
     catalogues = naming.instance_catalogues(session, {e.instance_id for e in events})
     rows = []
     for e in events:
@@ -136,8 +177,6 @@ def timeline(session, partnership_id: int, filters: TimelineFilter = TimelineFil
         rows.append(TimelineEvent(e.id, e.seq, e.type, e.actor, as_utc(e.occurred_at), e.instance_id,
                                   e.element_id, e.task_uuid, _stage_of(e, instance_keys, task_stages),
                                   payload, e.hash, e.prev_hash, names, path))
-    if filters.stage:
-        rows = [r for r in rows if r.stage == filters.stage]
     return rows
 
 

@@ -279,6 +279,7 @@ class RoundReport:
 
 
 PURGE_EVERY_S = 3600.0
+VERIFY_EVERY_S = 24 * 3600.0
 
 
 class Worker:
@@ -295,6 +296,7 @@ class Worker:
         self._failed: dict[int, float] = {}  # instance id -> monotonic time of its failure
         self.name = f"{socket.gethostname()}:{os.getpid()}"[:120]
         self._purged_at = -PURGE_EVERY_S  # the first round purges
+        self._verified_at = -VERIFY_EVERY_S  # and verifies the audit log
 
     # ------------------------------------------------------------ lifecycle
 
@@ -356,7 +358,22 @@ class Worker:
             report.digests = self._guarded("digests", 0, self._send_digests)
         if time.monotonic() - self._purged_at >= PURGE_EVERY_S:
             self._guarded("sign-in retention", 0, self._purge_sign_ins)
+        if time.monotonic() - self._verified_at >= VERIFY_EVERY_S:
+            self._guarded("audit verification", 0, self._verify_audit)
         return report
+
+    def _verify_audit(self) -> int:
+        """Verify every audit chain once a day (and at start): the audit pages show the
+        result instead of verifying on each view. A broken chain is logged as an error."""
+        from partnerflow.engine import audit
+
+        with self.pf.uow() as uow:
+            breaks = audit.verify_and_record(uow.session, actor="worker", at=uow.clock())
+            uow.commit()
+        self._verified_at = time.monotonic()
+        for item in breaks:
+            log.error("audit chain broken: %s", item)
+        return len(breaks)
 
     def _purge_sign_ins(self) -> int:
         """Sign-in attempts and addresses are kept PARTNERFLOW_SIGN_IN_RETENTION_DAYS."""

@@ -372,6 +372,21 @@ class AuditEvent(Base):
     commitments: Mapped[dict | None] = mapped_column(nullable=True)
 
 
+class AuditVerification(Base):
+    """The last verification of one chain: when, by whom, up to which event, and its result;
+    pages show it instead of verifying the whole chain on every view."""
+
+    __tablename__ = "audit_verification"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    verified_at: Mapped[datetime]
+    verified_by: Mapped[str | None] = mapped_column(String(80))
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    intact: Mapped[bool] = mapped_column(Boolean)
+    first_break_seq: Mapped[int | None] = mapped_column(BigInteger)
+    problem: Mapped[str | None] = mapped_column(Text)
+
+
 class AuditPersonal(Base):
     """The salt of one personal value of an audit event, and a keyed digest to find it;
     erasing the value deletes the salt and records when."""

@@ -446,6 +446,7 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     page.get_by_role("link", name="Partenariats").click()
     page.get_by_role("link", name=TITLE).click()
     page.get_by_role("link", name="Journal d’audit").click()
+    page.get_by_role("button", name="Vérifier la chaîne maintenant").click()
     assert "Chaîne intacte" in page.locator(".chain").inner_text()
     signatures = page.locator("section", has=page.get_by_role("heading", name="Signatures"))
     assert signatures.locator("tbody tr").all_inner_texts() == [

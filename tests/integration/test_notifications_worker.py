@@ -285,3 +285,23 @@ def test_the_worker_command_stops_cleanly_on_sigterm(fixture_pf, database_url, t
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_the_worker_verifies_every_chain_on_its_first_round_and_records_it(pf):
+    from partnerflow.engine.store.models import AuditChainHead, AuditEvent, AuditVerification
+
+    make_user(pf, "claire", "direction")
+    with pf.uow() as uow:
+        first = services.create_partnership(uow, title="Un", actor="claire")
+        services.create_partnership(uow, title="Deux", actor="claire")
+    with pf.db.begin() as conn:  # someone edits an event behind the log's back
+        conn.execute(AuditEvent.__table__.update().where(
+            AuditEvent.chain == f"p{first}").values(type="falsifié"))
+    Worker(pf, mailer=None).run_round()
+    with pf.read() as db:
+        heads = set(db.scalars(select(AuditChainHead.chain)))
+        rows = {r.chain: r for r in db.scalars(select(AuditVerification))}
+    assert set(rows) == heads
+    assert rows[f"p{first}"].intact is False and rows[f"p{first}"].first_break_seq == 1
+    assert all(r.intact for chain, r in rows.items() if chain != f"p{first}")
+    assert {r.verified_by for r in rows.values()} == {"worker"}

@@ -33,15 +33,44 @@ def test_a_partner_cannot_read_another_partnerships_audit(as_user, world):
         assert client.get(path.replace(f"/{world.own}/", f"/{world.other}/")).status_code == 403
 
 
-def test_the_page_says_the_chain_is_intact_then_names_the_first_altered_event(as_user, world):
+def test_the_page_shows_the_last_verification_and_verifies_on_request(as_user, world):
+    from tests.web.support import post
+
     client = as_user("alice")
-    page = client.get(f"/partenariats/{world.own}/audit").get_data(as_text=True)
-    assert "Chaîne intacte" in page
+    audit_page = f"/partenariats/{world.own}/audit"
+    page = client.get(audit_page).get_data(as_text=True)
+    assert "pas encore été vérifiée" in page  # a view never verifies the whole chain
+    assert client.post(audit_page + "/verifier").status_code == 400  # no CSRF token
+    done = post(client, audit_page + "/verifier", token_from=audit_page, follow_redirects=True)
+    assert "Chaîne intacte" in done.get_data(as_text=True)
+    complete(world.pf, world.task_own, "claire", {"decision": "done", "comment": "RAS"})
+    page = client.get(audit_page).get_data(as_text=True)
+    assert "Chaîne intacte" in page and "ajouté(s) depuis" in page
     with world.pf.db.begin() as conn:
         conn.execute(update(AuditEvent).where(AuditEvent.chain == f"p{world.own}",
                                               AuditEvent.seq == 2).values(actor="mallory"))
-    page = client.get(f"/partenariats/{world.own}/audit").get_data(as_text=True)
+    done = post(client, audit_page + "/verifier", token_from=audit_page, follow_redirects=True)
+    page = done.get_data(as_text=True)
     assert "Chaîne rompue" in page and "n° 2" in page
+    # the page then keeps saying so until a verification finds the chain intact again
+    assert "Chaîne rompue" in client.get(audit_page).get_data(as_text=True)
+
+
+def test_the_timeline_is_paginated(as_user, world):
+    from partnerflow.engine import audit
+    from partnerflow.web import audit as audit_views
+
+    with world.pf.uow() as uow:
+        for i in range(audit_views.PAGE_SIZE + 5):
+            audit.append(uow.session, type="comment_added", actor="claire", at=uow.clock(),
+                         partnership_id=world.own, payload={"n": i})
+        uow.commit()
+    client = as_user("alice")
+    first = client.get(f"/partenariats/{world.own}/audit").get_data(as_text=True)
+    assert first.count("<tr><td>") == audit_views.PAGE_SIZE and "Page 1 sur 2" in first
+    second = client.get(f"/partenariats/{world.own}/audit?page=2").get_data(as_text=True)
+    assert "Page 2 sur 2" in second and 0 < second.count("<tr><td>") < audit_views.PAGE_SIZE
+    assert "Page 2 sur 2" in client.get(f"/partenariats/{world.own}/audit?page=99").get_data(as_text=True)
 
 
 def test_the_downloaded_export_reverifies_and_filters_narrow_the_timeline(as_user, world):

@@ -1,4 +1,5 @@
-"""personal values of audit events hashed as salted commitments, erasable
+"""personal values of audit events hashed as salted commitments, erasable; the last
+verification of each chain
 
 Revision ID: 0018
 Revises: 0017
@@ -29,9 +30,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('chain', 'seq', 'path'),
     )
     op.create_index('ix_audit_personal_lookup', 'audit_personal', ['lookup'])
+    op.create_table(
+        'audit_verification',
+        sa.Column('chain', sa.String(length=40), nullable=False),
+        sa.Column('verified_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('verified_by', sa.String(length=80), nullable=True),
+        sa.Column('last_seq', sa.BigInteger(), nullable=False),
+        sa.Column('intact', sa.Boolean(), nullable=False),
+        sa.Column('first_break_seq', sa.BigInteger(), nullable=True),
+        sa.Column('problem', sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint('chain'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('audit_verification')
     op.drop_index('ix_audit_personal_lookup', table_name='audit_personal')
     op.drop_table('audit_personal')
     with op.batch_alter_table('audit_event') as batch:
