@@ -25,7 +25,7 @@ from datetime import datetime
 # payload keys whose value names or locates a person, wherever an event carries them
 PERSONAL_KEYS = frozenset({
     "username", "user", "full_name", "email", "remote_addr", "who", "deputy", "assignee",
-    "owner", "on_behalf_of", "asked", "author", "actor", "signatory", "members",
+    "owner", "on_behalf_of", "asked", "author", "actor", "signatory", "members", "accounts",
 })
 COMMITMENT = "$commitment"
 ERASED = "$erased"
