@@ -31,7 +31,7 @@ export, reassign_to, attach_contact, ask_opinion, be_asked_opinion, give_opinion
 withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise. Actions
 granted by a group alone (GRANTS): administer, design, reassign, cancel, release, retry,
 resume, read_dashboard, read_incidents, read_versions, read_map, edit_map, propose,
-declare_absence."""
+declare_absence, work_external_tasks."""
 
 from __future__ import annotations
 
@@ -60,10 +60,11 @@ AUDITOR = "auditor"
 DESIGNER = "designer"
 DIRECTION = "direction"
 DELEGATE = "delegate"
+WORKER = "worker"  # the service account of an external worker (engine.runtime.external)
 # groups that neither work on the organisation's partnerships nor receive its tasks
-NOT_STAFF = frozenset({PARTNER, AUDITOR, DESIGNER})
+NOT_STAFF = frozenset({PARTNER, AUDITOR, DESIGNER, WORKER})
 # groups that do not by themselves read every partnership page
-NOT_READERS = frozenset({PARTNER, DESIGNER})
+NOT_READERS = frozenset({PARTNER, DESIGNER, WORKER})
 
 # actions a group grants by itself, whatever the object
 GRANTS: dict[str, frozenset[str]] = {
@@ -87,6 +88,8 @@ GRANTS: dict[str, frozenset[str]] = {
     "edit_map": frozenset({"direction", "admin"}),
     # attach a partner contact to any partnership (the partnership's delegate may too)
     "attach_contacts": frozenset({"direction", "admin"}),
+    # fetch, lock, complete and fail the external tasks of every instance
+    "work_external_tasks": frozenset({"worker", "admin"}),
 }
 STAFF_ACTIONS = ("read_map", "propose", "declare_absence")
 

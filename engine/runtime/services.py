@@ -19,7 +19,7 @@ from partnerflow.engine import access, audit
 from partnerflow.engine.access import accounts
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
-from partnerflow.engine.runtime import auditlog, connectors, events, stepping, views
+from partnerflow.engine.runtime import auditlog, connectors, events, external, stepping, views
 from partnerflow.engine.runtime.deployment import latest_version
 from partnerflow.engine.runtime.forms import check_data_size, validate_against
 from partnerflow.engine.store.models import (
@@ -390,6 +390,7 @@ def cancel_instance(uow, *, instance_id: int, actor: str, reason: str) -> None:
                                                         HumanTask.state == "open")):
         task.state = "cancelled"
         task.completed_at = now
+    external.cancel_of_instance(session, instance_id, now)
     uow.publish(events.IncidentResolved(instance_id, "cancelled", actor, uow.clock()))
     audit.append(session, type="instance_cancelled", actor=actor, at=now,
                  partnership_id=instance.partnership_id, instance_id=instance_id,
@@ -412,6 +413,7 @@ def retry_instance(uow, *, instance_id: int, actor: str) -> str:
     def step(instance: ProcessInstance) -> None:
         run = stepping.restore(uow, instance)
         run.reset_errors()
+        external.reset_exhausted(session, instance_id)  # a worker out of retries gets one more
         instance.status = "running"
         previous = instance.error_message
         instance.error_message = None
