@@ -28,7 +28,8 @@ a staff member; the deputy acts on them under their own name, never as the absen
 
 Actions on an object: offered, act, complete, read_task, read_partnership, read_audit,
 export, reassign_to, attach_contact, ask_opinion, be_asked_opinion, give_opinion,
-withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise. Actions
+withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise,
+correlate_message. Actions
 granted by a group alone (GRANTS): administer, design, reassign, cancel, release, retry,
 resume, read_dashboard, read_incidents, read_versions, read_map, edit_map, propose,
 declare_absence, work_external_tasks."""
@@ -558,7 +559,15 @@ def comment_clause(who: Subject) -> ColumnElement[bool]:
 # ---------------------------------------------------------------- the policy, by action
 
 
+def may_correlate(who: Subject, partnership_id: int) -> bool:
+    """Send a message to a partnership's processes (the API's /message): a staff member who
+    reads the partnership, or an external worker's account."""
+    return (is_staff(who) and may_read_partnership(who, partnership_id)) or _granted(
+        who, "work_external_tasks")
+
+
 _ON_OBJECT: dict[str, Callable] = {
+    "correlate_message": may_correlate,
     "offered": is_offered,
     "act": may_act,
     "complete": may_complete,

@@ -134,7 +134,7 @@ def register_client(uow, *, name: str, service_account: str, scope: str,
 def clients(session) -> list[tuple[OAuthClient, str]]:
     """Every registered client with its service account's name."""
     return list(session.execute(select(OAuthClient, User.username).join(
-        User, User.id == OAuthClient.user_id).order_by(OAuthClient.id)).tuples())
+        User, User.id == OAuthClient.user_id).order_by(OAuthClient.id)).all())
 
 
 def revoke_client(uow, *, client_id: int, actor: str) -> None:

@@ -520,6 +520,20 @@ def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
     return task
 
 
+def task_to_read(session: Session, *, task_id: int, actor: str) -> tuple[HumanTask, bool]:
+    """The task this user may open, and whether its form stays closed to them: the colleague
+    asked for an opinion reads it, an auditor or the direction reads any open task, without
+    filling it (the task page and the API read it so)."""
+    try:
+        task = task_for_actor(session, task_id=task_id, actor=actor)
+    except Forbidden:
+        task = session.get(HumanTask, task_id)
+        if task is None or not access.may_read_open_task(access.actor(session, actor), task):
+            raise
+        return task, True
+    return task, task.state == "open" and not access.may(access.actor(session, actor), "act", task)
+
+
 def instance_element_states(uow, *, instance_id: int) -> dict[str, dict[str, list[str]]]:
     """Per process of the instance: the BPMN ids completed, active and in error."""
     instance = uow.session.get(ProcessInstance, instance_id)
