@@ -38,9 +38,19 @@ def openapi_options() -> dict:
 def install(app) -> None:
     """Register the API's blueprints, its authentication and its documentation."""
     from ..extensions import csrf
-    from . import definitions, docs, external_tasks, instances, messages, security, tasks
+    from . import (
+        audit,
+        definitions,
+        docs,
+        external_tasks,
+        instances,
+        messages,
+        partnerships,
+        security,
+        tasks,
+    )
 
-    for module in (tasks, instances, messages, definitions, external_tasks):
+    for module in (tasks, instances, messages, definitions, partnerships, audit, external_tasks):
         csrf.exempt(module.bp)
         app.register_api(module.bp)
     csrf.exempt(security.oauth_bp)
