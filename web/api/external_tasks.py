@@ -16,12 +16,25 @@ from partnerflow.engine.errors import Forbidden
 from partnerflow.engine.runtime import external
 
 from ..current import engine
+from ..webforms import N_
 from .common import Strict, columns, ok
 from .security import SECURITY, actor, protect, responses
 
 bp = APIBlueprint("api_external_tasks", __name__, url_prefix="/api/external-task", abp_security=SECURITY,
                   abp_tags=[Tag(name="tâches externes", description="Travailleurs externes (Camunda 7)")])
 protect(bp)
+# what engine/runtime/external.py and messages.py say of refused fields, marked for translation
+ENGINE_MESSAGES = (
+    N_("Un objet dont chaque clé est un nom de variable (lettres, chiffres, _)."),
+    N_("Durée du verrou en millisecondes, de 1 à 86 400 000."),
+    N_("Identifiant du travailleur obligatoire (200 caractères au plus)."),
+    N_("Donnez au moins un sujet (topicName)."),
+    N_("Nombre de tâches de 1 à 100."),
+    N_("Code d'erreur BPMN obligatoire."),
+    N_("Message d'erreur obligatoire."),
+    N_("Nombre d'essais restants : un entier positif ou nul."),
+    N_("Délai avant un nouvel essai en millisecondes, de 0 à 86 400 000."),
+)
 
 
 class TypedValue(BaseModel):
