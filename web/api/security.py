@@ -35,13 +35,14 @@ def _problem_response(description: str) -> dict:
 
 
 def responses(ok=None, *statuses: int, ok_status: int = 200) -> dict:
-    """The responses of an operation: its success, then the problems it may answer (401, 403
-    and 422 always)."""
-    described = {401: "Jeton absent, invalide, expiré ou révoqué", 403: "Refusé par la politique d'accès",
+    """The responses of an operation: its success, then the problems it may answer (400: a
+    character refused in any parameter, 401, 403 and 422, always)."""
+    described = {400: "Requête invalide (un caractère refusé)",
+                 401: "Jeton absent, invalide, expiré ou révoqué", 403: "Refusé par la politique d'accès",
                  404: "Introuvable", 409: "Conflit", 413: "Fichier trop volumineux",
                  422: "Données invalides"}
     out: dict = {ok_status: ok} if ok is not None else {ok_status: {"description": "Fait"}}
-    for status in sorted({401, 403, 422, *statuses}):
+    for status in sorted({400, 401, 403, 422, *statuses}):
         out[status] = _problem_response(described[status])
     return out
 
