@@ -118,3 +118,42 @@ def test_the_audit_log_and_its_exports_follow_the_audit_rule(api, world):
     assert text and auditlog.verify_jsonl(text) == []  # a third party re-verifies it
     csv = alice("GET", f"/api/partnerships/{world.own}/audit.csv")
     assert csv.mimetype == "text/csv" and "partnership_created" in csv.get_data(as_text=True)
+
+
+def test_external_tasks_through_the_api_and_their_incident_on_the_incidents_page(api, world, as_user):
+    from tests.conftest import make_user
+    from tests.integration.test_connectors import deploy_bytes
+    from tests.integration.test_external_tasks import TOPIC, with_boundary
+
+    pf = world.pf
+    make_user(pf, "robot", "worker")
+    deploy_bytes(pf, with_boundary(), "with_boundary.bpmn")
+    start(pf, world.own, "with_boundary")
+    robot = api("robot")
+    fetch = {"workerId": "w", "maxTasks": 5, "topics": [{"topicName": TOPIC, "lockDuration": 60000}]}
+    assert_problem(api("claire")("POST", "/api/external-task/fetchAndLock", json=fetch), 403)
+    assert_problem(robot("GET", f"/api/tasks/{world.task_own}"), 403)  # a worker reads no task
+    [task] = robot("POST", "/api/external-task/fetchAndLock", json=fetch).get_json()
+    assert task["topicName"] == TOPIC and task["businessKey"] == str(world.own)
+    assert task["variables"]["partnership_id"] == {"value": world.own, "type": "Integer"}
+    assert_problem(robot("POST", f"/api/external-task/{task['id']}/failure", json={"workerId": "w"}),
+                   422, "errorMessage")
+    failed = robot(
+        "POST",
+        f"/api/external-task/{task['id']}/failure",
+        json={"workerId": "w", "errorMessage": "logiciel de facturation arrêté", "retries": 0},
+    )
+    assert failed.status_code == 204
+    page = as_user("claire").get("/incidents/").get_data(as_text=True)
+    assert "logiciel de facturation arrêté" in page
+    instance = int(task["processInstanceId"])
+    assert api("claire")("GET", f"/api/instances/{instance}").get_json()["status"] == "error"
+    assert api("ines")("POST", f"/api/instances/{instance}/retry").get_json()["status"] == "running"
+    [again] = robot("POST", "/api/external-task/fetchAndLock", json=fetch).get_json()
+    done = robot(
+        "POST",
+        f"/api/external-task/{again['id']}/complete",
+        json={"workerId": "w", "variables": {"invoice": {"value": "F-1", "type": "String"}}},
+    )
+    assert done.status_code == 204
+    assert api("claire")("GET", f"/api/instances/{instance}").get_json()["status"] == "completed"
