@@ -29,7 +29,7 @@ a staff member; the deputy acts on them under their own name, never as the absen
 Actions on an object: offered, act, complete, read_task, read_partnership, read_audit,
 export, reassign_to, attach_contact, ask_opinion, be_asked_opinion, give_opinion,
 withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise,
-correlate_message. Actions
+correlate_message, start_instance. Actions
 granted by a group alone (GRANTS): administer, design, reassign, cancel, release, retry,
 resume, read_dashboard, read_incidents, read_versions, read_map, edit_map, propose,
 declare_absence, work_external_tasks."""
@@ -566,8 +566,15 @@ def may_correlate(who: Subject, partnership_id: int) -> bool:
         who, "work_external_tasks")
 
 
+def may_start_instance(who: Subject, partnership_id: int) -> bool:
+    """Start a process for a partnership (the API's POST /instances): who proposes ideas on
+    the pages (the staff), on a partnership they read."""
+    return is_staff(who) and may_read_partnership(who, partnership_id)
+
+
 _ON_OBJECT: dict[str, Callable] = {
     "correlate_message": may_correlate,
+    "start_instance": may_start_instance,
     "offered": is_offered,
     "act": may_act,
     "complete": may_complete,

@@ -160,9 +160,7 @@ def read_instance(path: InstancePath):
 def start(body: Start):
     pf = engine()
     with pf.read() as db:
-        me = access.actor(db, actor())
-        # who may propose an idea on the pages may start a process of a partnership they read
-        if not (access.may(me, "propose") and access.may_read_partnership(me, body.partnership_id)):
+        if not access.may(access.actor(db, actor()), "start_instance", body.partnership_id):
             raise Forbidden(f"{actor()} may not start a process")
     with pf.uow() as uow:
         instance_id = services.start_instance(uow, partnership_id=body.partnership_id,
