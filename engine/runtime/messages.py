@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from partnerflow.engine import access, spiff
-from partnerflow.engine.errors import Forbidden, InvalidInput, NotFound
+from partnerflow.engine.errors import Forbidden, InvalidInput, NotFound, StepFailed
 from partnerflow.engine.runtime import events, stepping
 from partnerflow.engine.runtime.deployment import version_for_start_message
 from partnerflow.engine.runtime.forms import check_data_size
@@ -62,8 +62,13 @@ def correlate(uow, *, actor: str, name: str, partnership_id: int, variables: dic
                            "and no process starts on it")
         compiled = uow.catalog.compiled(session, version.id)
         data = {**variables, "partnership_id": partnership_id, "initiator": actor}
-        instance = stepping.start(uow, partnership, version, compiled, data, actor,
-                                  message=spiff.ThrownMessage(name, data, None))
+        try:
+            instance = stepping.start(uow, partnership, version, compiled, data, actor,
+                                      message=spiff.ThrownMessage(name, data, None))
+        except Exception as exc:  # noqa: BLE001 - nothing was started; say why, keep nothing
+            uow.rollback()
+            raise StepFailed(stepping.describe_failure(exc), instance_id=None,
+                             element=stepping.failed_element(exc)) from exc
         done.append(Correlated("process_definition", instance.id, version.process_key))
     uow.commit()
     return done
