@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask, Response, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
+from flask_openapi3 import OpenAPI
 from werkzeug.exceptions import SecurityError
 
 from partnerflow.engine.config import Settings
@@ -35,8 +36,11 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     """Build the web application around a Partnerflow engine."""
     settings = settings or (partnerflow.settings if partnerflow else Settings.from_env())
     # partnerflow is a namespace package: tell Flask where this package and its instance live.
-    app = Flask(__name__, root_path=str(Path(__file__).resolve().parent),
-                instance_path=str(Path.cwd() / "instance"))
+    # flask-openapi3's Flask subclass describes the API (web/api) from its models.
+    from . import api
+
+    app = OpenAPI(__name__, root_path=str(Path(__file__).resolve().parent),
+                  instance_path=str(Path.cwd() / "instance"), **api.openapi_options())
     app.config.update(
         SECRET_KEY=settings.secret_key,
         # a whole form may carry a file at the per-file limit plus its other fields; the
@@ -81,12 +85,14 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         partnerships,
         privacy,
         tasks,
+        tokens,
     )
 
     for module in (main, auth, inbox, tasks, partnerships, admin, modeller, audit, map, dashboard,
-                   notifications, incidents, absence, privacy):
+                   notifications, incidents, absence, privacy, tokens):
         app.register_blueprint(module.bp)
     errors.register(app)
+    api.install(app)
     from . import metrics, sso
 
     metrics.install(app)

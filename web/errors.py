@@ -50,7 +50,20 @@ def _default_messages() -> dict[int, str]:
                    "minutes ; si cela dure, prévenez l'administrateur.")}
 
 
+def _api_messages() -> dict[int, str]:
+    return {404: _("Cette ressource n'existe pas."), 405: _("Cette méthode n'est pas permise ici."),
+            400: _("La requête n'a pas pu être comprise."),
+            413: _("Le fichier dépasse la taille autorisée."),
+            500: _("Une erreur inattendue s'est produite. Elle a été enregistrée ; réessayez plus tard."),
+            503: _("La base de données ne répond pas pour le moment. Réessayez dans quelques minutes.")}
+
+
 def render_error(status: int, message: str | None = None, errors: dict | None = None):
+    if request.path == "/api" or request.path.startswith("/api/"):
+        # the API answers RFC 9457 problem details, whatever the client accepts
+        from .api.problems import problem
+
+        return problem(status, message or _api_messages().get(status), errors)
     title = _titles().get(status, _("Erreur"))
     message = message or _default_messages().get(status, title)
     if _wants_json():

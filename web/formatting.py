@@ -33,7 +33,7 @@ ENGINE_LABELS = (
     # ROLES
     N_("Direction"), N_("Délégué(e) aux échanges"), N_("Professionnel(le)"), N_("Partenaire"),
     N_("Conseil d'administration"), N_("Comité de pilotage"), N_("Concepteur des processus"),
-    N_("Administrateur"), N_("Auditeur"),
+    N_("Administrateur"), N_("Auditeur"), N_("Travailleur externe"),
     # STAGES
     N_("L'idée première"), N_("L'élaboration"), N_("La négociation"),
     N_("L'écriture de fiches action"), N_("La réalisation"), N_("L'évaluation"),

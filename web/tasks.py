@@ -162,17 +162,7 @@ def show(task_id: int):
 def _page(task_id: int, talk: dict | None = None, status: int = 200):
     pf = engine()
     with pf.read() as db:
-        try:
-            task = services.task_for_actor(db, task_id=task_id, actor=current_user.username)
-        except Forbidden:
-            # auditors read every task; the form stays closed to them
-            task = db.get(HumanTask, task_id)
-            if task is None or not access.may_read_open_task(current_user, task):
-                raise
-            return _render(task, _schema(pf, task), {}, readonly=True, talk=talk, status=status)
-        # the colleague asked for an opinion reads the task; the form stays its holder's
-        readonly = task.state == "open" and not access.may(access.actor(db, current_user.username),
-                                                           "act", task)
+        task, readonly = services.task_to_read(db, task_id=task_id, actor=current_user.username)
     schema = _schema(pf, task)
     if readonly:
         return _render(task, schema, {}, readonly=True, talk=talk, status=status)

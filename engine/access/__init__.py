@@ -28,10 +28,11 @@ a staff member; the deputy acts on them under their own name, never as the absen
 
 Actions on an object: offered, act, complete, read_task, read_partnership, read_audit,
 export, reassign_to, attach_contact, ask_opinion, be_asked_opinion, give_opinion,
-withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise. Actions
+withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise,
+correlate_message, start_instance. Actions
 granted by a group alone (GRANTS): administer, design, reassign, cancel, release, retry,
 resume, read_dashboard, read_incidents, read_versions, read_map, edit_map, propose,
-declare_absence."""
+declare_absence, work_external_tasks."""
 
 from __future__ import annotations
 
@@ -60,10 +61,11 @@ AUDITOR = "auditor"
 DESIGNER = "designer"
 DIRECTION = "direction"
 DELEGATE = "delegate"
+WORKER = "worker"  # the service account of an external worker (engine.runtime.external)
 # groups that neither work on the organisation's partnerships nor receive its tasks
-NOT_STAFF = frozenset({PARTNER, AUDITOR, DESIGNER})
+NOT_STAFF = frozenset({PARTNER, AUDITOR, DESIGNER, WORKER})
 # groups that do not by themselves read every partnership page
-NOT_READERS = frozenset({PARTNER, DESIGNER})
+NOT_READERS = frozenset({PARTNER, DESIGNER, WORKER})
 
 # actions a group grants by itself, whatever the object
 GRANTS: dict[str, frozenset[str]] = {
@@ -87,6 +89,8 @@ GRANTS: dict[str, frozenset[str]] = {
     "edit_map": frozenset({"direction", "admin"}),
     # attach a partner contact to any partnership (the partnership's delegate may too)
     "attach_contacts": frozenset({"direction", "admin"}),
+    # fetch, lock, complete and fail the external tasks of every instance
+    "work_external_tasks": frozenset({"worker", "admin"}),
 }
 STAFF_ACTIONS = ("read_map", "propose", "declare_absence")
 
@@ -555,7 +559,22 @@ def comment_clause(who: Subject) -> ColumnElement[bool]:
 # ---------------------------------------------------------------- the policy, by action
 
 
+def may_correlate(who: Subject, partnership_id: int) -> bool:
+    """Send a message to a partnership's processes (the API's /message): a staff member who
+    reads the partnership, or an external worker's account."""
+    return (is_staff(who) and may_read_partnership(who, partnership_id)) or _granted(
+        who, "work_external_tasks")
+
+
+def may_start_instance(who: Subject, partnership_id: int) -> bool:
+    """Start a process for a partnership (the API's POST /instances): who proposes ideas on
+    the pages (the staff), on a partnership they read."""
+    return is_staff(who) and may_read_partnership(who, partnership_id)
+
+
 _ON_OBJECT: dict[str, Callable] = {
+    "correlate_message": may_correlate,
+    "start_instance": may_start_instance,
     "offered": is_offered,
     "act": may_act,
     "complete": may_complete,

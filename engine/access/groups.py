@@ -37,6 +37,8 @@ METHOD_GROUPS: dict[str, tuple[str, str]] = {
     "designer": ("Concepteur des processus", "Process designer"),
     "admin": ("Administrateur", "Administrator"),
     "auditor": ("Auditeur", "Auditor"),
+    # software that serves the service tasks no bundled connector does (external tasks)
+    "worker": ("Travailleur externe", "External worker"),
 }
 # the French labels, the interface's msgids for the method's roles
 ROLES: dict[str, str] = {key: labels[0] for key, labels in METHOD_GROUPS.items()}

@@ -10,7 +10,8 @@ the process data under their own names, or as the task's `camunda:outputParamete
 A connector runs inside the engine step, in the step's transaction (a savepoint: a failing
 connector leaves nothing of its own behind), with a `ConnectorContext` giving it the unit of
 work, the partnership, the instance and the actor. A failure is an incident like any other
-step failure. Deploy refuses an unknown topic and a missing required input (see `check`); the
+step failure. A topic no connector here serves is left to external workers (Camunda 7's
+external tasks, `engine.runtime.external`). Deploy refuses a missing required input (see `check`); the
 element templates the modellers offer are generated from the same declarations
 (`element_templates`).
 """
@@ -145,16 +146,22 @@ class Runner:
     actor: str | None
     identity: Identity | None = None
     ran: list[str] = field(default_factory=list)
+    # the service tasks left to external workers in this step (the adapter's ServiceCalls)
+    external: list = field(default_factory=list)
 
     def __call__(self, call) -> dict:
         """`call` is the adapter's ServiceCall: topic, element, raw inputs and outputs, data."""
         found = REGISTRY.get(call.topic or "")
         name = call.element_name or call.element_id
+        if found is None and call.topic:
+            # no bundled connector: the task waits for an external worker (engine.runtime.external)
+            self.external.append(call)
+            return None
         if found is None:
             raise ConnectorError(
-                f"{name} ({call.element_id}) : aucun connecteur pour le sujet "
-                f"« {call.topic or ''} » ; choisissez un modèle Partnerflow dans le modeleur "
-                f"({', '.join(sorted(REGISTRY))})")
+                f"{name} ({call.element_id}) : cette tâche de service n'a pas de sujet ; "
+                f"choisissez un modèle Partnerflow dans le modeleur ({', '.join(sorted(REGISTRY))}) "
+                "ou donnez un sujet que des travailleurs externes traitent")
         session = self.uow.session
         context = ConnectorContext(self.uow, self.instance,
                                    session.get(Partnership, self.instance.partnership_id),
@@ -279,8 +286,11 @@ def check(service, filename: str, follows_confirmation: bool = True) -> list[Pro
                else N_("cette tâche de service (serviceTask) n’a pas de connecteur : elle ne se "
                        "terminerait jamais"), use_external, topics=topics)
     elif found is None:
-        refuse(N_("aucun connecteur pour le sujet « %(topic)s »"), N_("utilisez l’un de : %(topics)s"),
-               topic=service.topic, topics=topics)
+        # a topic no bundled connector serves is offered to external workers (fetch-and-lock)
+        for name in service.unsupported:
+            refuse(N_("l’entrée ou la sortie « %(name)s » est une liste, une table ou un script, ce "
+                      "qui n’est pas pris en charge"), N_("écrivez une valeur littérale ou ${variable}"),
+                   name=name)
     else:
         for name in service.unsupported:
             refuse(N_("l’entrée ou la sortie « %(name)s » est une liste, une table ou un script, ce "

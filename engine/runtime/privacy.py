@@ -35,6 +35,7 @@ USERNAME_COLUMNS = (
     (m.Signature, "username"), (m.Incident, "actor"), (m.Incident, "resolved_by"),
     (m.Comment, "author"), (m.TaskDelegation, "owner"), (m.TaskDelegation, "delegate"),
     (m.TaskDelegation, "resolved_by"), (m.Absence, "created_by"), (m.Absence, "cancelled_by"),
+    (m.OAuthClient, "created_by"),
 )
 
 
@@ -206,6 +207,8 @@ def erase(uow, *, username: str | None = None, name: str | None = None, actor: s
         report["notifications_deleted"] = session.execute(delete(m.Notification).where(
             m.Notification.username == user.username)).rowcount
         session.execute(delete(m.ExternalIdentity).where(m.ExternalIdentity.user_id == user.id))
+        report["api_tokens_deleted"] = session.execute(delete(m.ApiToken).where(
+            m.ApiToken.user_id == user.id)).rowcount
         user.username, user.full_name, user.email = pseudonym, f"Personne effacée n° {user.id}", None
         user.password_hash, user.active = None, False
         user.session_epoch = (user.session_epoch or 0) + 1

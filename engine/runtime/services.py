@@ -19,7 +19,7 @@ from partnerflow.engine import access, audit
 from partnerflow.engine.access import accounts
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
-from partnerflow.engine.runtime import auditlog, connectors, events, stepping, views
+from partnerflow.engine.runtime import auditlog, connectors, events, external, stepping, views
 from partnerflow.engine.runtime.deployment import latest_version
 from partnerflow.engine.runtime.forms import check_data_size, validate_against
 from partnerflow.engine.store.models import (
@@ -390,6 +390,7 @@ def cancel_instance(uow, *, instance_id: int, actor: str, reason: str) -> None:
                                                         HumanTask.state == "open")):
         task.state = "cancelled"
         task.completed_at = now
+    external.cancel_of_instance(session, instance_id, now)
     uow.publish(events.IncidentResolved(instance_id, "cancelled", actor, uow.clock()))
     audit.append(session, type="instance_cancelled", actor=actor, at=now,
                  partnership_id=instance.partnership_id, instance_id=instance_id,
@@ -412,6 +413,7 @@ def retry_instance(uow, *, instance_id: int, actor: str) -> str:
     def step(instance: ProcessInstance) -> None:
         run = stepping.restore(uow, instance)
         run.reset_errors()
+        external.reset_exhausted(session, instance_id)  # a worker out of retries gets one more
         instance.status = "running"
         previous = instance.error_message
         instance.error_message = None
@@ -516,6 +518,20 @@ def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
     if task.state != "open" and not access.may(who, "read_task", task):
         raise Forbidden(f"{actor} may not see task {task_id}")
     return task
+
+
+def task_to_read(session: Session, *, task_id: int, actor: str) -> tuple[HumanTask, bool]:
+    """The task this user may open, and whether its form stays closed to them: the colleague
+    asked for an opinion reads it, an auditor or the direction reads any open task, without
+    filling it (the task page and the API read it so)."""
+    try:
+        task = task_for_actor(session, task_id=task_id, actor=actor)
+    except Forbidden:
+        task = session.get(HumanTask, task_id)
+        if task is None or not access.may_read_open_task(access.actor(session, actor), task):
+            raise
+        return task, True
+    return task, task.state == "open" and not access.may(access.actor(session, actor), "act", task)
 
 
 def instance_element_states(uow, *, instance_id: int) -> dict[str, dict[str, list[str]]]:

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from sqlalchemy import bindparam, select
 
-from partnerflow.engine import access, spiff
+from partnerflow.engine import access, audit, spiff
 from partnerflow.engine.access.groups import assign
 from partnerflow.engine.errors import InstanceError, ScriptError
 from partnerflow.engine.runtime import connectors, events
@@ -20,6 +20,7 @@ from partnerflow.engine.runtime.deployment import version_for_start_message
 from partnerflow.engine.runtime.forms import task_form
 from partnerflow.engine.store.models import (
     NO_DUE_DATE,
+    ExternalTask,
     HumanTask,
     Partnership,
     ProcessInstance,
@@ -97,7 +98,7 @@ def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str |
     Service tasks run their connectors inside the steps, in this transaction; `identity` is
     the user who confirmed their password completing a task of this instance just now."""
     now = uow.clock()
-    run.connector_runner = connectors.Runner(uow, instance, actor, identity)
+    runner = run.connector_runner = connectors.Runner(uow, instance, actor, identity)
     try:
         run.run_engine_steps()
         failure = None
@@ -106,14 +107,30 @@ def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str |
     uow.publish(*(events.StepTaken(instance, step, actor, now) for step in run.events))
     run.events.clear()
     _persist(uow, instance, run)
+    _offer_external(uow, instance, runner.external)
     if failure is not None:
-        _mark_failed(uow, instance, failure, actor, data=run.failed_task_data())
+        mark_failed(uow, instance, failure, actor, data=run.failed_task_data())
         return
     _sync_projection(uow, instance, run)
     _finish_if_completed(uow, instance, run, actor)
     messages, run.messages = run.messages, []
     for message in messages:
         _route_message(uow, instance, message, actor, hops + 1)
+
+
+def _offer_external(uow, instance: ProcessInstance, calls) -> None:
+    """Record the service tasks this step left to external workers (engine.runtime.external):
+    each waits, started in the workflow, until a worker completes it."""
+    now = uow.clock()
+    for call in calls:
+        uow.session.add(ExternalTask(
+            instance_id=instance.id, partnership_id=instance.partnership_id, task_uuid=call.task_uuid,
+            element_id=call.element_id, element_name=(call.element_name or call.element_id)[:300],
+            process_key=call.process_key, topic=call.topic[:200], variables=json_safe(call.data),
+            state="open", created_at=now))
+        audit.append(uow.session, type="external_task_offered", actor=None, at=now,
+                     partnership_id=instance.partnership_id, instance_id=instance.id,
+                     task_uuid=call.task_uuid, element_id=call.element_id, payload={"topic": call.topic})
 
 
 def _persist(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
@@ -138,7 +155,7 @@ def _persist(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
     instance.waiting_messages = run.waiting_message_names()
 
 
-def _mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None,
+def mark_failed(uow, instance: ProcessInstance, exc: Exception, actor: str | None,
                  during: str = "engine_steps", data: dict | None = None) -> events.IncidentRaised:
     element = failed_element(exc)
     message = describe_failure(exc)
@@ -166,7 +183,7 @@ def record_incident(uow, instance_id: int, exc: Exception, actor: str | None, *,
         task = session.get(_Task, task_id)
         if task is not None and task.state == "open":
             task.draft = json_safe(draft)
-    incident = _mark_failed(uow, instance, exc, actor, during=during, data=draft)
+    incident = mark_failed(uow, instance, exc, actor, during=during, data=draft)
     uow.commit()
     return incident
 

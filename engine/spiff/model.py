@@ -428,12 +428,15 @@ class ServiceCall:
     inputs: tuple[tuple[str, str | None], ...]
     outputs: tuple[tuple[str, str | None], ...]
     data: dict
+    task_uuid: str = ""
 
 
 class ConnectorTask(ServiceTask):
     """A service or send task run by the connector runner the engine hands the workflow's
-    script engine (`connector_runner`); it completes in the same engine step, or fails.
-    Bare SpiffWorkflow would leave it STARTED forever."""
+    script engine (`connector_runner`); it completes in the same engine step, or fails. A
+    runner that answers None leaves it to an external worker: the task stays STARTED (a wait
+    the engine records as an external task) until `WorkflowRun.complete_external_task`.
+    Bare SpiffWorkflow would leave every service task STARTED forever, silently."""
 
     def __init__(self, wf_spec, bpmn_id, topic=None, connector_inputs=(), connector_outputs=(),
                  **kwargs):
@@ -454,8 +457,11 @@ class ConnectorTask(ServiceTask):
                                 "exécuteur de connecteurs n'est branché sur ce pas du moteur")
         call = ServiceCall(self.topic, self.bpmn_id, self.bpmn_name or self.bpmn_id,
                            my_task.workflow.spec.name, self.connector_inputs, self.connector_outputs,
-                           deepcopy(my_task.data))
-        written = deepcopy(runner(call))
+                           deepcopy(my_task.data), str(my_task.id))
+        result = runner(call)
+        if result is None:
+            return None  # an external worker will complete it
+        written = deepcopy(result)
         my_task.data.update(written)
         # the variables this task prepared (the audit event says so: views.prepared_data)
         my_task._set_internal_data(connector_wrote=sorted(written))

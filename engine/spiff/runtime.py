@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
@@ -469,6 +470,49 @@ class WorkflowRun:
         self._completed = None
         with using_clock(self._clock):
             task.run()
+
+    def complete_external_task(self, uuid: str, variables: dict) -> None:
+        """An external worker finished a service task left to it: its variables reach the
+        process data and the task completes (engine steps follow, run by the caller)."""
+        task = self._started_service_task(uuid)
+        task.data.update(deepcopy(variables))
+        task._set_internal_data(connector_wrote=sorted(variables))
+        self._completed = None
+        with using_clock(self._clock):
+            task.complete()
+
+    def throw_bpmn_error(self, uuid: str, code: str, variables: dict) -> bool:
+        """A BPMN error from an external worker: the error boundary event on the task that
+        catches `code` (or catches every error) takes over and the task is cancelled.
+        False when no boundary event catches it (nothing changed)."""
+        task = self._started_service_task(uuid)
+        for boundary in self._error_boundaries(task):
+            definition = boundary.task_spec.event_definition
+            if definition.code not in (None, code):
+                continue
+            event = BpmnEvent(type(definition)(definition.name, code=code), payload=deepcopy(variables),
+                              target=boundary.workflow)
+            self._completed = None
+            with using_clock(self._clock):
+                task.data.update(deepcopy(variables))
+                boundary.task_spec.catch(boundary, event)
+                boundary.task_spec._update(boundary)
+            return True
+        return False
+
+    def _error_boundaries(self, task) -> list:
+        split = task.parent
+        if split is None:
+            return []
+        return [t for t in split.children if t is not task and t.state == TaskState.WAITING
+                and type(getattr(t.task_spec, "event_definition", None)).__name__ == "ErrorEventDefinition"]
+
+    def _started_service_task(self, uuid: str):
+        task = self.get_task(uuid)
+        if task.state != TaskState.STARTED or not isinstance(task.task_spec, ConnectorTask):
+            raise InstanceError(f"task '{task.task_spec.bpmn_id}' is "
+                                f"{TaskState.get_name(task.state)}, not waiting for a worker")
+        return task
 
     # ------------------------------------------------------------ state
 

@@ -636,3 +636,73 @@ class Absence(Base):
     # ended early (or called off before it began)
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class ApiToken(Base):
+    """A bearer token for the API: a personal access token a user created (kind `personal`),
+    or one the token endpoint issued to an OAuth2 client (kind `client`). Only the SHA-256 of
+    the token is kept: tokens are 256 random bits, so a fast hash cannot be brute-forced and
+    each API call checks one with a single indexed lookup."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown on the page to recognise a token
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_client.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10), default="personal")  # personal | client
+    name: Mapped[str] = mapped_column(String(120))
+    scope: Mapped[str] = mapped_column(String(10), default="read")  # read | write
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class OAuthClient(Base):
+    """Another piece of software an administrator registered: it gets tokens from the token
+    endpoint with its secret (client credentials) and acts as its service account, whose
+    groups the access policy reads."""
+
+    __tablename__ = "oauth_client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(10), default="read")
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ExternalTask(Base):
+    """A service task whose topic no bundled connector serves, waiting for an external worker
+    (Camunda 7's external task): fetched and locked by topic, completed, failed with retries,
+    or ended by a BPMN error."""
+
+    __tablename__ = "external_task"
+    __table_args__ = (Index("ix_external_task_fetch", "state", "topic"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"),
+                                             index=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    task_uuid: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    element_name: Mapped[str] = mapped_column(String(300))
+    process_key: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(200))
+    variables: Mapped[dict] = mapped_column(default=dict)  # the process data it was offered with
+    # open | completed | cancelled (an incident leaves it open with no retries left)
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    lock_expires_at: Mapped[datetime | None]
+    retries: Mapped[int | None] = mapped_column(Integer)
+    retry_at: Mapped[datetime | None]  # fetchable again from then (a failure's retry delay)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]

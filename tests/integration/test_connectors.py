@@ -196,16 +196,17 @@ def test_a_service_task_never_stays_started_without_a_connector_runner():
     assert getattr(error.value, "element_id", None) == "act" or "act" in str(error.value)
 
 
-def test_the_runner_refuses_an_unknown_topic_naming_the_element(office):
+def test_the_runner_leaves_an_unknown_topic_to_external_workers_and_refuses_no_topic(office):
     pf, pid = office
     deploy_bytes(pf, diagram(service_task("partnership.update", {"status": "ended"})))
     with pf.uow() as uow:
         iid = services.start_instance(uow, partnership_id=pid, process_key="with_service", actor="claire")
         runner = connectors.Runner(uow, uow.session.get(ProcessInstance, iid), "claire")
         call = spiff.ServiceCall("no.such.topic", "act", "Agir", "with_service", (), (), {})
+        assert runner(call) is None and runner.external == [call]
         with pytest.raises(connectors.ConnectorError) as error:
-            runner(call)
-    assert "Agir (act)" in str(error.value) and "no.such.topic" in str(error.value)
+            runner(spiff.ServiceCall(None, "act", "Agir", "with_service", (), (), {}))
+    assert "Agir (act)" in str(error.value) and "pas de sujet" in str(error.value)
 
 
 def test_partnership_update_sets_the_status_the_diagram_says(office):
@@ -467,7 +468,6 @@ def test_a_signature_connector_reached_without_a_confirmed_password_stops(office
 
 
 @pytest.mark.parametrize("service,expected", [
-    (service_task("no.such.topic"), "aucun connecteur pour le sujet « no.such.topic »"),
     (service_task(None, extra='camunda:class="org.example.Mailer"'),
      "camunda:class est une implémentation Java"),
     (service_task(None, extra='camunda:delegateExpression="${mailer}"'),
