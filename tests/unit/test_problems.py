@@ -33,7 +33,7 @@ BROKEN = b"""<?xml version="1.0" encoding="UTF-8"?>
       <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P14D</bpmn:timeDuration>
     </bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
     <bpmn:serviceTask id="mail" camunda:class="org.example.Mailer" />
-    <bpmn:serviceTask id="ask" camunda:type="external" camunda:topic="no.such.topic" /><!-- an external task: offered to workers, not refused -->
+    <bpmn:serviceTask id="ask" camunda:type="external" camunda:topic="no.such.topic" />
     <bpmn:callActivity id="call" calledElement="ghost" />
     <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="elsewhere">
       <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">a ==</bpmn:conditionExpression>
