@@ -44,7 +44,7 @@ def _parser() -> etree.XMLParser:
         load_dtd=False,
         dtd_validation=False,
         huge_tree=False,
-        remove_comments=False,
+        remove_comments=True,  # a designer's note is no element: nothing downstream sees it
         remove_pis=True,
     )
 

@@ -412,3 +412,19 @@ def test_an_infinite_loop_stops_the_instance_at_the_time_limit(deployed, partner
             assert "trop long" in instance.error_message
     finally:
         fast.dispose()
+
+
+def test_a_diagram_with_xml_comments_deploys_and_runs(fixture_pf):
+    """A designer's notes (XML comments) anywhere are no elements: deploy and run ignore them."""
+    commented = review(("<bpmn:startEvent", "<!-- à relire --><bpmn:startEvent"),
+                       ("<bpmn:process ", "<!-- le processus --><bpmn:process "))
+    deploy(fixture_pf, [(REVIEW_NAME, commented)])
+    make_user(fixture_pf, "claire", "direction")
+    with fixture_pf.uow() as uow:
+        pid = services.create_partnership(uow, title="Notes", actor="claire")
+    with fixture_pf.uow() as uow:
+        services.start_instance(uow, partnership_id=pid, process_key="review_loop", actor="claire",
+                                data={"rounds": 0})
+    with fixture_pf.read() as session:
+        assert session.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.partnership_id == pid, HumanTask.state == "open")) == 1
