@@ -25,8 +25,10 @@ from partnerflow.engine.runtime import queries
 
 from .current import engine, require
 from .formatting import N_
+from .params import int_arg
 
 bp = Blueprint("map", __name__, url_prefix="/carte")
+PAGE_SIZE = 50  # relationships per page of the map's list
 # the French labels of registry.ORGANISATION_KINDS, marked for extraction, translated when shown
 ORG_KIND_LABELS = {"association": N_("Association"), "ehpad": N_("EHPAD"), "ime": N_("IME"),
                    "hospital": N_("Hôpital"), "town_hall": N_("Mairie"),
@@ -65,9 +67,13 @@ def _filters() -> registry.MapFilter:
 def index():
     filters = _filters()
     with engine().read() as db:
-        rows = registry.relationships(db, filters)
+        total = registry.relationships_count(db, filters)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(1, int_arg("page") or 1), pages)
+        rows = registry.relationships(db, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template("map_index.html", rows=rows, filters=filters, kinds=registry.KINDS,
-                           levels=registry.LEVELS, may_edit=current_user.may("edit_map"))
+                           levels=registry.LEVELS, may_edit=current_user.may("edit_map"),
+                           page=page, pages=pages, total=total)
 
 
 @bp.get("/organisations")

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from partnerflow.engine import access, audit
@@ -654,18 +654,30 @@ def organisations(session: Session, include_archived: bool = False):
     return session.scalars(query).all()
 
 
-def relationships(session: Session, filters: MapFilter = MapFilter()):
-    """The map's rows: each relationship with its partner organisation."""
-    partner = aliased(Organisation)
-    query = (select(Relationship, partner).join(partner, partner.id == Relationship.partner_id)
-             .order_by(partner.name, Relationship.kind, Relationship.id))
+def _filtered(query, filters: MapFilter):
     if filters.kind:
         query = query.where(Relationship.kind == filters.kind)
     if filters.level:
         query = query.where(Relationship.formalisation_level == filters.level)
     if not filters.include_archived:
         query = query.where(Relationship.archived.is_(False))
+    return query
+
+
+def relationships(session: Session, filters: MapFilter = MapFilter(), *, limit: int | None = None,
+                  offset: int = 0):
+    """The map's rows: each relationship with its partner organisation; `limit` and
+    `offset` give one page."""
+    partner = aliased(Organisation)
+    query = _filtered(select(Relationship, partner).join(partner, partner.id == Relationship.partner_id)
+                      .order_by(partner.name, Relationship.kind, Relationship.id), filters)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     return session.execute(query).all()
+
+
+def relationships_count(session: Session, filters: MapFilter = MapFilter()) -> int:
+    return session.scalar(_filtered(select(func.count(Relationship.id)), filters))
 
 
 def organisation(session: Session, organisation_id: int) -> Organisation:

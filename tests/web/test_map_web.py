@@ -219,3 +219,18 @@ def test_the_map_s_editors_name_a_partner_organisation_on_the_partnership_page(m
             AuditEvent.type == "partnership_organisation_added")).all()
     assert (event.partnership_id, event.actor, event.payload["organisation_id"]) == (
         other, "claire", mapped.extra["lilas"])
+
+
+def test_the_map_list_is_paginated(mapped, as_user):
+    from partnerflow.web import map as map_views
+
+    pf = mapped.pf
+    for i in range(map_views.PAGE_SIZE):  # one more than a page, with the fixture's
+        with pf.uow() as uow:
+            registry.create_relationship(uow, actor="claire", data={
+                "partner_id": mapped.extra["lilas"], "kind": "partnership",
+                "formalisation_level": "L1"})
+    client = as_user("claire")
+    first = client.get("/carte/").get_data(as_text=True)
+    assert "Page 1 sur 2" in first
+    assert "Page 2 sur 2" in client.get("/carte/?page=2").get_data(as_text=True)
