@@ -23,6 +23,7 @@ from partnerflow.engine.method.demo import DEMO_PASSWORD, load_demo
 from partnerflow.engine.runtime.host import Partnerflow
 from partnerflow.engine.store import upgrade
 from partnerflow.web import create_app
+from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import ROOT, TEST_SECRET_KEY
 
 pytestmark = pytest.mark.browser
@@ -203,3 +204,24 @@ def test_the_accessibility_statement_follows_the_rgaa_outline(browser, demo_site
     assert_fits(visit.page, "/accessibilite")
     assert axe_violations(visit.page) == []
     visit.close()
+
+
+def test_the_documentation_screenshots_come_from_the_demo(browser, demo_site):
+    """docs/screenshots/ (PARTNERFLOW_SCREENSHOTS=docs/screenshots): the direction's inbox,
+    dashboard and map, and the delegate's task form, each one screen high, kept small."""
+    app, base = demo_site
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = {"claire.martin": [("/", "inbox.png"), ("/tableau-de-bord", "dashboard.png"),
+                               ("/carte/graphe", "map.png")],
+             "karim.benali": [(None, "task_form.png")]}
+    for username, pages in shots.items():
+        visit = Visit(browser, base, username, 1280)
+        for path, name in pages:
+            if path is None:  # the delegate's first open task
+                visit.page.goto("/")
+                path = visit.page.locator("table.tasks a[href^='/taches/']").first.get_attribute("href")
+            visit.page.goto(path)
+            visit.page.wait_for_load_state("networkidle")
+            visit.page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+            assert 10_000 < (SCREENSHOTS / name).stat().st_size < 400_000, name
+        visit.close()
