@@ -107,6 +107,10 @@ class Settings:
     oidc_group_map: tuple[tuple[str, str], ...] = ()
     oidc_trust_email: bool = False
     local_passwords: bool = True
+    # The time zone every page, e-mail and export shows times in (stored times stay UTC).
+    timezone: str = "Europe/Paris"
+    # Who to write to about the accessibility of the site (the /accessibilite statement).
+    accessibility_contact: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -139,6 +143,7 @@ class Settings:
         values.update(_mail_and_serving(env))
         values.update(_operations(env))
         values.update(_single_sign_on(env))
+        values.update(_reader(env))
         values.update(overrides)
         return cls(**values)
 
@@ -147,6 +152,25 @@ class Settings:
 
 
 _TRUE = ("1", "true", "yes", "on")
+
+
+def _reader(env) -> dict:
+    """What the reader is shown: the time zone (an IANA name, checked here so that a typo stops
+    the start with its name rather than every page) and the accessibility contact."""
+    values: dict = {}
+    if env.get("PARTNERFLOW_TIMEZONE"):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        name = env["PARTNERFLOW_TIMEZONE"].strip()
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PartnerflowError(f"PARTNERFLOW_TIMEZONE: unknown time zone {name!r} "
+                                   "(an IANA name such as Europe/Paris or America/Cayenne)") from None
+        values["timezone"] = name
+    if env.get("PARTNERFLOW_ACCESSIBILITY_CONTACT"):
+        values["accessibility_contact"] = env["PARTNERFLOW_ACCESSIBILITY_CONTACT"].strip()
+    return values
 
 
 def _secret_key(env) -> dict:

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
         TRUSTED_HOSTS=list(settings.trusted_hosts) or None,
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="fr",
-        BABEL_DEFAULT_TIMEZONE="Europe/Paris",
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
     )
     app.config.update(config)

@@ -11,7 +11,6 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from partnerflow.engine import audit
 from partnerflow.engine.access.groups import STAGES
@@ -239,8 +238,7 @@ def executions(instance_id: int):
 def version_source(version_id: int):
     with engine().read() as db:
         version = get_or_404(db, ProcessVersion, version_id)
-        instance_partnerships = db.scalars(select(ProcessInstance.partnership_id).where(
-            ProcessInstance.version_id == version_id)).all()
+        instance_partnerships = auditlog.partnerships_on_version(db, version_id)
     if not current_user.may("read_version", instance_partnerships):
         abort(403)
     # the diagram as the reader reads it: names in their language when the version has them

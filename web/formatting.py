@@ -192,15 +192,33 @@ def _format_date(moment) -> str:
     return babel_format_date(moment, "medium")
 
 
-# Date and time in each locale's own order: "3 mars 2026 14:05", "Mar 3, 2026, 14:05".
+# Date and time in each locale's own order: "3 mars 2026 14:05", "Mar 3, 2026, 14:05"; the
+# audit's to the second. Always in the site's time zone (PARTNERFLOW_TIMEZONE, Flask-Babel's
+# BABEL_DEFAULT_TIMEZONE), whatever the page: stored moments are UTC.
 _DATETIME_PATTERNS = {"fr": "d MMM y HH:mm", "en": "MMM d, y, HH:mm"}
+_SECONDS_PATTERNS = {"fr": "d MMM y HH:mm:ss", "en": "MMM d, y, HH:mm:ss"}
 
 
-def _format_datetime(moment) -> str:
+def _format_datetime(moment, seconds: bool = False) -> str:
+    """A moment in the site's time zone and the reader's language (`seconds` for the audit)."""
     if not moment:
         return "—"
-    locale = str(get_locale() or "fr")
-    return format_datetime(as_utc(moment), _DATETIME_PATTERNS.get(locale.split("_")[0], "medium"))
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    locale = str(get_locale() or "fr").split("_")[0]
+    patterns = _SECONDS_PATTERNS if seconds else _DATETIME_PATTERNS
+    return format_datetime(as_utc(moment), patterns.get(locale, "medium"))
+
+
+def time_zone_name() -> str:
+    """The site's time zone as the reader's language names it ("heure : France")."""
+    from babel.dates import get_timezone_location
+    from flask_babel import get_timezone
+
+    return get_timezone_location(get_timezone(), locale=_locale(), return_city=False)
 
 
 def _format_euros(amount) -> str:
@@ -304,4 +322,4 @@ def register(app) -> None:
         form_text=form_text, form_error=error_text, format_value=format_value,
         shown_name=shown_name, task_title=task_title, in_language=in_language, instance_label=instance_label,
         version_name=version_name, problem_shown=problem_shown,
-        current_locale=lambda: str(get_locale() or "fr"), utc=UTC)
+        current_locale=lambda: str(get_locale() or "fr"), utc=UTC, time_zone_name=time_zone_name)

@@ -1,8 +1,8 @@
-"""Health, readiness and the language switch."""
+"""Health, readiness, the language switch and the accessibility statement."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from .current import engine, safe_next
@@ -41,3 +41,9 @@ def set_language():
     if lang in LOCALES:
         session["lang"] = lang
     return redirect(safe_next(request.form.get("next"), url_for("inbox.index")))
+
+
+@bp.get("/accessibilite")
+def accessibility():
+    """The accessibility statement (RGAA format), readable without an account."""
+    return render_template("accessibility.html", contact=engine().settings.accessibility_contact)

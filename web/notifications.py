@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from partnerflow.engine.runtime import notifications
-from partnerflow.engine.store.models import HumanTask
+from partnerflow.engine.store.models import HumanTask, Partnership
 
 from .current import engine, safe_next
 from .formatting import task_title
@@ -43,6 +43,13 @@ def _subjects(db, rows) -> dict[int, str]:
             for r in rows if r.kind in SUBJECTS and r.task_id in titles}
 
 
+def _partnerships(db, rows) -> dict[int, str]:
+    """The title of each notification's partnership (a notification always says which)."""
+    ids = {r.partnership_id for r in rows if r.partnership_id}
+    return dict(db.execute(select(Partnership.id, Partnership.title)
+                           .where(Partnership.id.in_(ids))).all()) if ids else {}
+
+
 @bp.app_context_processor
 def _header_count() -> dict:
     """`notification_count()` for the header, next to the inbox badge."""
@@ -66,9 +73,11 @@ def index():
         unread = notifications.unread_count(db, current_user.username)
         digest = notifications.digest_enabled(db, current_user.username)
         subjects = _subjects(db, rows)
+        partnerships = _partnerships(db, rows)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template("notifications.html", rows=rows, unread=unread, digest=digest,
-                           page=page, pages=pages, subjects=subjects)
+                           page=page, pages=pages, subjects=subjects, partnerships=partnerships,
+                           mail=bool(engine().settings.smtp_host))
 
 
 @bp.post("/<int:notification_id>/lue")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -26,6 +28,7 @@ from .formatting import shown_name, task_title
 from .webforms import (
     N_,
     build_fields,
+    error_summary,
     keep_read_only,
     parse_submission,
     plan_objective_choices,
@@ -76,6 +79,8 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
     pf = engine()
     with pf.read() as db:
         fields = build_fields(schema, values, errors, choices=_choices(db))
+        summary = error_summary(fields, errors, extra={
+            "password": ("f-password", _("Votre mot de passe, pour confirmer votre identité"))})
         partnership = db.get(Partnership, task.partnership_id)
         signing = _signing(db, task)
         instance = db.get(ProcessInstance, task.instance_id)
@@ -90,7 +95,8 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, sections=sections,
                            signing=signing, colleagues=colleagues, incident=incident,
-                           root_errors=(errors or {}).get("_form", []), readonly=readonly,
+                           root_errors=(errors or {}).get("_form", []), error_links=summary,
+                           readonly=readonly,
                            talk=around), status
 
 
@@ -264,7 +270,8 @@ def submit(task_id: int):
                                          max_bytes=pf.settings.max_upload_bytes)
                 uow.commit()
         except InvalidInput as exc:
-            upload_errors[upload.name] = exc.errors.get("file", [str(exc)])
+            # by the field's path, as the engine names errors ("annexes-0-file": "annexes.0.file")
+            upload_errors[re.sub(r"-(\d+)-", r".\1.", upload.name)] = exc.errors.get("file", [str(exc)])
             return None
         return digest
 

@@ -14,6 +14,8 @@ from flask import has_request_context
 from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
+from partnerflow.engine.runtime.forms import alternatives
+
 WIDGETS = {"text", "textarea", "number", "euros", "date", "select", "radio", "checkboxes",
            "checkbox", "user", "organisation", "plan_objective", "rows", "file"}
 # widgets whose options come from data, given to build_fields as `choices` (by widget, then
@@ -36,10 +38,29 @@ class Field:
     schema: dict = field(default_factory=dict)
     rows: list[list[Field]] = field(default_factory=list)
     template: list[Field] = field(default_factory=list)
+    # the engine's path of this field's errors ("parties.0.siret"), the errors of each row
+    # as a whole ("parties.0": neither SIRET nor FINESS), and the fields of a row such an
+    # error concerns (drawn in error beside the row's message)
+    path: str = ""
+    row_errors: list[list[str]] = field(default_factory=list)
+    concerned: list[str] = field(default_factory=list)
 
     @property
     def input_id(self) -> str:
         return "f-" + self.name.replace("_", "-")
+
+    def row_id(self, index: int) -> str:
+        return f"{self.input_id}-{index}"
+
+
+@dataclass(frozen=True)
+class ErrorLink:
+    """One line of the error summary: where the field is (`href`, None when the error names
+    no field on the page), what it is called, what is wrong."""
+
+    href: str | None
+    label: str
+    message: str
 
 
 def widget_of(schema: dict) -> str:
@@ -119,10 +140,18 @@ _PATTERN_ERRORS = (
 )
 
 
+_ONE_OF_THESE = re.compile(r"^Renseignez au moins un de ces champs : (?P<fields>« .+ »)\.$")
+
+
 def error_text(message):
     """An engine validation message (or a form's x-rules message) in the current language."""
     if not message or not isinstance(message, str) or not has_request_context():
         return message
+    these = _ONE_OF_THESE.match(message)
+    if these:
+        titles = re.findall(r"« (.+?) »", these.group("fields"))
+        return gettext("Renseignez au moins un de ces champs : %(fields)s.",
+                       fields=gettext(" ou ").join(f"« {tr(t)} »" for t in titles))
     for pattern, msgid in _PATTERN_ERRORS:
         found = pattern.match(message)
         if found and found.groupdict():
@@ -173,20 +202,62 @@ def build_fields(schema: dict, values: dict | None, errors: dict[str, list[str]]
                   label=tr(prop.get("title")) or key,
                   help=tr(prop.get("x-help") or prop.get("description")), required=key in required,
                   value=values.get(key), errors=[error_text(m) for m in errors.get(err_key, [])],
-                  options=options, schema=prop)
+                  options=options, schema=prop, path=err_key)
         if widget == "rows":
-            item_schema = prop.get("items", {})
-            rows = values.get(key) if isinstance(values.get(key), list) else []
-            f.rows = [build_fields(item_schema, row if isinstance(row, dict) else {}, errors,
-                                   f"{name}-{i}-", f"{err_key}.{i}.", choices)
-                      for i, row in enumerate(rows)]
-            if not f.rows and f.required:
-                f.rows = [build_fields(item_schema, {}, errors, f"{name}-0-", f"{err_key}.0.", choices)]
-            f.template = build_fields(item_schema, {}, {}, f"{name}-__index__-", "", choices)
-            nested = [error_text(msg) for path, msgs in errors.items() if path == err_key for msg in msgs]
-            f.errors = nested
+            _build_rows(f, prop.get("items", {}), values.get(key), errors, choices)
         fields.append(f)
     return fields
+
+
+def _build_rows(f: Field, item_schema: dict, rows, errors: dict, choices: dict) -> None:
+    """The rows of a repeating field, each with its own errors; an error on a row as a whole
+    is also drawn at the fields it concerns."""
+    rows = rows if isinstance(rows, list) else []
+    if not rows and f.required:
+        rows = [{}]
+    f.concerned = alternatives(item_schema)
+    for i, row in enumerate(rows):
+        sub = build_fields(item_schema, row if isinstance(row, dict) else {}, errors,
+                           f"{f.name}-{i}-", f"{f.path}.{i}.", choices)
+        row_errors = [error_text(m) for m in errors.get(f"{f.path}.{i}", [])]
+        for child in sub:
+            if child.key in f.concerned:
+                child.errors = [*child.errors, *(m for m in row_errors if m not in child.errors)]
+        f.rows.append(sub)
+        f.row_errors.append(row_errors)
+    f.template = build_fields(item_schema, {}, {}, f"{f.name}-__index__-", "", choices)
+
+
+def error_summary(fields: list[Field], errors: dict[str, list[str]] | None, root: str = "_form",
+                  extra: dict[str, tuple[str, str]] | None = None) -> list[ErrorLink]:
+    """Every error of a submission in the order of the form, each linked to its field: a field
+    inside a row is named with its row ("Parties, ligne 1 : SIRET"); an error on a row as a
+    whole links to the first field it concerns, else to the row. An error whose path names
+    nothing on the page is listed under the nearest field that is, never dropped."""
+    anchors: dict[str, tuple[str, str]] = {}
+
+    def walk(fields: list[Field], trail: str) -> None:
+        for f in fields:
+            label = gettext("%(label)s : %(text)s", label=trail, text=f.label) if trail else f.label
+            anchors[f.path] = (f.input_id, label)
+            for i, row in enumerate(f.rows):
+                row_label = gettext("%(field)s, ligne %(n)s", field=label, n=i + 1)
+                first = next((child for child in row if child.key in f.concerned), None)
+                anchors[f"{f.path}.{i}"] = (first.input_id if first else f.row_id(i), row_label)
+                walk(row, row_label)
+
+    walk(fields, "")
+    anchors.update({path: anchor for path, anchor in (extra or {}).items() if path not in anchors})
+    errors = {path: msgs for path, msgs in (errors or {}).items() if path != root}
+    ordered_paths = [p for p in anchors if p in errors] + [p for p in errors if p not in anchors]
+    links = []
+    for path in ordered_paths:
+        near = path
+        while near and near not in anchors:
+            near = near.rpartition(".")[0]
+        href, label = (f"#{anchors[near][0]}", anchors[near][1]) if near else (None, path)
+        links.extend(ErrorLink(href, label, error_text(m)) for m in errors[path])
+    return links
 
 
 def plan_objective_choices(session) -> dict:

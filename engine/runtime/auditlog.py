@@ -311,6 +311,15 @@ def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
     return problems
 
 
+def partnerships_on_version(session, version_id: int) -> set[int]:
+    """The partnerships with an instance on a version, or on a version that calls it (a stage
+    diagram runs inside the main process's instance): who may read its source."""
+    callers = [v.id for v in session.scalars(select(ProcessVersion).where(ProcessVersion.kind == "bpmn"))
+               if version_id in (v.dependencies or {}).values()]
+    return set(session.scalars(select(ProcessInstance.partnership_id).where(
+        ProcessInstance.version_id.in_([version_id, *callers]))))
+
+
 def instance_diagrams(session, catalog, instance_id: int, run_states: dict) -> list[dict]:
     """The diagrams of an instance's version (its process, then those it called in the order
     its flow reaches them: the method's stages in the method's order) with the elements to

@@ -278,6 +278,7 @@ _MESSAGES = {
     "maximum": lambda v, e: f"La valeur doit être inférieure ou égale à {v}.",
     "enum": lambda v, e: "Choisissez une des valeurs proposées.",
     "oneOf": lambda v, e: "Choisissez une des valeurs proposées.",
+    "anyOf": lambda v, e: _any_of_message(e),
     "const": lambda v, e: _const_message(v),
     "format": lambda v, e: _FORMATS.get(v, f"Format {v} attendu."),
     "pattern": lambda v, e: e.schema.get("x-pattern-message") or "Le format de cette valeur est incorrect.",
@@ -285,6 +286,24 @@ _MESSAGES = {
     "maxItems": lambda v, e: f"Au plus {v} lignes.",
     "additionalProperties": lambda v, e: "Champ inconnu : " + ", ".join(re.findall(r"'([^']+)'", e.message)),
 }
+
+
+def alternatives(schema: dict) -> list[str]:
+    """The fields of an object of which at least one must be filled in (`anyOf` whose every
+    branch only requires fields, as a party's SIRET or FINESS), in the schema's order."""
+    branches = schema.get("anyOf") or []
+    if not branches or any(set(b) != {"required"} for b in branches):
+        return []
+    keys = [key for b in branches for key in b["required"]]
+    return [key for key in schema.get("properties", {}) if key in keys]
+
+
+def _any_of_message(error) -> str:
+    keys = alternatives(error.schema)
+    if not keys:
+        return "Valeur invalide."
+    titles = [error.schema["properties"][key].get("title", key) for key in keys]
+    return "Renseignez au moins un de ces champs : " + " ou ".join(f"« {t} »" for t in titles) + "."
 
 
 def _french(error, schema: dict) -> str:

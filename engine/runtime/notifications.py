@@ -172,8 +172,15 @@ def _initial_delivery(settings: Settings, user: User, now: datetime) -> tuple[st
     return "pending", now
 
 
-def _due_text(task: HumanTask | None, kind: str) -> str:
-    due = as_utc(task.due_at) if task is not None else None
+def local(moment: datetime, settings: Settings) -> datetime:
+    """A stored (UTC) moment on the site's clock (PARTNERFLOW_TIMEZONE), as pages show it."""
+    from zoneinfo import ZoneInfo
+
+    return as_utc(moment).astimezone(ZoneInfo(settings.timezone))
+
+
+def _due_text(task: HumanTask | None, kind: str, settings: Settings) -> str:
+    due = local(task.due_at, settings) if task is not None and task.due_at else None
     if due is None:
         return ""
     return f" pour le {due:%d/%m/%Y}" if kind == "task_assigned" else f" avant le {due:%d/%m/%Y}"
@@ -199,10 +206,14 @@ def notify(session: Session, settings: Settings, users: Iterable[User], *, kind:
             continue
         seen.add(user.username)
         fields = {"name": user.full_name or user.username, "title": title or (task.title if task else ""),
-                  "partnership": partnership.title if partnership else "", "due": _due_text(task, kind),
+                  "partnership": partnership.title if partnership else "",
+                  "due": _due_text(task, kind, settings),
                   "url": settings.base_url.rstrip("/") + link, **(extra or {})}
         status, next_at = _initial_delivery(settings, user, now)
-        row = Notification(username=user.username, kind=kind, subject=subject_t.format(**fields)[:300],
+        subject = subject_t.format(**fields)
+        if partnership is not None and partnership.title not in subject:
+            subject += f" — {partnership.title}"  # an inbox of subjects says which partnership
+        row = Notification(username=user.username, kind=kind, subject=subject[:300],
                            body=body_t.format(**fields) + note + SIGNATURE, link=link[:300],
                            partnership_id=partnership.id if partnership else None,
                            task_id=task.id if task is not None else None, created_at=now,
@@ -431,7 +442,7 @@ def _digest_body(user: User, rows: list[Notification], settings: Settings) -> st
     base = settings.base_url.rstrip("/")
     lines = [DIGEST_INTRO.format(name=user.full_name or user.username)]
     for row in rows:
-        when = as_utc(row.created_at)
+        when = local(row.created_at, settings)
         link = f" — {base}{row.link}" if row.link else ""
         lines.append(f"• {when:%d/%m %H:%M} {row.subject}{link}\n")
     lines.append(DIGEST_FOOTER.format(url=f"{base}/notifications"))

@@ -24,6 +24,9 @@ CHROMIUM_ARGS = [
 # the ones the documentation shows (a test run leaves the work tree as it found it).
 SCREENSHOTS = Path(os.environ.get("PARTNERFLOW_SCREENSHOTS")
                    or Path(tempfile.gettempdir()) / "partnerflow-screenshots")
+# what a test looks at without it being one the documentation shows (those come from the demo,
+# tests/browser/test_every_page.py)
+SCRATCH = Path(tempfile.gettempdir()) / "partnerflow-screenshots"
 
 
 def pytest_configure(config):

@@ -450,8 +450,9 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     assert "Chaîne intacte" in page.locator(".chain").inner_text()
     signatures = page.locator("section", has=page.get_by_role("heading", name="Signatures"))
     assert signatures.locator("tbody tr").all_inner_texts() == [
-        f"Claire Martin (claire)\tDirectrice générale\t2026-03-02 09:00:00\t{digest[:16]}…\tvalide",
-        f"Paul Lefèvre (paul)\tDirecteur adjoint\t2026-03-02 09:00:00\t{digest[:16]}…\tvalide"]
+        # signed at 09:00 UTC, shown on the site's clock (Europe/Paris) like every other time
+        f"Claire Martin (claire)\tDirectrice générale\t2 mars 2026 10:00:00\t{digest[:16]}…\tvalide",
+        f"Paul Lefèvre (paul)\tDirecteur adjoint\t2 mars 2026 10:00:00\t{digest[:16]}…\tvalide"]
     name, _digest = read_download(page, signatures.get_by_role("link", name="Convention signée"))
     assert name.startswith("convention-signee-") and name.endswith(".pdf")
     with pf.read() as db:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS, sign_in
+from tests.browser.conftest import SCRATCH, sign_in
 from tests.web.support import complete, new_partnership, start, start_review, task_row
 
 pytestmark = pytest.mark.browser
@@ -103,8 +103,8 @@ def test_screenshots(new_page, world, clock):
     page = new_page(1280, 800)
     sign_in(page, "claire")
     page.goto("/")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=False)
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCRATCH / "inbox.png"), full_page=False)
     [rows_task] = start(pf, world.own, "rows_demo")
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/connexion")
@@ -116,6 +116,6 @@ def test_screenshots(new_page, world, clock):
     page.fill("[name=items-0-amount]", "150")
     page.fill("[name=items-1-label]", "Atelier cuisine")
     page.mouse.click(5, 5)
-    page.screenshot(path=str(SCREENSHOTS / "task_form.png"), full_page=False)
+    page.screenshot(path=str(SCRATCH / "task_form.png"), full_page=False)
     for name in ("inbox.png", "task_form.png"):
-        assert (SCREENSHOTS / name).stat().st_size > 10_000
+        assert (SCRATCH / name).stat().st_size > 10_000

@@ -94,7 +94,8 @@ def test_a_role_task_notifies_every_active_user_of_the_role_in_app_only_without_
         assert (note.kind, note.link, note.task_id, note.partnership_id) == (
             "task_assigned", f"/taches/{task.id}", task.id, pid)
         assert note.email_status == "skipped" and note.read_at is None
-        assert note.subject == "Nouvelle tâche : Relire le document"
+        # the subject names the partnership: a list of subjects says where each task is
+        assert note.subject == "Nouvelle tâche : Relire le document — EHPAD et lycée"
         assert "« EHPAD et lycée »" in note.body and f"/taches/{task.id}" in note.body
 
 
@@ -200,7 +201,7 @@ def test_overdue_tasks_are_signalled_once_without_changing_the_task_version(peop
     assert worker.run_round().overdue == 0
     overdue = _notes(people, kind="task_overdue")
     assert [n.username for n in overdue] == ["claire", "hugo"]
-    assert overdue[0].subject == "Tâche en retard : Relire le document"
+    assert overdue[0].subject == "Tâche en retard : Relire le document — EHPAD et lycée"
     with people.read() as session:
         row = session.get(HumanTask, task.id)
         assert row.overdue_notified is True and row.row_version == task.row_version

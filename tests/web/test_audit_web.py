@@ -111,3 +111,32 @@ def test_the_instance_diagram_and_its_executions_for_readers_only(as_user, world
     assert 'data-active="review"' in page.get_data(as_text=True)
     assert "review" in auditor.get(f"/instances/{instance_id}/executions.json").get_json()
     assert as_user("sophie").get(f"/instances/{instance_id}/diagramme").status_code == 403
+
+
+def test_the_timeline_shows_the_sites_time_zone_to_the_second_in_the_readers_language(
+        as_user, world, clock):
+    from partnerflow.engine.runtime.host import Partnerflow
+    from partnerflow.web import create_app
+    from tests.web.support import login
+
+    # the test clock stands at 2 March 2026, 09:00 UTC: 10:00 in Paris (UTC+1 in winter)
+    page = as_user("alice").get(f"/partenariats/{world.own}/audit").get_data(as_text=True)
+    assert "Quand (heure : France)" in page and "2 mars 2026 10:00:00" in page
+    assert "UTC" not in page.split("<table")[-1]
+    elsewhere = Partnerflow(world.pf.settings.with_(timezone="America/Cayenne"), clock=clock)
+    try:
+        client = create_app(partnerflow=elsewhere, TESTING=True).test_client()
+        login(client, "alice")
+        client.post("/langue", data={"lang": "en", "csrf_token": _token(client)})
+        page = client.get(f"/partenariats/{world.own}/audit").get_data(as_text=True)
+        assert "Mar 2, 2026, 06:00:00" in page and "French Guiana" in page
+        report = client.get(f"/partenariats/{world.own}/rapport").get_data(as_text=True)
+        assert "Mar 2, 2026, 06:00:00" in report
+    finally:
+        elsewhere.dispose()
+
+
+def _token(client) -> str:
+    from tests.web.support import csrf_from
+
+    return csrf_from(client.get("/").get_data(as_text=True))

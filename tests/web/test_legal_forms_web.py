@@ -84,3 +84,44 @@ def test_the_convention_page_asks_for_each_piece_of_a_mise_a_disposition_and_the
     assert 'value="private_law"' in statuses and 'value="public_hospital"' in statuses
     assert elements(body, "select", name="health_data_sharing")
     assert elements(body, "textarea", name="people_information_and_consent")
+
+
+def test_a_party_without_siret_nor_finess_is_flagged_at_its_row_its_fields_and_in_the_summary(
+        method, clock):
+    walk = Walk.propose(method, clock)
+    walk.to_negotiation()
+    walk.criteria("L2")
+    walk.draft_rounds(1)
+    walk.complete(DIRECTION, "hold_final_negotiation")
+    task = walk.task(DELEGATE, "write_convention")
+    client = create_app(partnerflow=method, TESTING=True).test_client()
+    assert login(client, DELEGATE, "demo").status_code == 302
+    url = f"/taches/{task.id}"
+    party = {"legal_name": "Centre hospitalier", "legal_form": "Établissement public",
+             "address": "1 rue de Paris", "legal_representative": "M. Durand",
+             "representative_quality": "Directeur", "mandate": "Décret de nomination"}
+    sent = {"action": "complete", **{f"parties-0-{k}": v for k, v in party.items()},
+            **{f"parties-1-{k}": v for k, v in party.items()}, "parties-1-siret": "26930001100012"}
+    response = post(client, url, sent, token_from=url)
+    assert response.status_code == 422
+    body = html.unescape(text_of(response))
+    said = "Renseignez au moins un de ces champs : « SIRET » ou « FINESS »."
+    # at the row, as a whole
+    row = element(body, "fieldset", id="f-parties-0")
+    assert "has-error" in row["class"] and row["aria-describedby"] == "f-parties-0-error"
+    assert element(body, "p", id="f-parties-0-error")["__text__"] == said
+    # at each field it concerns, and not at the second party, which has its SIRET
+    for key in ("siret", "finess"):
+        assert element(body, "input", id=f"f-parties-0-{key}")["aria-invalid"] == "true"
+        assert element(body, "p", id=f"f-parties-0-{key}-error")["__text__"] == said
+    assert not elements(body, "p", id="f-parties-1-siret-error")
+    assert "aria-invalid" not in element(body, "input", id="f-parties-1-siret")
+    # the summary links to the row's first field, then to every other field in the form's order
+    summary = element(body, "div", class_="error-summary")
+    assert summary["role"] == "alert"
+    links = {a["href"]: a["__text__"] for a in elements(body.split('class="error-summary"')[1]
+                                                       .split("</div>")[0], "a")}
+    assert links["#f-parties-0-siret"] == f"Parties, ligne 1 : {said}"
+    assert links["#f-convention-title"].endswith(": Ce champ est obligatoire.")
+    assert all(element(body, id=href[1:]) for href in links), "every link names a field on the page"
+    assert walk.task(DELEGATE, "write_convention").state == "open"

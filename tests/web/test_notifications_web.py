@@ -28,6 +28,49 @@ def test_the_header_counts_unread_notifications_and_the_page_lists_them(world, a
     assert page.count("Nouvelle tâche : Relire le document") == 2
 
 
+def test_each_notification_names_its_partnership_and_mail_is_offered_only_when_configured(
+        world, as_user, clock):
+    from tests.web.support import login
+
+    page = text_of(as_user("claire").get("/notifications/"))
+    # claire is told of the review task of both partnerships: each line says which
+    assert [p["__text__"] for p in _partnership_lines(page)] == [
+        "Partenariat « Foyer et mairie »", "Partenariat « EHPAD et lycée agricole »"]
+    assert "courriel" not in page and not _digest_form(page)
+    mailing = Partnerflow(world.pf.settings.with_(smtp_host="smtp.example.org"), clock=clock)
+    try:
+        client = create_app(partnerflow=mailing, TESTING=True).test_client()
+        login(client, "claire")
+        page = text_of(client.get("/notifications/"))
+        assert _digest_form(page) and "Vous recevez un courriel par notification." in page
+    finally:
+        mailing.dispose()
+
+
+def _partnership_lines(page: str):
+    from tests.web.support import elements
+
+    return elements(page, "p", class_="partnership-of")
+
+
+def _digest_form(page: str):
+    from tests.web.support import elements
+
+    return elements(page, "form", id="digest-preference")
+
+
+def test_the_accessibility_statement_names_its_contact_without_an_account(fixture_pf, clock):
+    public = text_of(create_app(partnerflow=fixture_pf, TESTING=True).test_client().get("/accessibilite"))
+    assert "partiellement conforme" in public and "l’administrateur de Partnerflow" in public
+    contact = Partnerflow(fixture_pf.settings.with_(accessibility_contact="accessibilite@tilleuls.fr"),
+                          clock=clock)
+    try:
+        page = text_of(create_app(partnerflow=contact, TESTING=True).test_client().get("/accessibilite"))
+        assert element(page, "a", href="mailto:accessibilite@tilleuls.fr")
+    finally:
+        contact.dispose()
+
+
 def test_mark_one_then_all_read_and_never_another_users(world, as_user):
     client = as_user("claire")
     first, second = _ids(world.pf, "claire")

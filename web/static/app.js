@@ -30,6 +30,39 @@
   window.addEventListener("beforeunload", function (event) {
     if (dirty) { event.preventDefault(); event.returnValue = ""; }
   });
+  // A table wider than the screen scrolls inside its frame: the frame takes the keyboard
+  // focus (arrow keys scroll it) unless something inside it already does.
+  function scrollableByKeyboard() {
+    document.querySelectorAll("main .table-wrap, main table").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== "visible";
+      if (scrolls && !box.hasAttribute("tabindex") && !box.querySelector("a[href], button, input, select, textarea, [tabindex]")) {
+        box.setAttribute("tabindex", "0");
+        box.dataset.scrollFocus = "1";
+      } else if (!scrolls && box.dataset.scrollFocus) {
+        box.removeAttribute("tabindex");
+        delete box.dataset.scrollFocus;
+      }
+    });
+  }
+  scrollableByKeyboard();
+  window.addEventListener("resize", scrollableByKeyboard);
+  // On a phone, what earlier steps said folds away: the task's first field comes first.
+  if (window.matchMedia && window.matchMedia("(max-width: 640px)").matches) {
+    document.querySelectorAll("details[data-fold-on-phone]").forEach(function (d) { d.open = false; });
+  }
   var summary = document.querySelector(".error-summary");
   if (summary) { summary.focus(); }
+  // A link of the error summary puts the keyboard in its field, not only the page's scroll.
+  document.querySelectorAll(".error-summary a[href^='#']").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) { return; }
+      event.preventDefault();
+      var fold = target.closest("details");
+      if (fold) { fold.open = true; }
+      target.scrollIntoView({ block: "center" });
+      target.focus();
+      history.replaceState(null, "", link.getAttribute("href"));
+    });
+  });
 })();

@@ -238,7 +238,7 @@
     if (kind === "rows" && depth === 0) {
       var items = prop.items = prop.items || { type: "object", properties: {}, required: [] };
       items.properties = items.properties || {};
-      var nested = el("div", { "class": "fb-rows" }, [el("h4", { text: M.rowFields })]);
+      var nested = el("div", { "class": "fb-rows" }, [el("h3", { text: M.rowFields })]);
       var sub = el("ol", { "class": "fb-list" });
       nested.appendChild(sub);
       drawList(items, sub, 1);
@@ -272,7 +272,7 @@
   }
 
   function choicesEditor(prop, redraw, key) {
-    var box = el("div", { "class": "fb-choices" }, [el("h4", { text: M.choices })]);
+    var box = el("div", { "class": "fb-choices" }, [el("h3", { text: M.choices })]);
     var choices = prop.oneOf = prop.oneOf || [];
     var table = el("table", {}, [el("thead", {}, [el("tr", {}, [
       el("th", { scope: "col", text: M.choiceValue }), el("th", { scope: "col", text: M.choiceLabel }),
