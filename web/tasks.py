@@ -86,8 +86,12 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
                       and not task.delegated_to else [])
         sections = _sections(pf, db, task)
         around = _discussion(db, task, talk)
+        me = access.actor(db, current_user.username)
+        may_follow_up = access.may(me, "set_follow_up", task)
+        may_history = access.may(me, "read_history", task)
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, sections=sections,
+                           may_follow_up=may_follow_up, may_history=may_history,
                            signing=signing, colleagues=colleagues, incident=incident,
                            root_errors=(errors or {}).get("_form", []), readonly=readonly,
                            talk=around), status
