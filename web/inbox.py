@@ -59,7 +59,10 @@ def index():
     with pf.read() as db:
         filters = queries.with_search(db, current_user.username, filters)
         rows = queries.inbox(db, current_user.username, now, filters)
-        total = queries.inbox_count(db, current_user.username, filters, now)
+        # a search counts its matches up to a cap (« 500+ »): it reads each range no further
+        cap = queries.SEARCH_COUNT_CAP if filters.matching is not None else None
+        total = queries.inbox_count(db, current_user.username, filters, now, at_most=cap)
+        capped = cap is not None and total > cap
         partnerships = queries.inbox_partnerships(db, current_user.username)
         waiting = queries.waiting_for_contact(db, current_user.username)
         away = [a for a in queries.absences_of(db, current_user.username) if a.current]
@@ -74,7 +77,7 @@ def index():
         g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
+    return render_template("inbox.html", rows=rows, total=total, capped=capped, page=page, pages=pages,
                            filters=filters, now=now, today=now.astimezone(access.PARIS).date(),
                            stages=STAGES, roles=sorted(current_user.roles),
                            partnerships=partnerships, waiting=waiting, away=away,

@@ -199,12 +199,21 @@ def inbox_partnerships(session: Session, username: str, limit: int = 200) -> lis
         .order_by(Partnership.title).limit(limit)).all()]
 
 
+SEARCH_COUNT_CAP = 500  # a search counts its matches up to this many (« 500+ »)
+
+
 def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,
-                now: datetime | None = None) -> int:
-    """How many open tasks the user can take (the header badge)."""
+                now: datetime | None = None, at_most: int | None = None) -> int:
+    """How many open tasks the user can take (the header badge); with `at_most`, counted no
+    further than at_most + 1 (a search: each range is read in index order and stops there)."""
     viewer = access.actor(session, username)
     if filters is not None:
         filters = with_search(session, username, filters)
+    if at_most is not None:
+        ranges = _ranges(viewer, filters, now)
+        if not ranges:
+            return 0
+        return session.scalar(select(func.count()).select_from(_merged(ranges, at_most + 1))) or 0
     group = filters.role if filters is not None else None
     if not all(r.disjoint for r in access.inbox_ranges(viewer, group)):
         # a deputy: their colleague's ranges overlap their own, counted once through the union

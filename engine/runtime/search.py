@@ -29,7 +29,7 @@ from partnerflow.engine.store.models import (
     TaskTerm,
 )
 
-RARE = 2000  # tasks matching a word below which the word's tasks are read first
+RARE = 5000  # tasks matching a word below which the word's tasks are read first
 
 Matcher = Callable[[ColumnElement], ColumnElement[bool]]
 

@@ -306,7 +306,10 @@ class TaskTerm(Base):
     `internal` for the value of a variable only staff read."""
 
     __tablename__ = "task_term"
-    __table_args__ = (Index("ix_task_term_prefix", "term", "task_id"),)
+    # the prefix index covers the audience (a partner's search reads no table row); on SQLite
+    # the rows live in the primary key's b-tree (task, word, audience: the per-task check)
+    __table_args__ = (Index("ix_task_term_prefix", "term", "task_id", "audience"),
+                      {"sqlite_with_rowid": False})
 
     task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"),
                                          primary_key=True)

@@ -34,8 +34,9 @@ def upgrade() -> None:
         sa.Column('audience', sa.String(length=10), nullable=False),
         sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('task_id', 'term'),
+        sqlite_with_rowid=False,
     )
-    op.create_index('ix_task_term_prefix', 'task_term', ['term', 'task_id'])
+    op.create_index('ix_task_term_prefix', 'task_term', ['term', 'task_id', 'audience'])
     filters = op.create_table(
         'saved_filter',
         sa.Column('id', sa.Integer(), nullable=False),
