@@ -213,7 +213,8 @@ def inbox_count(session: Session, username: str, filters: InboxFilter | None = N
         ranges = _ranges(viewer, filters, now)
         if not ranges:
             return 0
-        return session.scalar(select(func.count()).select_from(_merged(ranges, at_most + 1))) or 0
+        found = session.scalar(select(func.count()).select_from(_merged(ranges, at_most + 1))) or 0
+        return min(found, at_most + 1)
     group = filters.role if filters is not None else None
     if not all(r.disjoint for r in access.inbox_ranges(viewer, group)):
         # a deputy: their colleague's ranges overlap their own, counted once through the union

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, and_, exists, false, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, select
 from sqlalchemy.orm import Session
 
 from partnerflow.engine import access
@@ -112,10 +112,12 @@ def matcher(session: Session, viewer: access.Subject, text: str | None) -> Match
         cond = [TaskTerm.term >= word, TaskTerm.term < terms.upper_bound(word)]
         if audiences != access.ALL_TERM_AUDIENCES:
             cond.append(TaskTerm.audience.in_(audiences))
-        seen = session.execute(select(TaskTerm.task_id).where(*cond).limit(RARE + 1)).all()
+        # how many tasks the word matches, counted in the index up to RARE + 1
+        seen = session.scalar(select(func.count()).select_from(
+            select(TaskTerm.task_id).where(*cond).limit(RARE + 1).subquery())) or 0
         if not seen:
             return lambda _column: false()
-        if len(seen) <= RARE:
+        if seen <= RARE:
             word_tasks = select(TaskTerm.task_id).where(*cond)
             parts.append(lambda column, q=word_tasks: column.in_(q))
         else:
