@@ -39,6 +39,7 @@ def _filters() -> queries.InboxFilter:
         holder=_choice(args.get("holder"), queries.HOLDERS),
         due=_choice(args.get("due"), queries.DUES),
         follow_up=_choice(args.get("follow_up"), queries.FOLLOW_UPS),
+        age=_choice(args.get("age"), queries.AGES),
         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 
 

@@ -100,7 +100,8 @@ def set_follow_up(uow, *, task_id: int, actor: str, day: date | None) -> None:
 # ---------------------------------------------------------------- saved filters
 
 # the inbox parameters a saved filter keeps (anything else in the query string is dropped)
-FILTER_KEYS = ("q", "partnership", "stage", "role", "holder", "due", "follow_up", "sort", "overdue")
+FILTER_KEYS = ("q", "partnership", "stage", "role", "holder", "due", "follow_up", "age", "sort",
+               "overdue")
 SHARED_FILTERS = [
     ("Mes partenariats en retard", "My overdue partnerships", {"due": "overdue", "sort": "due"}),
     ("À relancer", "To follow up", {"follow_up": "due", "sort": "follow_up"}),

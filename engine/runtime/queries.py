@@ -44,6 +44,7 @@ class InboxFilter:
     holder: str | None = None  # one of HOLDERS
     due: str | None = None  # one of DUES
     follow_up: str | None = None  # one of FOLLOW_UPS
+    age: str | None = None  # one of AGES
     # the search words resolved against the term index (with_search): a clause on a task id
     matching: search.Matcher | None = field(default=None, compare=False, repr=False)
 
@@ -51,7 +52,8 @@ class InboxFilter:
     def narrowed(self) -> bool:
         """Some filter leaves tasks out (the page says so when nothing matches)."""
         return bool(self.partnership_id or self.stage or self.role or self.overdue_only
-                    or (self.text or "").strip() or self.holder or self.due or self.follow_up)
+                    or (self.text or "").strip() or self.holder or self.due or self.follow_up
+                    or self.age)
 
 
 SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
@@ -62,6 +64,7 @@ SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
 HOLDERS = ("me", "nobody")  # held by me (assigned or claimed) | held by nobody yet
 DUES = ("overdue", "week", "none")  # past due | due within 7 days (or past) | no due date
 FOLLOW_UPS = ("due", "set")  # follow-up day reached | follow-up day set
+AGES = {"week": 7, "month": 30}  # waiting for more than so many days
 
 
 def _ranges(viewer: access.Actor, filters: InboxFilter | None, now: datetime | None,
@@ -98,6 +101,8 @@ def _column_filters(viewer: access.Actor, filters: InboxFilter, now: datetime | 
                          HumanTask.claimed_by == viewer.username))
     elif filters.holder == "nobody":
         extra.append(and_(HumanTask.assignee.is_(None), HumanTask.claimed_by.is_(None)))
+    if filters.age in AGES and now is not None:
+        extra.append(HumanTask.created_at < now - timedelta(days=AGES[filters.age]))
     if filters.follow_up == "set":
         extra.append(HumanTask.follow_up_on.is_not(None))
     elif filters.follow_up == "due" and now is not None:

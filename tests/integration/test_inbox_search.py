@@ -97,12 +97,16 @@ def test_filters_on_holder_due_and_follow_up(world, clock):
     assert found(pf, "claire", "", due="overdue") == []
     assert found(pf, "claire", "", due="week") == sorted([world.task_own, world.task_other])
     assert found(pf, "claire", "", due="none") == []
+    assert found(pf, "claire", "", age="week") == []
     with pf.uow() as uow:
         inbox_actions.set_follow_up(uow, task_id=world.task_own, actor="claire", day=date(2026, 3, 4))
     assert found(pf, "claire", "", follow_up="set") == [world.task_own]
     assert found(pf, "claire", "", follow_up="due") == []
     clock.advance(days=2)
     assert found(pf, "claire", "", follow_up="due") == [world.task_own]
+    clock.advance(days=6)
+    assert found(pf, "claire", "", age="week") == sorted([world.task_own, world.task_other])
+    assert found(pf, "claire", "", age="month") == []
     with pf.read() as db:
         rows = queries.inbox(db, "claire", pf.clock(), queries.InboxFilter(sort="follow_up"))
     assert [r.id for r in rows] == [world.task_own, world.task_other]  # no follow-up day last
