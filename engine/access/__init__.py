@@ -702,12 +702,15 @@ class InboxRange:
                matching: Callable[[ColumnElement], ColumnElement[bool]] | None = None) -> Select:
         """SELECT task id, sort_due of this range, in its index order; `after`: leave out
         the tasks also offered through those (earlier) ranges, so counts add up;
-        `matching`: a clause on the range's own task id column (the inbox search)."""
+        `matching`: a clause on the range's own task id column (the inbox search). A
+        group's range may be long: the database may read it from the matching tasks; the
+        other ranges are short, so the id is given as an expression (`id + 0`) that the
+        database checks on each row of the range rather than reads the range from."""
         owner = self.behalf or who
         if self.offer is None:
             return (select(HumanTask.id.label("id"), HumanTask.sort_due.label("sort_due"))
                     .where(assigned_clause(owner), *extra,
-                           *([matching(HumanTask.id)] if matching else []))
+                           *([matching(HumanTask.id + 0)] if matching else []))
                     .order_by(HumanTask.sort_due, HumanTask.id))
         kind, key = self.offer
         if kind == "opinion":
@@ -715,7 +718,7 @@ class InboxRange:
             return (select(HumanTask.id.label("id"), HumanTask.sort_due.label("sort_due"))
                     .where(HumanTask.delegated_to == key, HumanTask.state == "open",
                            _reach_clause(who), *extra,
-                           *([matching(HumanTask.id)] if matching else []))
+                           *([matching(HumanTask.id + 0)] if matching else []))
                     .order_by(HumanTask.sort_due, HumanTask.id))
         claimers = sorted({who.username, owner.username})
         query = (select(TaskOffer.task_id.label("id"), TaskOffer.sort_due.label("sort_due"))
@@ -725,7 +728,7 @@ class InboxRange:
                         _offer_scope(owner, kind, key))
                  .order_by(TaskOffer.sort_due, TaskOffer.task_id))
         if matching is not None:
-            query = query.where(matching(TaskOffer.task_id))
+            query = query.where(matching(TaskOffer.task_id if kind == "group" else TaskOffer.task_id + 0))
         if extra:  # the inbox's filters read the task row
             query = query.where(TaskOffer.task_id.in_(select(HumanTask.id).where(*extra)))
         earlier = [r.offer for r in after
