@@ -371,6 +371,23 @@ def sync_offers(session, _context, _instances) -> None:
                               for k, key in sorted(wanted - set(current))]
 
 
+@event.listens_for(Session, "before_flush")
+def note_closed_tasks(session, _context, _instances) -> None:
+    """A task that closes leaves the inbox: its search words go (after the flush)."""
+    closed = [t.id for t in session.dirty if isinstance(t, HumanTask) and t.id is not None
+              and t.state != "open" and inspect(t).attrs["state"].history.has_changes()]
+    if closed:
+        session.info.setdefault("closed_task_ids", set()).update(closed)
+
+
+@event.listens_for(Session, "after_flush")
+def forget_closed_task_terms(session, _context) -> None:
+    closed = session.info.pop("closed_task_ids", None)
+    if closed:
+        session.connection().execute(TaskTerm.__table__.delete().where(
+            TaskTerm.__table__.c.task_id.in_(sorted(closed))))
+
+
 class AuditChainHead(Base):
     """The last event of each audit chain: a deleted tail shows as a mismatch here."""
 

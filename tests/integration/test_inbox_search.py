@@ -13,7 +13,7 @@ from partnerflow.engine.errors import Forbidden, InvalidInput
 from partnerflow.engine.runtime import inbox_actions, queries, search, services
 from partnerflow.engine.store.models import AuditEvent, HumanTask, Organisation, TaskTerm
 from tests.conftest import FIXTURES, deploy
-from tests.web.support import build_world, new_partnership, start, task_row
+from tests.web.support import build_world, complete, new_partnership, start, task_row
 
 
 @pytest.fixture
@@ -59,6 +59,17 @@ def test_a_task_is_found_by_its_title_partnership_organisation_and_a_value(world
     assert found(pf, "claire", "lycee") == sorted([world.task_own, task])
     assert counted(pf, "claire", "lycee") == 2
     assert found(pf, "claire", "  ,;  ") == sorted([world.task_own, world.task_other, task])
+
+
+def test_a_closed_task_leaves_the_search_index(world):
+    pf = world.pf
+    with pf.read() as db:
+        assert db.scalar(select(TaskTerm.term).where(TaskTerm.task_id == world.task_own).limit(1))
+    complete(pf, world.task_own, "claire", {"decision": "done"})
+    with pf.read() as db:
+        assert db.scalars(select(TaskTerm.term).where(TaskTerm.task_id == world.task_own)).all() == []
+        assert db.scalar(select(TaskTerm.term).where(TaskTerm.task_id == world.task_other).limit(1))
+    assert found(pf, "claire", "relire") == [world.task_other]
 
 
 def test_a_common_word_finds_the_same_tasks_through_the_primary_key(world, monkeypatch):
