@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from partnerflow.engine.access import accounts
 from partnerflow.engine.config import ManualClock, Settings
-from partnerflow.engine.runtime import deployment
+from partnerflow.engine.runtime import deployment, inbox_actions
 from partnerflow.engine.runtime.host import Partnerflow
 from partnerflow.engine.store import upgrade
 from partnerflow.engine.store.models import Base
@@ -71,6 +71,7 @@ def _wipe(pf: Partnerflow) -> None:
                 conn.execute(table.delete())
     with pf.uow() as uow:  # the method's groups, as the migration seeds them
         accounts.ensure_method_groups(uow.session)
+        inbox_actions.ensure_shared_filters(uow.session, datetime.now(UTC))
         uow.commit()
 
 

@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from partnerflow.engine import audit
+from partnerflow.engine import access, audit
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import Conflict
 from partnerflow.engine.method import convention
@@ -267,7 +267,8 @@ def version_times(version_id: int):
 def task_history(task_id: int):
     with engine().read() as db:
         task = get_or_404(db, HumanTask, task_id)
-        _may_read(task.partnership_id)
+        if not access.may(access.actor(db, current_user.username), "read_history", task):
+            abort(403)
         partnership = db.get(Partnership, task.partnership_id)
         # the audit event holds a reference (task row and hash) to the data before the step
         before = auditlog.data_before(db, task)
@@ -279,6 +280,7 @@ def task_history(task_id: int):
     else:
         shown_before = before.data
     return render_template("task_history.html", task=task, partnership=partnership,
+                           may_audit=current_user.may("read_audit", task.partnership_id),
                            changes=auditlog.data_diff(shown_before, after), verified=before.verified)
 
 

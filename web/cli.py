@@ -158,6 +158,19 @@ def start(partnership_id: int, process_key: str, actor: str, data: str) -> None:
         data=_json(data))))
 
 
+@main.command("reindex-search")
+def reindex_search() -> None:
+    """Rewrite the inbox search words of every open task (after a form's audiences changed,
+    or once after upgrading: the migration indexes variables' values as internal)."""
+    from partnerflow.engine.runtime import search
+
+    pf = _pf()
+    with pf.uow() as uow:
+        count = search.reindex(uow.session, uow.forms)
+        uow.commit()
+    click.echo(f"{count} open tasks reindexed")
+
+
 @main.command()
 @click.option("--user", "username", required=True)
 def tasks(username: str) -> None:

@@ -82,6 +82,7 @@ EVENTS = {
     "comment_added": N_("Commentaire"), "opinion_requested": N_("Avis demandé"),
     "opinion_given": N_("Avis donné"), "opinion_withdrawn": N_("Demande d'avis retirée"),
     "absence_declared": N_("Absence déclarée"), "absence_ended": N_("Absence terminée"),
+    "task_follow_up_set": N_("Relance programmée"),
 }
 KINDS = {"network": N_("Réseau"), "cooperation": N_("Coopération"), "partnership": N_("Partenariat"),
          "plan": N_("Plan de partenariat")}

@@ -1,20 +1,29 @@
-"""The inbox: my tasks and my roles' tasks, from the projection table only."""
+"""The inbox: my tasks and my roles' tasks, from the projection table only; its search,
+filters (saved, or shared by the direction) and bulk claim or release."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from datetime import date
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
-from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.errors import InvalidInput
+from partnerflow.engine.runtime import inbox_actions, queries, services
 
 from .current import engine, safe_next
 from .params import int_arg, page_arg
 
 bp = Blueprint("inbox", __name__)
 PAGE_SIZE = 25
+MAX_SEARCH = 200  # characters of the search box read
+
+
+def _choice(value: str | None, allowed) -> str | None:
+    return value if value in allowed else None
 
 
 def _filters() -> queries.InboxFilter:
@@ -22,22 +31,39 @@ def _filters() -> queries.InboxFilter:
     page = page_arg()
     return queries.InboxFilter(
         partnership_id=int_arg("partnership"),
-        stage=args.get("stage") if args.get("stage") in STAGES else None,
-        role=args.get("role") if args.get("role") in current_user.roles else None,
+        stage=_choice(args.get("stage"), STAGES),
+        role=_choice(args.get("role"), current_user.roles),
         overdue_only=args.get("overdue") == "1",
-        sort=args.get("sort") if args.get("sort") in queries.SORTS else "due",
+        sort=_choice(args.get("sort"), queries.SORTS) or "due",
+        text=(args.get("q") or "").strip()[:MAX_SEARCH] or None,
+        holder=_choice(args.get("holder"), queries.HOLDERS),
+        due=_choice(args.get("due"), queries.DUES),
+        follow_up=_choice(args.get("follow_up"), queries.FOLLOW_UPS),
+        age=_choice(args.get("age"), queries.AGES),
         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+
+def _current_query() -> dict:
+    """The inbox parameters of this page a saved filter keeps."""
+    return {k: v for k, v in request.args.items() if k in inbox_actions.FILTER_KEYS and v}
 
 
 @bp.get("/")
 @login_required
 def index():
     pf = engine()
+    chosen = int_arg("filtre")
+    if chosen is not None:
+        return _apply_saved(chosen)
     filters = _filters()
     now = pf.clock()
     with pf.read() as db:
+        filters = queries.with_search(db, current_user.username, filters)
         rows = queries.inbox(db, current_user.username, now, filters)
-        total = queries.inbox_count(db, current_user.username, filters, now)
+        # a search counts its matches up to a cap (« 500+ »): it reads each range no further
+        cap = queries.SEARCH_COUNT_CAP if filters.matching is not None else None
+        total = queries.inbox_count(db, current_user.username, filters, now, at_most=cap)
+        capped = cap is not None and total > cap
         partnerships = queries.inbox_partnerships(db, current_user.username)
         waiting = queries.waiting_for_contact(db, current_user.username)
         away = [a for a in queries.absences_of(db, current_user.username) if a.current]
@@ -46,16 +72,31 @@ def index():
         # the rows the user sees as the deputy of an absent colleague, and for whom
         behalf = {row.id: access.acting_for(me, row, ignore_claim=True) for row in rows} \
             if standing_in else {}
-    if filters == queries.InboxFilter(limit=filters.limit, offset=filters.offset):
+        who_acts = queries.who_acts(db, rows)
+        saved = inbox_actions.saved_filters(db, current_user.username)
+    if not filters.narrowed:
         g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return render_template("inbox.html", rows=rows, total=total, page=page, pages=pages,
-                           filters=filters, now=now, stages=STAGES, roles=sorted(current_user.roles),
+    return render_template("inbox.html", rows=rows, total=total, capped=capped, page=page, pages=pages,
+                           filters=filters, now=now, today=now.astimezone(access.PARIS).date(),
+                           stages=STAGES, roles=sorted(current_user.roles),
                            partnerships=partnerships, waiting=waiting, away=away,
                            standing_in=standing_in,
                            covered={a.username: a.full_name for a in standing_in}, behalf=behalf,
+                           who_acts=who_acts, saved=saved, query=_current_query(),
+                           may_share=current_user.may("define_shared_filters"),
                            stage_names={key: _(label) for key, label in STAGES.items()})
+
+
+def _apply_saved(filter_id: int):
+    with engine().read() as db:
+        found = {f.id: f for f in inbox_actions.saved_filters(db, current_user.username)}
+    saved = found.get(filter_id)
+    if saved is None:
+        flash(_("Ce filtre enregistré n’existe pas ou plus."), "warning")
+        return redirect(url_for("inbox.index"))
+    return redirect(url_for("inbox.index", **saved.query))
 
 
 def _act(fn, success: str):
@@ -93,3 +134,80 @@ def reassign(task_id: int):
     return _act(lambda uow, tid: services.reassign_task(uow, task_id=tid, actor=current_user.username,
                                                         to_user=to_user),
                 _("La tâche a été réaffectée à %(user)s.", user=to_user))
+
+
+@bp.post("/taches/<int:task_id>/relance")
+@login_required
+def follow_up(task_id: int):
+    """The holder sets the day to chase the task up (empty: none)."""
+    raw = request.form.get("follow_up_on", "").strip()
+    try:
+        day = date.fromisoformat(raw) if raw else None
+    except ValueError:
+        flash(_("Date de relance illisible : choisissez un jour (jj/mm/aaaa)."), "warning")
+        return redirect(url_for("tasks.show", task_id=task_id))
+    with engine().uow() as uow:
+        inbox_actions.set_follow_up(uow, task_id=task_id, actor=current_user.username, day=day)
+    flash(_("Relance prévue le %(day)s.", day=day.strftime("%d/%m/%Y")) if day
+          else _("Relance retirée."), "success")
+    return redirect(safe_next(request.form.get("next"), url_for("tasks.show", task_id=task_id)))
+
+
+@bp.post("/taches/selection")
+@login_required
+def bulk():
+    """Claim or release the ticked tasks; each refused one is named with why."""
+    action = request.form.get("action")
+    if action not in ("claim", "release"):
+        abort(400)
+    ids = [int(v) for v in request.form.getlist("task_ids") if v.isdigit() and len(v) <= 12]
+    back = safe_next(request.form.get("next"), url_for("inbox.index"))
+    use_case = inbox_actions.claim_tasks if action == "claim" else inbox_actions.release_tasks
+    try:
+        with engine().uow() as uow:
+            result = use_case(uow, task_ids=ids, actor=current_user.username)
+    except InvalidInput as exc:
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(_(message), "warning")
+        return redirect(back)
+    if result.done:
+        flash(_("%(n)s tâche(s) réservée(s).", n=len(result.done)) if action == "claim"
+              else _("%(n)s tâche(s) libérée(s).", n=len(result.done)), "success")
+    for refusal in result.refused:
+        name = (_("« %(title)s »", title=refusal.title) if refusal.title
+                else _("la tâche n° %(id)s", id=refusal.task_id))
+        flash(_("Non réservée, %(task)s : %(reason)s.", task=name, reason=_(refusal.reason))
+              if action == "claim" else
+              _("Non libérée, %(task)s : %(reason)s.", task=name, reason=_(refusal.reason)),
+              "warning")
+    return redirect(back)
+
+
+@bp.post("/filtres")
+@login_required
+def save_filter():
+    """Keep the inbox's current filter under a name (the direction: shared with everyone)."""
+    query = {k: v for k, v in request.form.items() if k in inbox_actions.FILTER_KEYS and v}
+    shared = request.form.get("shared") == "1"
+    try:
+        with engine().uow() as uow:
+            filter_id = inbox_actions.save_filter(uow, actor=current_user.username,
+                                                  name=request.form.get("name", ""),
+                                                  query=query, shared=shared)
+    except InvalidInput as exc:
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(_(message), "warning")
+        return redirect(url_for("inbox.index", **query))
+    flash(_("Filtre partagé enregistré.") if shared else _("Filtre enregistré."), "success")
+    return redirect(url_for("inbox.index", filtre=filter_id))
+
+
+@bp.post("/filtres/<int:filter_id>/supprimer")
+@login_required
+def delete_filter(filter_id: int):
+    with engine().uow() as uow:
+        inbox_actions.delete_filter(uow, actor=current_user.username, filter_id=filter_id)
+    flash(_("Filtre supprimé."), "success")
+    return redirect(url_for("inbox.index"))

@@ -92,8 +92,15 @@ def _render(task, schema, values, errors=None, status=200, readonly=False, told=
                       and not task.delegated_to else [])
         sections = _sections(pf, db, task)
         around = _discussion(db, task, talk)
+        me = access.actor(db, current_user.username)
+        may_follow_up = access.may(me, "set_follow_up", task)
+        may_history = access.may(me, "read_history", task)
+        reserved_by = (_("vous") if task.claimed_by == current_user.username
+                       else queries.full_name(db, task.claimed_by)) if task.claimed_by else None
     return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
                            partnership=partnership, sections=sections,
+                           may_follow_up=may_follow_up, may_history=may_history,
+                           reserved_by=reserved_by,
                            signing=signing, colleagues=colleagues, incident=incident,
                            root_errors=(errors or {}).get("_form", []), error_links=summary,
                            readonly=readonly,

@@ -28,11 +28,15 @@ a staff member; the deputy acts on them under their own name, never as the absen
 
 Actions on an object: offered, act, complete, read_task, read_partnership, read_audit,
 export, reassign_to, attach_contact, ask_opinion, be_asked_opinion, give_opinion,
-withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise,
-correlate_message, start_instance. Actions
-granted by a group alone (GRANTS): administer, design, reassign, cancel, release, retry,
-resume, read_dashboard, read_incidents, read_versions, read_map, edit_map, propose,
-declare_absence, work_external_tasks."""
+withdraw_opinion, read_thread, comment, share_comment, read_comment, deputise, read_history,
+set_follow_up, correlate_message, start_instance. Actions granted by a group alone (GRANTS):
+administer, design, reassign, cancel, release, retry, resume, read_dashboard, read_incidents,
+read_versions, read_map, edit_map, propose, declare_absence, define_shared_filters,
+work_external_tasks.
+
+Search: a partner representative finds a task only by the words they may read (its title,
+partnership and organisations, the values of variables shared with the partner), never by
+an internal variable's value (`searchable_audiences`)."""
 
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from partnerflow.engine.errors import N_
 from partnerflow.engine.store.models import (
     Absence,
     Comment,
@@ -91,6 +96,8 @@ GRANTS: dict[str, frozenset[str]] = {
     "attach_contacts": frozenset({"direction", "admin"}),
     # fetch, lock, complete and fail the external tasks of every instance
     "work_external_tasks": frozenset({"worker", "admin"}),
+    # the inbox filters shared with everyone (« Mes partenariats en retard », ...)
+    "define_shared_filters": frozenset({"direction", "admin"}),
 }
 STAFF_ACTIONS = ("read_map", "propose", "declare_absence")
 
@@ -374,6 +381,52 @@ def may_read_task(who: Subject, task) -> bool:
         task.completed_by is not None and task.completed_by == who.username)
 
 
+def may_read_history(who: Subject, task) -> bool:
+    """A task's history (its data before and after): whoever may read the task, and the
+    readers of the partnership's audit log."""
+    return may_read_task(who, task) or may_read_audit(who, task.partnership_id)
+
+
+def holds(who: Subject, task) -> bool:
+    """The task is this user's: assigned to them or claimed by them."""
+    return bool(who.username) and who.username in (task.assignee, task.claimed_by)
+
+
+def may_set_follow_up(who: Subject, task) -> bool:
+    """Set the day to chase an open task up (« relance le »): its holder, who may act on it."""
+    return task.state == "open" and holds(who, task) and may_act(who, task)
+
+
+def claim_refusal(who: Subject, task) -> str | None:
+    """Why this user may not claim the task (a French msgid), or None when they may."""
+    if task.state != "open":
+        return N_("la tâche n’est plus ouverte")
+    if not may_act(who, task, ignore_claim=True):
+        return N_("elle ne vous est pas proposée")
+    if task.assignee:
+        return N_("elle est affectée nommément") if task.assignee != who.username \
+            else N_("elle vous est déjà affectée")
+    if task.claimed_by == who.username:
+        return N_("vous l’avez déjà prise")
+    if task.claimed_by:
+        return N_("elle est déjà réservée par une autre personne")
+    return None
+
+
+def release_refusal(who: Subject, task) -> str | None:
+    """Why this user may not release the task (a French msgid), or None when they may."""
+    if task.state != "open":
+        return N_("la tâche n’est plus ouverte")
+    if task.delegated_to:
+        return N_("elle attend un avis")
+    if not task.claimed_by:
+        return N_("elle n’est réservée par personne") if not task.assignee \
+            else N_("elle est affectée nommément, seule la direction la réaffecte")
+    if task.claimed_by != who.username and not _granted(who, "release"):
+        return N_("elle est réservée par une autre personne")
+    return None
+
+
 def may_read_closed_task(who: Subject, task) -> bool:
     return _granted(who, "read_closed_tasks") or (
         task.completed_by is not None and task.completed_by == who.username)
@@ -534,6 +587,15 @@ def comment_visibility(who: Subject, thread: Thread, asked: str | None) -> str:
     return SHARED if asked == SHARED and may_share_comment(who, thread) else INTERNAL
 
 
+ALL_TERM_AUDIENCES = ("internal", "shared")
+
+
+def searchable_audiences(who: Subject) -> tuple[str, ...]:
+    """The words of a task (engine.store.terms) a reader may find it by: a partner
+    representative those shared with the partner only."""
+    return ("shared",) if is_partner_representative(who) else ALL_TERM_AUDIENCES
+
+
 def readable_visibilities(who: Subject) -> tuple[str, ...]:
     """A partner representative reads shared comments and opinions only."""
     return (SHARED,) if is_partner_representative(who) else VISIBILITIES
@@ -594,6 +656,8 @@ _ON_OBJECT: dict[str, Callable] = {
     "share_comment": may_share_comment,
     "read_comment": may_read_comment,
     "deputise": may_deputise,
+    "read_history": may_read_history,
+    "set_follow_up": may_set_follow_up,
 }
 
 
@@ -653,20 +717,27 @@ class InboxRange:
         return self.behalf is None
 
     def select(self, who: Subject, *extra: ColumnElement[bool],
-               after: tuple[InboxRange, ...] = ()) -> Select:
+               after: tuple[InboxRange, ...] = (),
+               matching: Callable[[ColumnElement], ColumnElement[bool]] | None = None) -> Select:
         """SELECT task id, sort_due of this range, in its index order; `after`: leave out
-        the tasks also offered through those (earlier) ranges, so counts add up."""
+        the tasks also offered through those (earlier) ranges, so counts add up;
+        `matching`: a clause on the range's own task id column (the inbox search). A
+        group's range may be long: the database may read it from the matching tasks; the
+        other ranges are short, so the id is given as an expression (`id + 0`) that the
+        database checks on each row of the range rather than reads the range from."""
         owner = self.behalf or who
         if self.offer is None:
             return (select(HumanTask.id.label("id"), HumanTask.sort_due.label("sort_due"))
-                    .where(assigned_clause(owner), *extra)
+                    .where(assigned_clause(owner), *extra,
+                           *([matching(HumanTask.id + 0)] if matching else []))
                     .order_by(HumanTask.sort_due, HumanTask.id))
         kind, key = self.offer
         if kind == "opinion":
             # a task waiting for this user's opinion is held by someone else: in no other range
             return (select(HumanTask.id.label("id"), HumanTask.sort_due.label("sort_due"))
                     .where(HumanTask.delegated_to == key, HumanTask.state == "open",
-                           _reach_clause(who), *extra)
+                           _reach_clause(who), *extra,
+                           *([matching(HumanTask.id + 0)] if matching else []))
                     .order_by(HumanTask.sort_due, HumanTask.id))
         claimers = sorted({who.username, owner.username})
         query = (select(TaskOffer.task_id.label("id"), TaskOffer.sort_due.label("sort_due"))
@@ -675,6 +746,8 @@ class InboxRange:
                             if len(claimers) > 1 else TaskOffer.claimed_by == who.username),
                         _offer_scope(owner, kind, key))
                  .order_by(TaskOffer.sort_due, TaskOffer.task_id))
+        if matching is not None:
+            query = query.where(matching(TaskOffer.task_id if kind == "group" else TaskOffer.task_id + 0))
         if extra:  # the inbox's filters read the task row
             query = query.where(TaskOffer.task_id.in_(select(HumanTask.id).where(*extra)))
         earlier = [r.offer for r in after
@@ -743,6 +816,29 @@ def members_clause(*groups: str) -> ColumnElement[bool]:
 def granted_clause(action: str) -> ColumnElement[bool]:
     """Active users holding a group that grants this action."""
     return members_clause(*GRANTS[action])
+
+
+def users_who_may_each(session: Session, action: str, tasks: list) -> dict[int, list[User]]:
+    """For a page of tasks: task id -> the users for whom `may(user, action, task)` holds,
+    among all the tasks' candidates; three queries for the whole page."""
+    if not tasks:
+        return {}
+    names = sorted({n for t in tasks for n in (*task_users(t), t.assignee, t.claimed_by) if n})
+    groups = sorted({g for t in tasks for g in task_groups(t)})
+    members = (User.id.in_(select(GroupMember.user_id).where(GroupMember.group_key.in_(groups)))
+               if groups else false())
+    users = session.scalars(select(User).where(
+        User.active.is_(True), or_(User.username.in_(names) if names else false(), members))
+        .order_by(User.full_name, User.username)).all()
+    attached: dict[int, set[int]] = {}
+    if users:
+        for user_id, partnership_id in session.execute(
+                select(PartnershipMember.user_id, PartnershipMember.partnership_id).where(
+                    PartnershipMember.user_id.in_([u.id for u in users]))):
+            attached.setdefault(user_id, set()).add(partnership_id)
+    actors = [(u, Actor(u.username, frozenset(u.role_keys), frozenset(attached.get(u.id, ()))))
+              for u in users]
+    return {t.id: [u for u, a in actors if may(a, action, t)] for t in tasks}
 
 
 def users_who_may(session: Session, action: str, task) -> list[User]:

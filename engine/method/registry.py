@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from partnerflow.engine import access, audit
 from partnerflow.engine.errors import Forbidden, InvalidInput, NotFound
+from partnerflow.engine.runtime import search
 from partnerflow.engine.store.models import Organisation, Partnership, Relationship, User
 
 SIRET = re.compile(r"^[0-9]{14}$")
@@ -379,6 +380,8 @@ def link_partner_organisation(uow, *, partnership_id: int, organisation_id: int,
         audit.append(session, type="partnership_organisation_added", actor=actor, at=uow.clock(),
                      partnership_id=partnership_id,
                      payload={"organisation_id": org.id, "name": org.name, "source": "page"})
+        session.flush()
+        search.reindex(session, uow.forms, partnership_id)  # found by the organisation's name
     uow.commit()
 
 

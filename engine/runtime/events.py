@@ -17,7 +17,7 @@ from datetime import datetime
 
 from partnerflow.engine import audit
 from partnerflow.engine.audit import personal
-from partnerflow.engine.runtime import notifications
+from partnerflow.engine.runtime import notifications, search
 from partnerflow.engine.store.models import Incident
 
 # --- What happened in a step, as facts.
@@ -157,6 +157,11 @@ def _audit_opened(uow, e: TaskOpened) -> None:
                              if e.refused_assignee else {})})
 
 
+def _index_opened(uow, e: TaskOpened) -> None:
+    """The inbox search's words of the new task, written with its projection row."""
+    search.index_task(uow.session, uow.forms, e.task)
+
+
 def _audit_cancelled(uow, e: TaskCancelled) -> None:
     task = e.task
     audit.append(uow.session, type="task_cancelled", actor=None, at=e.at,
@@ -252,7 +257,7 @@ Handler = Callable[[object, Event], None]
 HANDLERS: dict[type, list[Handler]] = {
     InstanceStarted: [_audit_started],
     StepTaken: [_audit_step],
-    TaskOpened: [_audit_opened, _notify_opened],
+    TaskOpened: [_index_opened, _audit_opened, _notify_opened],
     TaskCancelled: [_audit_cancelled],
     TaskCompleted: [_audit_completed],
     InstanceCompleted: [_audit_instance_completed],

@@ -15,7 +15,7 @@ from partnerflow.engine.errors import (
     InvalidInput,
     NotFound,
 )
-from partnerflow.engine.runtime import deployment
+from partnerflow.engine.runtime import deployment, search
 from partnerflow.engine.runtime.diagrams import UnsafeXml, document_kind, parse_xml
 from partnerflow.engine.runtime.forms import FORM_KEY, check_schema, task_form
 from partnerflow.engine.runtime.services import _commit, get_user
@@ -137,6 +137,8 @@ def migrate_instance(uow, *, instance_id: int, actor: str, version_id: int | Non
     run.force_full_write()
     advance(uow, instance, run, actor)
     _refresh_open_tasks(session, instance, run.compiled)
+    session.flush()
+    search.reindex_instance(session, uow.forms, instance.id)  # the titles may have changed
     _commit(uow)
     return target.version
 

@@ -35,7 +35,7 @@ USERNAME_COLUMNS = (
     (m.Signature, "username"), (m.Incident, "actor"), (m.Incident, "resolved_by"),
     (m.Comment, "author"), (m.TaskDelegation, "owner"), (m.TaskDelegation, "delegate"),
     (m.TaskDelegation, "resolved_by"), (m.Absence, "created_by"), (m.Absence, "cancelled_by"),
-    (m.OAuthClient, "created_by"),
+    (m.OAuthClient, "created_by"), (m.SavedFilter, "owner"), (m.SavedFilter, "created_by"),
 )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, func, select, union
+from sqlalchemy import and_, exists, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from partnerflow.engine import access
+from partnerflow.engine.runtime import search
 from partnerflow.engine.store.models import (
     Absence,
     AuditEvent,
@@ -36,14 +37,34 @@ class InboxFilter:
     stage: str | None = None
     role: str | None = None
     overdue_only: bool = False
-    sort: str = "due"  # due | created | partnership
+    sort: str = "due"  # one of SORTS
     limit: int = 50
     offset: int = 0
+    text: str | None = None  # the search box: words of the title, partnership, organisation, values
+    holder: str | None = None  # one of HOLDERS
+    due: str | None = None  # one of DUES
+    follow_up: str | None = None  # one of FOLLOW_UPS
+    age: str | None = None  # one of AGES
+    # the search words resolved against the term index (with_search): a clause on a task id
+    matching: search.Matcher | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def narrowed(self) -> bool:
+        """Some filter leaves tasks out (the page says so when nothing matches)."""
+        return bool(self.partnership_id or self.stage or self.role or self.overdue_only
+                    or (self.text or "").strip() or self.holder or self.due or self.follow_up
+                    or self.age)
 
 
 SORTS = {"due": (HumanTask.sort_due, HumanTask.id),
          "created": (HumanTask.created_at, HumanTask.id),
-         "partnership": (Partnership.title, HumanTask.id)}
+         "partnership": (Partnership.title, HumanTask.id),
+         "title": (HumanTask.title, HumanTask.id),
+         "follow_up": (HumanTask.follow_up_on.asc().nulls_last(), HumanTask.sort_due, HumanTask.id)}
+HOLDERS = ("me", "nobody")  # held by me (assigned or claimed) | held by nobody yet
+DUES = ("overdue", "week", "none")  # past due | due within 7 days (or past) | no due date
+FOLLOW_UPS = ("due", "set")  # follow-up day reached | follow-up day set
+AGES = {"week": 7, "month": 30}  # waiting for more than so many days
 
 
 def _ranges(viewer: access.Actor, filters: InboxFilter | None, now: datetime | None,
@@ -52,19 +73,41 @@ def _ranges(viewer: access.Actor, filters: InboxFilter | None, now: datetime | N
     offers, the offers made to me by name (access.inbox_ranges: the same rule as
     access.may_act). A task offered to two of my groups is in two ranges: the merge keeps it
     once."""
-    extra = []
-    group = None
+    extra, group, matching = [], None, None
     if filters is not None:
-        if filters.partnership_id:
-            extra.append(HumanTask.partnership_id == filters.partnership_id)
-        if filters.stage:
-            extra.append(HumanTask.stage == filters.stage)
-        if filters.overdue_only and now is not None:
-            extra.append(HumanTask.sort_due < now)
+        extra = _column_filters(viewer, filters, now)
         group = filters.role
+        matching = filters.matching
     ranges = access.inbox_ranges(viewer, group)
-    return [r.select(viewer, *extra, after=tuple(ranges[:i]) if disjoint else ())
+    return [r.select(viewer, *extra, after=tuple(ranges[:i]) if disjoint else (),
+                     matching=matching)
             for i, r in enumerate(ranges)]
+
+
+def _column_filters(viewer: access.Actor, filters: InboxFilter, now: datetime | None) -> list:
+    extra = []
+    if filters.partnership_id:
+        extra.append(HumanTask.partnership_id == filters.partnership_id)
+    if filters.stage:
+        extra.append(HumanTask.stage == filters.stage)
+    if (filters.overdue_only or filters.due == "overdue") and now is not None:
+        extra.append(HumanTask.sort_due < now)
+    if filters.due == "week" and now is not None:
+        extra.append(HumanTask.sort_due < now + timedelta(days=7))
+    if filters.due == "none":
+        extra.append(HumanTask.due_at.is_(None))
+    if filters.holder == "me":
+        extra.append(or_(HumanTask.assignee == viewer.username,
+                         HumanTask.claimed_by == viewer.username))
+    elif filters.holder == "nobody":
+        extra.append(and_(HumanTask.assignee.is_(None), HumanTask.claimed_by.is_(None)))
+    if filters.age in AGES and now is not None:
+        extra.append(HumanTask.created_at < now - timedelta(days=AGES[filters.age]))
+    if filters.follow_up == "set":
+        extra.append(HumanTask.follow_up_on.is_not(None))
+    elif filters.follow_up == "due" and now is not None:
+        extra.append(HumanTask.follow_up_on <= now.astimezone(access.PARIS).date())
+    return extra
 
 
 def _merged(ranges, window: int | None = None):
@@ -77,9 +120,19 @@ def _merged(ranges, window: int | None = None):
     return (ranges[0] if len(ranges) == 1 else union(*ranges)).subquery()
 
 
+def with_search(session: Session, username: str, filters: InboxFilter) -> InboxFilter:
+    """The filter with its search words resolved once against the term index (the page, the
+    count and the partnership list share it)."""
+    if filters.matching is not None or not (filters.text or "").strip():
+        return filters
+    return replace(filters, matching=search.matcher(session, access.actor(session, username),
+                                                    filters.text))
+
+
 def inbox(session: Session, username: str, now: datetime, filters: InboxFilter = InboxFilter()):
     """A page of the user's open tasks with their partnership, soonest due first."""
     viewer = access.actor(session, username)
+    filters = with_search(session, username, filters)
     ranges = _ranges(viewer, filters, now)
     if not ranges:
         return []
@@ -104,8 +157,39 @@ def _row_query():
                    HumanTask.claimed_by, HumanTask.delegated_to,
                    HumanTask.form_key,
                    HumanTask.due_at, HumanTask.created_at, HumanTask.partnership_id,
+                   HumanTask.follow_up_on, HumanTask.state,
                    HumanTask.instance_id, Partnership.title.label("partnership_title"))
             .join(Partnership, Partnership.id == HumanTask.partnership_id))
+
+
+@dataclass(frozen=True)
+class WhoActs:
+    """The « Qui doit agir » of an inbox row: who holds the task (assigned, or reserved by
+    whom), else the names of those who may take it."""
+
+    holder: str | None  # full name of the assignee or of whoever reserved it
+    reserved: bool  # the holder reserved it (claimed) rather than being assigned it
+    candidates: tuple[str, ...]  # full names of who may take it, when nobody holds it
+    more: int  # candidates beyond those named
+
+
+def who_acts(session: Session, rows, shown: int = 3) -> dict[int, WhoActs]:
+    """For a page of inbox rows: task id -> who must act, by name (access.users_who_may_each:
+    the same rule as may_act, so a partner's colleagues of another partnership never show)."""
+    held = {n for r in rows for n in (r.assignee, r.claimed_by) if n}
+    names = dict(session.execute(select(User.username, User.full_name)
+                                 .where(User.username.in_(sorted(held)))).all()) if held else {}
+    open_rows = [r for r in rows if not (r.assignee or r.claimed_by)]
+    may = access.users_who_may_each(session, "act", open_rows)
+    found = {}
+    for r in rows:
+        if r.assignee or r.claimed_by:
+            who = r.assignee or r.claimed_by
+            found[r.id] = WhoActs(names.get(who, who), not r.assignee, (), 0)
+        else:
+            people = [u.full_name or u.username for u in may.get(r.id, [])]
+            found[r.id] = WhoActs(None, False, tuple(people[:shown]), max(len(people) - shown, 0))
+    return found
 
 
 def inbox_partnerships(session: Session, username: str, limit: int = 200) -> list[tuple[int, str]]:
@@ -120,10 +204,22 @@ def inbox_partnerships(session: Session, username: str, limit: int = 200) -> lis
         .order_by(Partnership.title).limit(limit)).all()]
 
 
+SEARCH_COUNT_CAP = 500  # a search counts its matches up to this many (« 500+ »)
+
+
 def inbox_count(session: Session, username: str, filters: InboxFilter | None = None,
-                now: datetime | None = None) -> int:
-    """How many open tasks the user can take (the header badge)."""
+                now: datetime | None = None, at_most: int | None = None) -> int:
+    """How many open tasks the user can take (the header badge); with `at_most`, counted no
+    further than at_most + 1 (a search: each range is read in index order and stops there)."""
     viewer = access.actor(session, username)
+    if filters is not None:
+        filters = with_search(session, username, filters)
+    if at_most is not None:
+        ranges = _ranges(viewer, filters, now)
+        if not ranges:
+            return 0
+        found = session.scalar(select(func.count()).select_from(_merged(ranges, at_most + 1))) or 0
+        return min(found, at_most + 1)
     group = filters.role if filters is not None else None
     if not all(r.disjoint for r in access.inbox_ranges(viewer, group)):
         # a deputy: their colleague's ranges overlap their own, counted once through the union

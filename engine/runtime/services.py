@@ -307,13 +307,26 @@ def claim_task(uow, *, task_id: int, actor: str) -> None:
         raise Forbidden(f"{actor} may not claim task {task_id}")
     if task.claimed_by and task.claimed_by != actor:
         raise Conflict(f"this task is already claimed by {task.claimed_by}")
+    record_claim(uow, task, who)
+    _commit(uow, task_id)
+
+
+def record_claim(uow, task: HumanTask, who: access.Actor) -> None:
+    """The task becomes this user's (claimed), audited, on behalf of whom they stand in for."""
     behalf = access.acting_for(who, task, ignore_claim=True)
-    task.claimed_by = actor
-    audit.append(session, type="task_claimed", actor=actor, at=uow.clock(),
+    task.claimed_by = who.username
+    audit.append(uow.session, type="task_claimed", actor=who.username, at=uow.clock(),
                  partnership_id=task.partnership_id, instance_id=task.instance_id,
                  task_uuid=task.task_uuid, element_id=task.element_id,
                  payload={"title": task.title, **({"on_behalf_of": behalf} if behalf else {})})
-    _commit(uow, task_id)
+
+
+def record_release(uow, task: HumanTask, actor: str) -> None:
+    """The task is offered again to all its candidates, audited."""
+    task.claimed_by = None
+    audit.append(uow.session, type="task_unclaimed", actor=actor, at=uow.clock(),
+                 partnership_id=task.partnership_id, instance_id=task.instance_id,
+                 task_uuid=task.task_uuid, element_id=task.element_id, payload={"title": task.title})
 
 
 def unclaim_task(uow, *, task_id: int, actor: str) -> None:
@@ -324,10 +337,7 @@ def unclaim_task(uow, *, task_id: int, actor: str) -> None:
     _ensure_not_waiting(task)
     if task.claimed_by != actor and not may(session, user, "release"):
         raise Forbidden(f"only {task.claimed_by or 'nobody'} or the direction may release this task")
-    task.claimed_by = None
-    audit.append(session, type="task_unclaimed", actor=actor, at=uow.clock(),
-                 partnership_id=task.partnership_id, instance_id=task.instance_id,
-                 task_uuid=task.task_uuid, element_id=task.element_id, payload={"title": task.title})
+    record_release(uow, task, actor)
     _commit(uow, task_id)
 
 

@@ -29,6 +29,7 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+TERM_TYPE = String(40).with_variant(String(40, collation="C"), "postgresql")
 NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
@@ -266,10 +267,14 @@ class HumanTask(Base):
     # who the holder asked for an opinion and has not answered yet (a TaskDelegation pending):
     # Camunda's DelegationState PENDING; the task goes back to its holder once answered
     delegated_to: Mapped[str | None] = mapped_column(String(80))
+    # « relance le » : the day the holder means to chase the task up (set by its holder)
+    follow_up_on: Mapped[date | None] = mapped_column(Date)
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
     offers: Mapped[list[TaskOffer]] = relationship(cascade="all, delete-orphan", lazy="select",
                                                    passive_deletes=True)
+    terms: Mapped[list[TaskTerm]] = relationship(cascade="all, delete-orphan", lazy="select",
+                                                 passive_deletes=True)
 
     __mapper_args__ = {"version_id_col": row_version}
 
@@ -292,6 +297,41 @@ class TaskOffer(Base):
     sort_due: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     partnership_id: Mapped[int] = mapped_column(Integer)
+
+
+class TaskTerm(Base):
+    """The words an inbox search finds a task by (engine.runtime.search writes them with the
+    projection row): its title, its partnership, the partner organisations and its variables'
+    values. `audience`: `shared` when a partner representative may find the task by it,
+    `internal` for the value of a variable only staff read."""
+
+    __tablename__ = "task_term"
+    # the prefix index covers the audience (a partner's search reads no table row); on SQLite
+    # the rows live in the primary key's b-tree (task, word, audience: the per-task check)
+    __table_args__ = (Index("ix_task_term_prefix", "term", "task_id", "audience"),
+                      {"sqlite_with_rowid": False})
+
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    # byte order on PostgreSQL too: a prefix is searched as a range of the index
+    term: Mapped[str] = mapped_column(TERM_TYPE, primary_key=True)
+    audience: Mapped[str] = mapped_column(String(10), default="internal")
+
+
+class SavedFilter(Base):
+    """An inbox filter kept under a name: a user's own (`owner`), or shared with everyone
+    (`owner` None), which the direction defines. `query` holds the inbox's parameters."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (Index("ix_saved_filter_owner", "owner", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str | None] = mapped_column(String(120))
+    query: Mapped[dict] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
 
 
 def _split(text: str | None) -> list[str]:
@@ -329,6 +369,23 @@ def sync_offers(session, _context, _instances) -> None:
                     setattr(offer, name, value)
         task.offers = keep + [TaskOffer(kind=k, key=key, **fields)
                               for k, key in sorted(wanted - set(current))]
+
+
+@event.listens_for(Session, "before_flush")
+def note_closed_tasks(session, _context, _instances) -> None:
+    """A task that closes leaves the inbox: its search words go (after the flush)."""
+    closed = [t.id for t in session.dirty if isinstance(t, HumanTask) and t.id is not None
+              and t.state != "open" and inspect(t).attrs["state"].history.has_changes()]
+    if closed:
+        session.info.setdefault("closed_task_ids", set()).update(closed)
+
+
+@event.listens_for(Session, "after_flush")
+def forget_closed_task_terms(session, _context) -> None:
+    closed = session.info.pop("closed_task_ids", None)
+    if closed:
+        session.connection().execute(TaskTerm.__table__.delete().where(
+            TaskTerm.__table__.c.task_id.in_(sorted(closed))))
 
 
 class AuditChainHead(Base):
