@@ -228,7 +228,7 @@ def test_the_map_list_is_paginated(mapped, as_user):
     from partnerflow.web import map as map_views
 
     pf = mapped.pf
-    for i in range(map_views.PAGE_SIZE):  # one more than a page, with the fixture's
+    for _i in range(map_views.PAGE_SIZE):  # one more than a page, with the fixture's
         with pf.uow() as uow:
             registry.create_relationship(uow, actor="claire", data={
                 "partner_id": mapped.extra["lilas"], "kind": "partnership",
