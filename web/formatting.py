@@ -263,6 +263,22 @@ def _format_number(raw) -> str:
     return format_decimal(raw, locale=str(get_locale() or "fr"))
 
 
+def erased_text(raw) -> str:
+    """« effacé le 2 mars 2026 » for a value erased on a person's request."""
+    day = raw.get("$erased") if isinstance(raw, dict) else None
+    try:
+        return _("effacé le %(day)s", day=_format_day(day)) if day else _("effacé")
+    except (TypeError, ValueError):
+        return _("effacé")
+
+
+def shown(raw) -> str:
+    """A raw payload value as the audit page writes it (an erased one says when)."""
+    if isinstance(raw, dict) and "$erased" in raw:
+        return erased_text(raw)
+    return str(raw)
+
+
 def format_value(value) -> str:
     """One typed value of an earlier step (engine/views.Value) as text in the current
     language: dates and amounts in the locale's format, yes/no, choices by their label,
@@ -287,6 +303,8 @@ def format_value(value) -> str:
         return ", ".join(form_text(label) for label in value.items)
     if kind == "missing_document":
         return _("document introuvable (%(sha)s…)", sha=str(raw)[:12])
+    if kind == "erased":
+        return erased_text(raw)
     return value.text if value.text is not None else str(raw)
 
 
@@ -322,5 +340,5 @@ def register(app) -> None:
         event_label=event_label,
         form_text=form_text, form_error=error_text, format_value=format_value,
         shown_name=shown_name, task_title=task_title, in_language=in_language, instance_label=instance_label,
-        version_name=version_name, problem_shown=problem_shown,
+        version_name=version_name, problem_shown=problem_shown, shown=shown,
         current_locale=lambda: str(get_locale() or "fr"), utc=UTC, time_zone_name=time_zone_name)

@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 
 from partnerflow.engine import access
+from partnerflow.engine.audit import personal
 from partnerflow.engine.store.models import AuditEvent, Document, HumanTask, ProcessInstance, User
 
 INTERNAL, PARTNER, EVERYONE = "internal", "partner", "everyone"
@@ -276,7 +277,8 @@ class Value:
 
     kinds: text, multiline, number, euros, date, datetime, boolean, choice (text is the
     label), choices (items are labels), person (text is the name), document (document has
-    sha256, filename, label), rows (table), missing_document. `note` (French, a msgid) says
+    sha256, filename, label), rows (table), missing_document, erased (text is the day of the
+    erasure). `note` (French, a msgid) says
     something of the value beside it: a choice that is no longer among the options."""
 
     kind: str
@@ -406,6 +408,9 @@ def typed(prop: dict, value, lookups: _Lookups, partner_only: bool,
           inherited: str = INTERNAL) -> Value:
     """One value typed by its field's definition."""
     prop = prop if isinstance(prop, dict) else {}
+    if personal.is_erased(value):  # a person's value erased on request (RGPD)
+        return Value("erased", value, text=str(value.get(personal.ERASED)) if isinstance(value, dict)
+                     else str(value))
     widget, kind = _widget(prop), prop.get("type")
     options = _options(prop)
     if isinstance(value, list) and _items_of(prop):

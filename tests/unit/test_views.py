@@ -117,3 +117,12 @@ def test_a_named_widget_reads_by_its_label_and_an_unknown_value_as_written_with_
     assert views.typed(prop, ["O1", "O7"], lookups, False).items == ["O1 — Ouvrir l'EHPAD", "O7"]
     # a widget nobody named is typed as before
     assert views.typed({"type": "string", "x-widget": "text"}, "O1", lookups, False).kind == "text"
+
+
+def test_an_erased_value_is_shown_as_erased_whatever_its_field():
+    lookups = views._Lookups("session", None)
+    for prop in ({"type": "string"}, {"type": "string", "x-widget": "user"},
+                 {"type": "string", "enum": ["a"]}, {"type": "string", "format": "date"}):
+        value = views.typed(prop, {"$erased": "2026-03-02"}, lookups, False)
+        assert (value.kind, value.text) == ("erased", "2026-03-02"), prop
+    assert views.typed({"type": "string"}, "[effacé le 2026-03-02]", lookups, False).kind == "erased"

@@ -49,3 +49,11 @@ def test_erasure_needs_the_word_and_csrf_and_waits_for_open_tasks(as_user, fixtu
     with fixture_pf.read() as db:
         assert db.scalar(select(User).where(User.username == "sophie")) is None
         assert audit.verify(db) == []
+
+
+def test_the_audit_page_says_when_a_value_was_erased(app):
+    from partnerflow.web import formatting
+
+    with app.test_request_context():
+        assert formatting.shown({"$erased": "2026-03-02"}) == "effacé le 2 mars 2026"
+        assert formatting.shown("Claire Martin") == "Claire Martin"
