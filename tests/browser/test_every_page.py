@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -137,10 +138,21 @@ def axe_violations(page) -> list[str]:
         .join(' | ')}`)""")
 
 
+# Swagger UI draws the API's documentation: its faults are a declared exception of the
+# accessibility statement (the OpenAPI description gives the same content)
+AXE_EXCEPTIONS = ("/api/docs",)
+
+
 def axe(visit: Visit, path: str, violations: dict) -> None:
+    if path.startswith(AXE_EXCEPTIONS):
+        assert "Swagger UI" in ACCESSIBILITY_STATEMENT.read_text(encoding="utf-8")
+        return
     found = axe_violations(visit.page)
     if found:
         violations[f"{visit.username} {visit.page.evaluate('document.documentElement.lang')} {path}"] = found
+
+
+ACCESSIBILITY_STATEMENT = Path(__file__).resolve().parents[2] / "web" / "templates" / "accessibility.html"
 
 
 def test_no_page_scrolls_sideways_and_axe_finds_nothing_for_any_role_in_either_language(
@@ -166,7 +178,7 @@ def test_no_page_scrolls_sideways_and_axe_finds_nothing_for_any_role_in_either_l
         visit.language("en")
         for path in (path for who, path in first_reached.values() if who == visit.username):
             visit.page.goto(path)
-            assert visit.page.evaluate("document.documentElement.lang") == "en"
+            assert visit.page.evaluate("document.documentElement.lang") == "en", path
             assert_fits(visit.page, path)
             axe(visit, path, violations)
         visit.close()
@@ -181,13 +193,14 @@ def test_the_skip_link_reaches_the_first_task_in_a_few_tab_presses(browser, demo
     first_task = page.locator("table.tasks a[href^='/taches/']").first.get_attribute("href")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.locator("a.skip").inner_text() == "Aller à la liste des tâches"
     assert page.locator("a.skip").is_visible()
     page.keyboard.press("Enter")
     presses = 1
     while page.evaluate("document.activeElement.getAttribute('href')") != first_task:
         page.keyboard.press("Tab")
         presses += 1
-        assert presses <= 12, "the first task is still out of reach"
+        assert presses <= 4, "the first task is still out of reach"
     # the statement is linked from every page's footer, and names its RGAA level
     page.click("footer a[href='/accessibilite']")
     assert "partiellement conforme" in page.locator("main").inner_text()

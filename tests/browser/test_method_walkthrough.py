@@ -437,13 +437,13 @@ def test_a_partnership_goes_from_the_idea_to_its_first_evaluation(new_page, pf):
     do_task(page, "Conduire l'évaluation intermédiaire", "intermediate_evaluation", evaluation)
 
     # the partnership is in its evaluation stage; the audit chain is intact
-    page.get_by_role("link", name="Partenariats").click()
+    page.get_by_role("link", name="Partenariats", exact=True).click()
     page.get_by_role("link", name=TITLE).click()
     assert page.locator(".stages li.current").inner_text() == "L'évaluation"
     evaluations = page.locator("section", has=page.get_by_role("heading", name="Évaluations", exact=True))
     assert "Conduire l'évaluation intermédiaire — lucas" in evaluations.inner_text()
     as_user(page, "claire")
-    page.get_by_role("link", name="Partenariats").click()
+    page.get_by_role("link", name="Partenariats", exact=True).click()
     page.get_by_role("link", name=TITLE).click()
     page.get_by_role("link", name="Journal d’audit").click()
     page.get_by_role("button", name="Vérifier la chaîne maintenant").click()

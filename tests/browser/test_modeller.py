@@ -226,8 +226,8 @@ def test_a_task_renamed_in_the_properties_panel_reaches_new_instances_only(page,
 
     inbox = new_page()
     sign_in(inbox, "direction")
-    task_in = {title: inbox.inner_text(f"table.tasks tbody tr:has(td:nth-child(2) a:text-is('{title}')) "
-                                       "td:nth-child(1) > a")
+    task_in = {title: inbox.inner_text(f"table.tasks tbody tr:has(td:nth-child(3) a:text-is('{title}')) "
+                                       "td:nth-child(2) > a")
                for title in ("Partenariat lancé avant", "Partenariat lancé après")}
     assert task_in == {"Partenariat lancé avant": OLD_NAME, "Partenariat lancé après": NEW_NAME}
     inbox.click(f"table.tasks a:text-is(\"{NEW_NAME}\")")
