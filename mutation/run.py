@@ -8,6 +8,7 @@ mutant against the module's tests (cosmic-ray exec: the file is mutated in place
 back), then print the score and every surviving mutant's diff.
 
     .venv/bin/python mutation/run.py [forms audit_chain ...]
+    .venv/bin/python mutation/run.py --survivors forms   # run the last survivors again
 """
 
 from __future__ import annotations
@@ -69,13 +70,27 @@ def report(config: Path, session: Path) -> tuple[int, int]:
     return killed, len(rows)
 
 
+def forget_survivors(session: Path) -> int:
+    """Mark the mutants that survived the last run as not run yet (after new tests)."""
+    db = sqlite3.connect(session)
+    survivors = [job for (job,) in db.execute(
+        "select job_id from work_results where lower(test_outcome) != 'killed' "
+        "and lower(coalesce(worker_outcome, '')) != 'abnormal'")]
+    for job in survivors:
+        db.execute("delete from work_results where job_id = ?", (job,))
+    db.commit()
+    return len(survivors)
+
+
 def main(names: list[str]) -> None:
+    again = "--survivors" in names
+    names = [n for n in names if n != "--survivors"]
     configs = [HERE / f"{n}.toml" for n in names] if names else sorted(HERE.glob("*.toml"))
     results = HERE / "sessions"
     results.mkdir(exist_ok=True)
     for config in configs:
         session = results / f"{config.stem}.sqlite"
-        count = prepare(config, session)
+        count = forget_survivors(session) if again else prepare(config, session)
         print(f"{config.stem}: {count} mutants", flush=True)
         subprocess.run([BIN / "cosmic-ray", "exec", str(config), str(session)], cwd=ROOT,
                        check=True)

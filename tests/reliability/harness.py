@@ -247,8 +247,8 @@ class _Spent(Exception):
 
 def _tours():
     """Walks of the method that, between them, open a task of every form of the method's
-    stages (tests/scenarios/method.py): the letter of intent with its loops, the convention
-    at L4 to its renewal, the rolling periods."""
+    stages (tests/scenarios/method.py): the letter of intent with its loops, the network at
+    L0, the convention at L4 to its renewal decision, the rolling periods."""
     from tests.scenarios.method import DELEGATE, DIRECTION, PROPOSER, STEERING
 
     def letter_of_intent(walk):
@@ -258,6 +258,10 @@ def _tours():
         walk.elaborate(send_back=1)
         walk.negotiate("L1", rounds=2)
         walk.follow_up("end")
+
+    def network(walk):
+        walk.to_negotiation()
+        walk.negotiate("L0")
 
     def convention(walk):
         walk.to_negotiation()
@@ -279,7 +283,7 @@ def _tours():
         [review] = walk.inbox(STEERING)
         walk.complete(STEERING, review.element_id)
 
-    return [letter_of_intent, convention, rolling]
+    return [letter_of_intent, network, convention, rolling]
 
 
 def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, int], set[str]]:
@@ -290,11 +294,12 @@ def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, in
     from partnerflow.engine.access.accounts import hash_password
     from partnerflow.engine.store.models import User
     from partnerflow.web import create_app
+    from tests.scenarios.method import PASSWORD as SIGNING_PASSWORD
     from tests.scenarios.method import Walk
 
-    with pf.uow() as uow:  # everyone signs in here
+    with pf.uow() as uow:  # everyone signs in here, with the signatories' password
         for user in uow.session.scalars(select(User)):
-            user.password_hash = user.password_hash or hash_password(PASSWORD)
+            user.password_hash = user.password_hash or hash_password(SIGNING_PASSWORD)
         uow.commit()
     app = create_app(partnerflow=pf, TESTING=True, WTF_CSRF_ENABLED=False)
     clients: dict[str, object] = {}
@@ -302,7 +307,8 @@ def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, in
     def client_for(username: str):
         if username not in clients:
             client = app.test_client()
-            response = client.post("/connexion", data={"username": username, "password": PASSWORD})
+            response = client.post("/connexion", data={"username": username,
+                                                        "password": SIGNING_PASSWORD})
             assert response.status_code == 302, username
             clients[username] = client
         return clients[username]

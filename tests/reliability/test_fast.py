@@ -20,11 +20,21 @@ NOT_TOURED = {"idea", "partnership_plan", "partnership_plan_approval", "plan_map
 
 
 def fuzz(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, int], set[str]]:
+    from sqlalchemy import select
+
+    from partnerflow.engine.method import registry
+    from partnerflow.engine.store.models import User
     from tests.conftest import deploy
-    from tests.scenarios.method import add_people
+    from tests.scenarios.method import DIRECTION, HOSPITAL, PARTNER, add_people
 
     deploy(pf, pf.method_files())
     add_people(pf)
+    with pf.uow() as uow:  # the partner's user belongs to the hospital, as in the demo
+        hospital = registry.create_organisation(uow, actor=DIRECTION, data={
+            "name": HOSPITAL["legal_name"], "kind": "hospital"})
+    with pf.uow() as uow:
+        uow.session.scalar(select(User).where(User.username == PARTNER)).organisation_id = hospital
+        uow.commit()
     return harness.fuzz_the_method(pf, clock, examples)
 
 
