@@ -134,6 +134,8 @@ def test_a_field_emptied_on_purpose_is_kept_as_none_only_when_it_held_a_value():
         {"note": None}
     assert forms.validate_against(schema, {"note": ""}, previous={"note": "ancienne"}) == \
         {"note": None}
+    assert forms.validate_against(schema, {"note": None}, previous={"note": "ancienne"}) == \
+        {"note": None}  # a JSON null (the command line, an API) empties it too
     assert forms.validate_against(schema, {"note": ""}, previous={}) == {}
     assert forms.validate_against(schema, {"note": "neuve"}, previous={"note": "ancienne"}) == \
         {"note": "neuve"}
