@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export PARTNERFLOW_DATABASE_URL ?= $(DATABASE_URL)
 
 
-.PHONY: assets install run test test-sqlite test-postgres lint bench clean browser
+.PHONY: assets install run test test-sqlite test-postgres lint bench clean browser mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,3 +84,10 @@ clean:
 .PHONY: soak
 soak: install
 	$(BIN)/pytest -q -s -p no:cacheprovider --db=postgresql -m reliability tests/reliability
+
+# Mutation testing (cosmic-ray), outside `make test`: each module of mutation/*.toml against its
+# own tests; prints the score and the surviving mutants (docs/testing.md). Tens of minutes;
+# MUTATION_SAMPLE=N keeps a seeded sample of N mutants per module, MODULES="forms" one module.
+MODULES ?=
+mutation: install
+	$(BIN)/python mutation/run.py $(MODULES)

@@ -218,20 +218,55 @@ def _masked(audiences: views.Audiences, payload: dict) -> tuple[dict, list[str]]
     return masked, removed
 
 
+EXPORT_FORMAT = "partnerflow-audit-export/1"
+NO_EVENT = "0" * 64  # the previous hash of a chain's first event
+
+
+def _canonical(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def export_trailer(session, chain: str, events: int, head: str, body: str,
+                   redacted: bool) -> dict:
+    """The signed last line of a JSON-lines export: the chain, how many events it exported
+    and the hash of the last one, the SHA-256 of every line before it, signed with the
+    audit seal key (Ed25519, docs/audit.md) so that anyone holding its public key can tell
+    an export cut at either end, or edited, from the one Partnerflow wrote."""
+    import base64
+    import hashlib
+
+    keys = session.info.get(audit.KEYS)
+    if keys is None:
+        raise audit.AuditKeyError("this database session has no audit keys (sessions come "
+                                  "from the engine's factory)")
+    private = keys.signing_key()
+    trailer = {"format": EXPORT_FORMAT, "chain": chain, "events": events, "head": head,
+               "lines_sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+               "redacted": redacted, "public_key": audit.public_key_text(private.public_key())}
+    trailer["signature"] = base64.b64encode(private.sign(_canonical(trailer))).decode("ascii")
+    return trailer
+
+
 def export_jsonl(session, partnership_id: int, audiences: views.Audiences | None = None) -> str:
-    """One JSON object per event (exactly the hashed fields plus the hash), then the head.
-    An export for a partner representative (`audiences`) masks internal values and says so:
-    each such row lists them under `redacted`, and the head line says `redacted: true`."""
+    """One JSON object per event (exactly the hashed fields plus the hash), then the head,
+    then the signed trailer (`export_trailer`). An export for a partner representative
+    (`audiences`) masks internal values and says so: each such row lists them under
+    `redacted`, and the head line and the trailer say `redacted: true`."""
+    chain = audit.chain_for(partnership_id)
     lines = [json.dumps(row, sort_keys=True, ensure_ascii=False)
              for row in _export_rows(session, partnership_id, audiences)]
-    head = session.get(AuditChainHead, audit.chain_for(partnership_id))
+    head = session.get(AuditChainHead, chain)
     if head is not None:
         line = {"chain_head": {"chain": head.chain, "last_seq": head.last_seq,
                                "last_hash": head.last_hash}}
         if audiences is not None:
             line["redacted"] = True
         lines.append(json.dumps(line, sort_keys=True))
-    return "\n".join(lines) + "\n"
+    body = "".join(line + "\n" for line in lines)
+    events, last = (head.last_seq, head.last_hash) if head is not None else (0, NO_EVENT)
+    trailer = export_trailer(session, chain, events, last, body, audiences is not None)
+    return body + json.dumps({"export_trailer": trailer}, sort_keys=True) + "\n"
 
 
 def export_csv(session, partnership_id: int, audiences: views.Audiences | None = None) -> str:
@@ -273,41 +308,105 @@ def _put(row: dict, path: str, value) -> None:
         node[rest[-1]] = value
 
 
-def verify_jsonl(text: str, allow_redacted: bool = False) -> list[str]:
-    """Re-verify an export with nothing but the standard library's hashlib and json
-    (the procedure documented in docs/audit.md). Returns the problems found.
+def _trailer_problems(text: str, trusted_public_key: str | None) -> tuple[dict | None, list[str]]:
+    """The export's signed trailer, read from its last line, and what is wrong with it."""
+    import base64
+    import hashlib
+
+    from cryptography.exceptions import InvalidSignature
+
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    body = body + "\n" if body else ""
+    try:
+        trailer = json.loads(last).get("export_trailer") if last.strip() else None
+    except (ValueError, AttributeError):
+        trailer = None
+    if not isinstance(trailer, dict) or trailer.get("format") != EXPORT_FORMAT:
+        return None, ["the export has no signed trailer on its last line: it was cut, or "
+                      "it was not written by Partnerflow"]
+    try:
+        key = audit.load_public_key(trailer["public_key"])
+        if trusted_public_key is not None and (audit.public_key_text(key)
+                                               != audit.public_key_text(
+                                                   audit.load_public_key(trusted_public_key))):
+            return None, [f"the trailer was signed by another key ({trailer['public_key']}), "
+                          "not by the trusted one"]
+        unsigned = {k: v for k, v in trailer.items() if k != "signature"}
+        key.verify(base64.b64decode(trailer["signature"], validate=True), _canonical(unsigned))
+    except (InvalidSignature, ValueError, KeyError, TypeError, audit.AuditKeyError):
+        return None, ["the trailer's signature does not match it: the trailer was altered"]
+    if hashlib.sha256(body.encode("utf-8")).hexdigest() != trailer.get("lines_sha256"):
+        return trailer, ["the lines before the trailer are not the ones it signed: a line "
+                         "was cut, added or altered"]
+    return trailer, []
+
+
+def verify_jsonl(text: str, allow_redacted: bool = False,
+                 trusted_public_key: str | None = None) -> list[str]:
+    """Re-verify an export with the standard library's hashlib and json, and Ed25519 for
+    its trailer (the procedure documented in docs/audit.md). Returns the problems found.
+
+    The export must end with its signed trailer (`export_trailer`) and be exactly the lines
+    it signed, from event #1 to the count and head it names: one cut at either end, or
+    whose trailer was altered, does not verify. With `trusted_public_key` (the instance's
+    seal public key) the trailer must also be signed by that key.
 
     A row whose values were masked (an export for a partner, its `redacted` list not empty)
     cannot match its hash: it is reported as such, unless `allow_redacted`, which checks only
     that the rows follow one another (sequence and previous hashes) for those rows."""
-    import hashlib
-
-    problems, previous, expected_seq, head = [], "0" * 64, 1, None
+    trailer, trailer_problems = _trailer_problems(text, trusted_public_key)
+    problems: list[str] = []
+    previous, expected_seq, head = NO_EVENT, 1, None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
-        if "chain_head" in row:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            problems.append(f"line {number}: not JSON (cut or altered)")
+            continue
+        if isinstance(row, dict) and "export_trailer" in row:
+            continue
+        if isinstance(row, dict) and "chain_head" in row:
             head = row["chain_head"]
             continue
-        claimed = row.pop("hash")
-        masked = row.pop("redacted", None)
-        for path, digest in (row.pop("commitments", None) or {}).items():
-            _put(row, path, {"$commitment": digest})  # what the hash covers instead
-        canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if masked:
-            if not allow_redacted:
-                problems.append(f"line {number} (event #{row['seq']}): values masked in this "
-                                f"export ({', '.join(masked)}); its content cannot be checked")
-        elif hashlib.sha256(canonical.encode("utf-8")).hexdigest() != claimed:
-            problems.append(f"line {number} (event #{row['seq']}): content does not match its hash")
-        if row["prev_hash"] != previous:
-            problems.append(f"line {number} (event #{row['seq']}): does not follow the previous event")
-        if row["seq"] != expected_seq:
-            problems.append(f"line {number}: event #{expected_seq} expected, found #{row['seq']}")
-        previous, expected_seq = claimed, row["seq"] + 1
+        if not (isinstance(row, dict) and isinstance(row.get("seq"), int) and "hash" in row
+                and "prev_hash" in row):
+            problems.append(f"line {number}: not an event (seq, hash and prev_hash expected)")
+            continue
+        problems += _row_problems(number, row, previous, expected_seq, allow_redacted)
+        previous, expected_seq = row["hash"], row["seq"] + 1
     if head is not None and (head["last_seq"] != expected_seq - 1 or head["last_hash"] != previous):
         problems.append("the export ends before the chain's last event")
+    if trailer is not None and (trailer.get("events") != expected_seq - 1
+                                or trailer.get("head") != previous):
+        problems.append(f"the trailer signs {trailer.get('events')} events ending with "
+                        f"{trailer.get('head')}; the export holds {expected_seq - 1} ending "
+                        f"with {previous}")
+    return problems + trailer_problems
+
+
+def _row_problems(number: int, row: dict, previous: str, expected_seq: int,
+                  allow_redacted: bool) -> list[str]:
+    """What is wrong with one exported event: its hash, its link, its number."""
+    import hashlib
+
+    problems = []
+    fields = {k: v for k, v in row.items() if k not in ("hash", "redacted", "commitments")}
+    for path, digest in (row.get("commitments") or {}).items():
+        _put(fields, path, {"$commitment": digest})  # personal values: what the hash covers
+    masked = row.get("redacted")
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if masked:
+        if not allow_redacted:
+            problems.append(f"line {number} (event #{row['seq']}): values masked in this "
+                            f"export ({', '.join(masked)}); its content cannot be checked")
+    elif hashlib.sha256(canonical.encode("utf-8")).hexdigest() != row["hash"]:
+        problems.append(f"line {number} (event #{row['seq']}): content does not match its hash")
+    if row["prev_hash"] != previous:
+        problems.append(f"line {number} (event #{row['seq']}): does not follow the previous event")
+    if row["seq"] != expected_seq:
+        problems.append(f"line {number}: event #{expected_seq} expected, found #{row['seq']}")
     return problems
 
 

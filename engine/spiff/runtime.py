@@ -185,6 +185,12 @@ def _storable_body(task) -> str:
 class WorkflowRun:
     """One workflow in memory, with what is needed to persist only its changes."""
 
+    # The rules that pick the task rows changes() serialises (see its docstring). They are
+    # named so that tests/oracle.py can drop each in turn and prove the persistence oracle
+    # sees the write it skips; the engine always applies them all.
+    ROW_RULES = frozenset({"new", "state_changed", "live", "parent_of_new", "parent_of_removed"})
+    row_rules = ROW_RULES
+
     def __init__(self, compiled: CompiledProcess, workflow: BpmnWorkflow,
                  stored: dict[str, str], clock: Callable[[], datetime],
                  time_limit_s: float, max_depth: int):
@@ -547,13 +553,16 @@ class WorkflowRun:
     def changes(self, full: bool = False) -> Changes:
         """The task rows to write and delete, and the workflow-level state.
 
-        Only tasks that can have changed are serialised: those whose state changed since
-        the restore, those still live (a waiting timer keeps its due time in internal
-        data), new ones, and the parents of new or removed ones (their child lists
-        changed). `full=True` serialises everything, which tests use to prove the
-        shortcut loses nothing.
+        Only tasks that can have changed are serialised, by five rules (`row_rules`):
+        new ones ("new"), those whose state changed since the restore ("state_changed"),
+        those still live ("live": a waiting timer keeps its due time in internal data, a
+        ready task its draft), and the parents of new or removed ones ("parent_of_new",
+        "parent_of_removed": their child lists changed). `full=True` serialises
+        everything. The persistence oracle (tests/oracle.py) checks after every step of
+        every scenario that what was written restores to the run kept in memory.
         """
         changes = Changes()
+        rules = self.row_rules
         present: dict[str, tuple[str, object]] = {}
         for sub_uuid, wf in self._workflows():
             for task in wf.tasks.values():
@@ -561,16 +570,18 @@ class WorkflowRun:
         removed = [uuid for uuid in self._stored if uuid not in present]
         candidates: dict[str, tuple[str, object]] = {}
         for uuid, (sub_uuid, task) in present.items():
-            if (full or uuid not in self._stored or task.last_state_change >= self._loaded_at
-                    or task.state & ACTIVE_STATES):
+            new = uuid not in self._stored
+            if (full or (new and "new" in rules)
+                    or ("state_changed" in rules and task.last_state_change >= self._loaded_at)
+                    or ("live" in rules and task.state & ACTIVE_STATES)):
                 candidates[uuid] = (sub_uuid, task)
-                if uuid not in self._stored and task.parent is not None:
+                if new and task.parent is not None and "parent_of_new" in rules:
                     parent_id = str(task.parent.id)
                     candidates[parent_id] = present[parent_id]
         for uuid in removed:
             stored = self._stored[uuid]
             parent_id = json.loads(stored).get("parent") if stored else None
-            if parent_id in present:
+            if parent_id in present and "parent_of_removed" in rules:
                 candidates[parent_id] = present[parent_id]
         for uuid, (sub_uuid, task) in candidates.items():
             body = _storable_body(task)

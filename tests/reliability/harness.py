@@ -1,12 +1,12 @@
 """Helpers of the reliability suite: worlds of review tasks and timers, a gunicorn server
-to kill, an HTTP session, the form fuzzer and the consistency checks."""
+to kill, an HTTP session, the form fuzzer (every form of the method, at a task the method
+was walked to) and the consistency checks."""
 
 from __future__ import annotations
 
 import http.cookiejar
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from partnerflow.engine import audit
 from partnerflow.engine.config import ManualClock, utcnow
@@ -198,16 +198,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 # ---------------------------------------------------------------- the form fuzzer
 
 
-def fuzz_forms_dir(tmp: Path) -> Path:
-    """The shipped forms plus the fixture review form, in one folder."""
-    folder = tmp / "forms"
-    folder.mkdir()
-    for path in (ROOT / "forms").glob("*.json"):
-        shutil.copy(path, folder / path.name)
-    shutil.copy(FIXTURES / "forms" / "review.json", folder / "review.json")
-    return folder
-
-
 def _field_names(schema: dict, prefix: str = "") -> list[str]:
     names = []
     for key, prop in (schema.get("properties") or {}).items():
@@ -224,41 +214,127 @@ VALUES = st.one_of(st.text(max_size=60), st.sampled_from(["", "0", "-1", "1e309"
                                                           "[]", "{}", "NaN", "9" * 40]))
 
 
-def fuzz_every_form(pf: Partnerflow, client, examples: int, seed_task) -> dict[str, int]:
-    """POST random submissions to a task of each form; never a 5xx. Returns statuses seen."""
-    seen: dict[str, int] = {}
-    for form_key in sorted(p.stem for p in Path(pf.settings.forms_dir).glob("*.json")):
-        _fuzz_one(pf, client, examples, seed_task, form_key, seen)
-    return seen
-
-
-def _fuzz_one(pf: Partnerflow, client, examples: int, seed_task, form_key: str, seen: dict) -> None:
+def _fuzz_task(pf: Partnerflow, client, task_id: int, form_key: str, examples: int,
+               seen: dict) -> bool:
+    """POST random submissions to one open task; never a 5xx. True once one of them was
+    accepted and completed the task (its context is then spent)."""
     schema = pf.forms.get(form_key).schema
     names = _field_names(schema) + ["action", "row_version", "__proto__", "décision"]
-    state = {"task": seed_task(form_key)}
+    completed: list[bool] = []
 
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(st.dictionaries(st.sampled_from(names), st.one_of(VALUES, st.lists(VALUES, max_size=3)),
                            max_size=12))
     def submit(fields):
-        response = client.post(f"/taches/{state['task']}", data=fields)
+        if completed:
+            return
+        response = client.post(f"/taches/{task_id}", data=fields)
         assert response.status_code < 500, (form_key, fields, response.status_code)
         seen[str(response.status_code)] = seen.get(str(response.status_code), 0) + 1
-        if response.status_code == 302 and fields.get("action") != "draft":
-            state["task"] = seed_task(form_key)
+        if response.status_code == 302:
+            with pf.read() as session:
+                if session.get(HumanTask, task_id).state != "open":
+                    completed.append(True)
 
     submit()
+    return bool(completed)
 
 
-def task_with_form(pf: Partnerflow, form_key: str, actor: str = "dir0") -> int:
-    """A fresh open review task whose row names `form_key` (the fuzzed form)."""
-    [task_id] = review_tasks(pf, 1, actor)
-    with pf.uow() as uow:
-        uow.session.execute(update(HumanTask.__table__).where(HumanTask.__table__.c.id == task_id)
-                            .values(form_key=form_key))
+class _Spent(Exception):
+    """A fuzzed submission completed the task the tour was at: start the tour again."""
+
+
+def _tours():
+    """Walks of the method that, between them, open a task of every form of the method's
+    stages (tests/scenarios/method.py): the letter of intent with its loops, the network at
+    L0, the convention at L4 to its renewal decision, the rolling periods."""
+    from tests.scenarios.method import DELEGATE, DIRECTION, PROPOSER, STEERING
+
+    def letter_of_intent(walk):
+        walk.complete(DIRECTION, "validate_idea", "more_info")
+        walk.complete(PROPOSER, "complete_idea", idea_completion_note="Sans coût pour l'EHPAD.")
+        walk.accept_idea()
+        walk.elaborate(send_back=1)
+        walk.negotiate("L1", rounds=2)
+        walk.follow_up("end")
+
+    def network(walk):
+        walk.to_negotiation()
+        walk.negotiate("L0")
+
+    def convention(walk):
+        walk.to_negotiation()
+        walk.negotiate("L4")
+        walk.write_sheets("single_plan", [walk.samples.action_sheet(1, -30, -10)], send_back=1)
+        walk.complete(STEERING, "record_realisation")
+        walk.complete(STEERING, "evaluate_intermediate")
+        walk.complete(walk.partner, "partner_final_evaluation")
+        walk.complete(STEERING, "evaluate_final", "renew")
+
+    def rolling(walk):
+        walk.to_negotiation()
+        walk.negotiate("L2")
+        walk.write_sheets("rolling", [walk.samples.action_sheet(1, 60, 450)])
+        start = walk.clock().date()
+        walk.complete(DELEGATE, "plan_period", period_start_date=start.isoformat(),
+                      period_end_date=(start + timedelta(days=89)).isoformat())
+        walk.complete(STEERING, "record_period_realisation")
+        [review] = walk.inbox(STEERING)
+        walk.complete(STEERING, review.element_id)
+
+    return [letter_of_intent, network, convention, rolling]
+
+
+def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, int], set[str]]:
+    """Walk the method (with its people deployed) through `_tours()`; at the first task of
+    each form met, the user it is for POSTs random submissions to it through the web, in
+    the context the walk gave it (the instance's real data), before the walk completes it
+    with its realistic answers. Returns the statuses seen and the forms fuzzed."""
+    from partnerflow.engine.access.accounts import hash_password
+    from partnerflow.engine.store.models import User
+    from partnerflow.web import create_app
+    from tests.scenarios.method import PASSWORD as SIGNING_PASSWORD
+    from tests.scenarios.method import Walk
+
+    with pf.uow() as uow:  # everyone signs in here, with the signatories' password
+        for user in uow.session.scalars(select(User)):
+            user.password_hash = user.password_hash or hash_password(SIGNING_PASSWORD)
         uow.commit()
-    return task_id
+    app = create_app(partnerflow=pf, TESTING=True, WTF_CSRF_ENABLED=False)
+    clients: dict[str, object] = {}
+
+    def client_for(username: str):
+        if username not in clients:
+            client = app.test_client()
+            response = client.post("/connexion", data={"username": username,
+                                                        "password": SIGNING_PASSWORD})
+            assert response.status_code == 302, username
+            clients[username] = client
+        return clients[username]
+
+    seen: dict[str, int] = {}
+    fuzzed: set[str] = set()
+
+    class FuzzWalk(Walk):
+        def complete(self, username, element_id, choice=None, *, data=None, task_id=None,
+                     **overrides):
+            task = self.task(username, element_id, task_id)
+            if task.form_key and task.form_key not in fuzzed:
+                fuzzed.add(task.form_key)
+                if _fuzz_task(pf, client_for(username), task.id, task.form_key, examples, seen):
+                    raise _Spent(task.form_key)
+            return super().complete(username, element_id, choice, data=data, task_id=task_id,
+                                    **overrides)
+
+    for tour in _tours():
+        for _attempt in range(10):  # each restart fuzzes at least one form fewer
+            try:
+                tour(FuzzWalk.propose(pf, clock))
+                break
+            except _Spent:
+                continue
+    return seen, fuzzed
 
 
 def users(pf: Partnerflow, count: int, role: str = "direction", password: str | None = None) -> list[str]:

@@ -1,46 +1,52 @@
 """The quick part of the reliability suite, in the normal run (SQLite and PostgreSQL):
-concurrent completions, the form fuzzer with a few examples per form."""
+concurrent completions, the form fuzzer with a few examples per form of the method, each
+at a real task the method was walked to."""
 
 from __future__ import annotations
 
 import threading
-
-import pytest
+from pathlib import Path
 
 from partnerflow.engine.errors import Conflict
 from partnerflow.engine.runtime import services
 from partnerflow.engine.runtime.host import Partnerflow
-from partnerflow.web import create_app
 from tests.reliability import harness
 
-
-@pytest.fixture
-def fuzz_pf(settings, clock, tmp_path):
-    from tests.conftest import _wipe
-
-    pf = Partnerflow(settings.with_(forms_dir=harness.fuzz_forms_dir(tmp_path),
-                                    bpmn_dir=harness.FIXTURES), clock=clock)
-    _wipe(pf)
-    harness.deploy_fixtures(pf)
-    yield pf
-    pf.dispose()
+# The forms of the method's stages that no task of the tours opens (the cycle's start form,
+# `idea`, is a start form; the partnership plan's forms, the convention renewal's and the
+# evaluation preparation's belong to processes the tours do not start).
+NOT_TOURED = {"idea", "partnership_plan", "partnership_plan_approval", "plan_map",
+              "convention_renewal", "evaluation_preparation"}
 
 
-def fuzz(pf: Partnerflow, examples: int) -> dict[str, int]:
-    harness.users(pf, 1, password=harness.PASSWORD)
-    app = create_app(partnerflow=pf, TESTING=True, WTF_CSRF_ENABLED=False)
-    client = app.test_client()
-    response = client.post("/connexion", data={"username": "dir0", "password": harness.PASSWORD})
-    assert response.status_code == 302
-    return harness.fuzz_every_form(pf, client, examples, lambda key: harness.task_with_form(pf, key))
+def fuzz(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, int], set[str]]:
+    from sqlalchemy import select
+
+    from partnerflow.engine.method import registry
+    from partnerflow.engine.store.models import User
+    from tests.conftest import deploy
+    from tests.scenarios.method import DIRECTION, HOSPITAL, PARTNER, add_people
+
+    deploy(pf, pf.method_files())
+    add_people(pf)
+    with pf.uow() as uow:  # the partner's user belongs to the hospital, as in the demo
+        hospital = registry.create_organisation(uow, actor=DIRECTION, data={
+            "name": HOSPITAL["legal_name"], "kind": "hospital"})
+    with pf.uow() as uow:
+        uow.session.scalar(select(User).where(User.username == PARTNER)).organisation_id = hospital
+        uow.commit()
+    return harness.fuzz_the_method(pf, clock, examples)
 
 
-def test_the_form_fuzzer_never_gets_a_server_error(fuzz_pf, monkeypatch):
+def test_the_form_fuzzer_never_gets_a_server_error_on_any_form_of_the_method(pf, clock,
+                                                                            monkeypatch):
     from partnerflow.engine.access import accounts
 
     monkeypatch.setattr(accounts, "_N", 2**4)
-    seen = fuzz(fuzz_pf, examples=4)
-    assert "500" not in seen and sum(seen.values()) > 20
+    seen, fuzzed = fuzz(pf, clock, examples=3)
+    forms = {p.stem for p in Path(pf.settings.forms_dir).glob("*.json")}
+    assert "500" not in seen and sum(seen.values()) > 3 * 20
+    assert fuzzed == forms - NOT_TOURED, sorted((forms - NOT_TOURED) ^ fuzzed)
 
 
 def test_eight_threads_complete_one_task_exactly_one_wins(fixture_pf):

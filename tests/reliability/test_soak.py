@@ -142,19 +142,10 @@ def test_the_web_server_killed_at_random_during_200_completions_loses_nothing(fi
     print(f"server killed {kills} times during 200 completions")
 
 
-def test_the_form_fuzzer_with_many_examples(settings, clock, tmp_path, monkeypatch):
+def test_the_form_fuzzer_with_many_examples(pf, clock, monkeypatch):
     from partnerflow.engine.access import accounts
-    from partnerflow.engine.runtime.host import Partnerflow
-    from tests.conftest import _wipe
 
     monkeypatch.setattr(accounts, "_N", 2**4)
-    pf = Partnerflow(settings.with_(forms_dir=harness.fuzz_forms_dir(tmp_path),
-                                    bpmn_dir=harness.FIXTURES), clock=clock)
-    try:
-        _wipe(pf)
-        harness.deploy_fixtures(pf)
-        seen = fuzz(pf, examples=int(os.environ.get("PARTNERFLOW_FUZZ_EXAMPLES", "60")))
-    finally:
-        pf.dispose()
+    seen, fuzzed = fuzz(pf, clock, examples=int(os.environ.get("PARTNERFLOW_FUZZ_EXAMPLES", "60")))
     assert "500" not in seen
-    print(f"fuzzer statuses: {seen}")
+    print(f"fuzzer statuses: {seen}; forms: {sorted(fuzzed)}")

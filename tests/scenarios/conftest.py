@@ -1,5 +1,6 @@
 """Scenario fixtures: the shipped method deployed as `make run` does, the demo's people,
-and every audit chain verified when each scenario ends."""
+every step checked by the persistence oracle (tests/oracle.py) and every audit chain
+verified when each scenario ends."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from partnerflow.engine import audit
 from tests.conftest import deploy
+from tests.oracle import PersistenceOracle
 from tests.scenarios.method import add_people, ensure_our_organisation
 
 
@@ -26,3 +28,9 @@ def every_audit_chain_verifies(pf):
     with pf.read() as session:
         breaks = audit.verify(session)
     assert breaks == [], [str(b) for b in breaks]
+
+
+@pytest.fixture(autouse=True)
+def persistence_oracle(monkeypatch):
+    """After each step, the rows written restore to the run kept in memory (tests/oracle.py)."""
+    return PersistenceOracle().install(monkeypatch)

@@ -62,7 +62,7 @@ def test_the_csv_export_unquoted_is_the_json_lines_export(world, as_user):
     rows = csv_rows(auditor.get(f"/partenariats/{world.own}/audit.csv"))
     lines = [json.loads(line) for line in auditor.get(
         f"/partenariats/{world.own}/audit.jsonl").get_data(as_text=True).splitlines()]
-    events = [line for line in lines if "chain_head" not in line]
+    events = [line for line in lines if "chain_head" not in line and "export_trailer" not in line]
     assert len(rows) == len(events) > 3
     for row, event in zip(rows, events, strict=True):
         for column, value in row.items():
@@ -115,8 +115,67 @@ def test_the_documented_seal_check_accepts_a_genuine_seal_and_export(exported):
     result = run(doc_script("seal genuine"), seal_file, public_key, export)
     assert result.returncode == 0, result.stderr
     assert "seal genuine" in result.stdout
-    result = run(doc_script("chain intact:"), export)
+    result = run(doc_script("chain intact:"), export, public_key)
     assert result.returncode == 0, result.stderr
+    assert auditlog.verify_jsonl(export.read_text(encoding="utf-8"),
+                                 trusted_public_key=public_key) == []
+
+
+def _resigned_by_another_key(lines: list[str]) -> list[str]:
+    """The export's trailer re-signed with a key of the attacker's own."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    other = Ed25519PrivateKey.generate()
+    trailer = json.loads(lines[-1])["export_trailer"]
+    trailer.pop("signature")
+    trailer["public_key"] = audit.public_key_text(other.public_key())
+    trailer["signature"] = base64.b64encode(other.sign(json.dumps(
+        trailer, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())).decode()
+    return [*lines[:-1], json.dumps({"export_trailer": trailer})]
+
+
+def _trailer_edited(lines: list[str], **changes) -> list[str]:
+    row = json.loads(lines[-1])
+    row["export_trailer"].update(changes)
+    return [*lines[:-1], json.dumps(row)]
+
+
+CUTS = {
+    "first line removed": lambda lines: lines[1:],
+    "first line cut short": lambda lines: [lines[0][40:], *lines[1:]],
+    "last event and head removed": lambda lines: [*lines[:-3], lines[-1]],
+    "head line removed": lambda lines: [*lines[:-2], lines[-1]],
+    "trailer removed": lambda lines: lines[:-1],
+    "trailer cut short": lambda lines: [*lines[:-1], lines[-1][:-30]],
+    "trailer count raised": lambda lines: _trailer_edited(lines, events=99),
+    "trailer head changed": lambda lines: _trailer_edited(lines, head="f" * 64),
+    "trailer signed by another key": _resigned_by_another_key,
+    "a middle event removed": lambda lines: [*lines[:2], *lines[3:]],
+}
+
+
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_an_export_cut_at_either_end_or_with_its_trailer_altered_does_not_verify(exported, cut):
+    seal_file, public_key, export = exported
+    lines = export.read_text(encoding="utf-8").splitlines()
+    assert "export_trailer" in json.loads(lines[-1]) and len(lines) > 5
+    export.write_text("\n".join(CUTS[cut](lines)) + "\n", encoding="utf-8")
+    text = export.read_text(encoding="utf-8")
+    assert auditlog.verify_jsonl(text, trusted_public_key=public_key) != []
+    result = run(doc_script("chain intact:"), export, public_key)
+    assert result.returncode != 0, (cut, result.stdout)
+
+
+def test_the_export_trailer_is_signed_with_the_seal_key_and_counts_the_events(exported):
+    seal_file, public_key, export = exported
+    lines = export.read_text(encoding="utf-8").splitlines()
+    trailer = json.loads(lines[-1])["export_trailer"]
+    head = json.loads(lines[-2])["chain_head"]
+    assert trailer["public_key"] == public_key
+    assert (trailer["events"], trailer["head"]) == (head["last_seq"], head["last_hash"])
+    assert trailer["events"] == len(lines) - 2 and trailer["redacted"] is False
 
 
 def test_the_documented_seal_check_refuses_an_edited_seal(exported):

@@ -211,7 +211,8 @@ def test_the_partners_export_says_what_it_masks_and_still_chains(method, clock):
     rows = [json.loads(line) for line in exported.splitlines() if line.strip()]
     masked = [r for r in rows if r.get("redacted")]
     assert any("payload.data.our_interests" in r["redacted"] for r in masked)
-    assert rows[-1]["redacted"] is True  # the head line says the export is masked
+    assert rows[-2]["redacted"] is True  # the head line says the export is masked
+    assert rows[-1]["export_trailer"]["redacted"] is True  # and so does the signed trailer
     assert MARK not in exported
     # the standard check says which events cannot be checked; the chain itself still holds
     problems = auditlog.verify_jsonl(exported)

@@ -310,3 +310,10 @@ def test_a_posted_field_the_form_does_not_declare_never_reaches_the_process(app,
     row = task_row(world.pf, world.task_own)
     assert row.state == "completed"
     assert "formalisation_level" not in (row.result or {})
+    from partnerflow.engine.runtime import stepping
+    from partnerflow.engine.store.models import ProcessInstance
+
+    with world.pf.uow(write=False) as uow:  # nor any task's data in the instance
+        run = stepping.restore(uow, uow.session.get(ProcessInstance, row.instance_id))
+        assert run.workflow.get_tasks() and not any(
+            "formalisation_level" in task.data for task in run.workflow.get_tasks())
