@@ -266,3 +266,14 @@ def test_definitions_are_read_by_their_readers_and_deployed_by_designers(api, wo
                         data={"files": (__import__("io").BytesIO(content), "review_loop.bpmn")},
                         content_type="multipart/form-data")
     assert same.status_code == 201 and same.get_json()["items"][0]["created"] is False
+
+
+def test_the_api_is_refused_undeclared_keys_like_every_other_caller(api, world):
+    """The engine guards task data whoever calls: keys the form does not declare (process
+    variables the diagram alone sets) are refused by name, and nothing is completed."""
+    hostile = {"decision": "done", "formalisation_level": "L0", "partnership_status": "ended"}
+    body = assert_problem(api("claire")("POST", f"/api/tasks/{world.task_own}/complete",
+                                        json={"data": hostile}), 422, "formalisation_level")
+    assert {"formalisation_level", "partnership_status"} <= set(body["errors"])
+    with world.pf.read() as db:
+        assert db.get(HumanTask, world.task_own).state == "open"
