@@ -27,6 +27,11 @@ from tests.integration.test_hostile_diagrams import (
 )
 
 LIMIT = 1.0
+# Unbounded, these bombs hold a process from 48 s (the factorial) to hours; stopped, the step
+# costs the limit plus loading, recording the error and committing, which a loaded two-core
+# machine has been seen to stretch past a second. The margin keeps the test about the kill,
+# not about the machine's load.
+STOPPED_WITHIN = LIMIT + 4.0
 
 
 @pytest.fixture
@@ -73,7 +78,7 @@ def test_a_runaway_script_ends_the_step_within_the_limit_with_a_named_reason(san
     started = time.monotonic()
     completion = _complete(sandboxed, task_id)
     elapsed = time.monotonic() - started
-    assert elapsed < LIMIT + 1.0, f"the step ran {elapsed:.2f} s"
+    assert elapsed < STOPPED_WITHIN, f"the step ran {elapsed:.2f} s"
     assert completion.instance_status == "error"
     with sandboxed.read() as session:
         instance = session.get(ProcessInstance, iid)
@@ -94,7 +99,7 @@ def test_a_runaway_condition_is_stopped_too(sandboxed):
         task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == iid))
     started = time.monotonic()
     _complete(sandboxed, task_id)
-    assert time.monotonic() - started < LIMIT + 1.0
+    assert time.monotonic() - started < STOPPED_WITHIN
     with sandboxed.read() as session:
         instance = session.get(ProcessInstance, iid)
         assert instance.status == "error" and "trop long" in instance.error_message
