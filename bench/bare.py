@@ -4,6 +4,7 @@ engine's adapter (WorkflowRun) in memory, without any database."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -91,3 +92,37 @@ class InMemoryRun:
         run.complete_user_task(ready[0].uuid, data)
         run.run_engine_steps()
         self._apply(run.changes())
+
+
+# ---------------------------------------------------------------- the design peers use
+
+
+class BareInDatabase:
+    """Bare SpiffWorkflow storing its whole JSON in one row per instance, in the engine's
+    own database (same file, same connection settings): read the row, restore, complete,
+    step, serialise, write the row back, commit; the design of engines built on
+    SpiffWorkflow that keep the serialised workflow as a single value."""
+
+    def __init__(self, engine, compiled: spiff.CompiledProcess, start_data: dict):
+        from sqlalchemy import Column, Integer, MetaData, Table, Text
+
+        self.engine = engine
+        self.table = Table("bench_bare_workflow", MetaData(), Column("id", Integer, primary_key=True),
+                           Column("body", Text))
+        self.table.create(engine, checkfirst=True)
+        with self._write() as conn:
+            self.id = conn.execute(self.table.insert().values(
+                body=bare_start(compiled, start_data))).inserted_primary_key[0]
+
+    @contextmanager
+    def _write(self):
+        with self.engine.connect().execution_options(partnerflow_write=True) as conn, conn.begin():
+            yield conn
+
+    def complete(self, data: dict) -> None:
+        from sqlalchemy import select
+
+        with self._write() as conn:
+            body = conn.execute(select(self.table.c.body).where(self.table.c.id == self.id)).scalar_one()
+            conn.execute(self.table.update().where(self.table.c.id == self.id).values(
+                body=bare_complete(body, data)))

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from partnerflow.engine.access import accounts
 from partnerflow.engine.config import ManualClock, Settings
-from partnerflow.engine.runtime import deployment, inbox_actions
+from partnerflow.engine.runtime import deployment, inbox_actions, notifications
 from partnerflow.engine.runtime.host import Partnerflow
 from partnerflow.engine.store import upgrade
 from partnerflow.engine.store.models import Base
@@ -110,6 +110,12 @@ def deploy(pf: Partnerflow, files, actor: str = "designer"):
                                    forms=pf.forms, max_bytes=pf.settings.max_upload_bytes)
         uow.commit()
     return result
+
+
+def announce(pf: Partnerflow) -> int:
+    """What the worker does after each step: tell whoever may act on each new task."""
+    with pf.uow() as uow:
+        return notifications.announce_new_tasks(uow, limit=10_000)
 
 
 def make_user(pf: Partnerflow, username: str, *roles: str, password: str | None = None) -> str:

@@ -46,6 +46,9 @@ class EngineFigures:
                 ("partnerflow_incidents_open", "Instances stopped on an incident.", f.open_incidents),
                 ("partnerflow_timers_due", "Timers due and not fired yet (the worker's backlog).",
                  f.timers_due),
+                ("partnerflow_tasks_unannounced",
+                 "New tasks whose people the worker has not told yet (the worker's backlog).",
+                 f.tasks_unannounced),
                 ("partnerflow_emails_pending", "Notifications waiting to be e-mailed.",
                  f.emails_pending)):
             yield GaugeMetricFamily(name, text, value=value)

@@ -240,15 +240,39 @@ def _forget_locked_heads(session: Session, transaction) -> None:
         session.info.pop("audit_personal_pending", None)
 
 
+@dataclass
+class _Head:
+    """A chain head as this transaction moves it: read (and locked) at the chain's first
+    event, written once, with its MAC, just before commit."""
+
+    chain: str
+    last_seq: int
+    last_hash: str
+    stored: bool  # the row exists (else it is inserted)
+    key: bytes
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending_events(session: Session) -> None:
-    """The events of a transaction go in with one multi-row INSERT, just before commit."""
+    """The events of a transaction go in with one multi-row INSERT, and each chain head with
+    one statement, just before commit."""
     pending = session.info.pop("audit_pending", None)
-    if pending:
-        session.execute(AuditEvent.__table__.insert(), pending)
+    heads = session.info.pop("audit_heads", None)
+    if not pending:
+        return
+    session.flush()  # the ORM's own writes first: nothing it holds may overwrite a head
+    session.execute(AuditEvent.__table__.insert(), pending)
     salts = session.info.pop("audit_personal_pending", None)
     if salts:
         session.execute(AuditPersonal.__table__.insert(), salts)
+    table = AuditChainHead.__table__
+    for head in (heads or {}).values():
+        values = {"last_seq": head.last_seq, "last_hash": head.last_hash,
+                  "mac": head_mac(head.key, head.chain, head.last_seq, head.last_hash)}
+        if head.stored:
+            session.execute(table.update().where(table.c.chain == head.chain).values(**values))
+        else:
+            session.execute(table.insert().values(chain=head.chain, **values))
 
 
 _COLUMNS = ("chain", "seq", "type", "actor", "occurred_at", "partnership_id", "instance_id",
@@ -269,15 +293,14 @@ def append(session: Session, *, type: str, actor: str | None, at: datetime,
     key = mac_key(session)
     heads = session.info.setdefault("audit_heads", {})
     head = heads.get(chain)
-    if head is None or head not in session:
+    if head is None:
         # the first event of a chain in this transaction locks its head; later ones reuse it
-        head = session.execute(
-            select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
-        ).scalar_one_or_none()
-        if head is None:
-            head = AuditChainHead(chain=chain, last_seq=0, last_hash=GENESIS)
-            session.add(head)
-        heads[chain] = head
+        with session.no_autoflush:  # the head is written by this module only, never flushed
+            row = session.execute(
+                select(AuditChainHead.last_seq, AuditChainHead.last_hash)
+                .where(AuditChainHead.chain == chain).with_for_update()).first()
+        head = heads[chain] = (_Head(chain, row.last_seq, row.last_hash, True, key) if row
+                               else _Head(chain, 0, GENESIS, False, key))
     event = AuditEvent(chain=chain, seq=head.last_seq + 1, type=type, actor=actor,
                        occurred_at=at, partnership_id=partnership_id,
                        instance_id=instance_id, task_uuid=task_uuid, element_id=element_id,
@@ -297,7 +320,6 @@ def append(session: Session, *, type: str, actor: str | None, at: datetime,
         {column: getattr(event, column) for column in _COLUMNS})
     head.last_seq = event.seq
     head.last_hash = event.hash
-    head.mac = head_mac(key, chain, head.last_seq, head.last_hash)
     return event
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from partnerflow.engine.access import accounts
 from partnerflow.engine.method.plan import DEMO_IDEA_OBJECTIVES
-from partnerflow.engine.runtime import documents, queries, services
+from partnerflow.engine.runtime import documents, notifications, queries, services
 from partnerflow.engine.runtime.queries import InboxFilter
 from partnerflow.engine.store.models import HumanTask, User
 
@@ -62,6 +62,12 @@ class _Partnership:
             services.start_instance(
                 uow, partnership_id=self.id, process_key="partnership_cycle", actor=proposer, data=idea
             )
+        self.announce()
+
+    def announce(self) -> None:
+        """What the worker does between two steps: tell whoever may act on the new tasks."""
+        with self.pf.uow() as uow:
+            notifications.announce_new_tasks(uow, limit=10_000)
 
     def task(self, username: str, element_id: str) -> HumanTask:
         with self.pf.read() as session:
@@ -97,6 +103,7 @@ class _Partnership:
             )
         if done.error:
             raise RuntimeError(f"demo: '{element_id}' failed: {done.error}")
+        self.announce()
         return task.context or {}
 
     def document(self, filename: str, text: str) -> str:

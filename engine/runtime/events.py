@@ -2,7 +2,8 @@
 
 Stepping and the use cases record events on the unit of work (`uow.publish`); when the unit
 of work commits, it hands each event, in order, to the handlers registered for its type
-(`HANDLERS`: the audit log, the notifications, the incident register), in the same
+(`HANDLERS`: the audit log, the search index, the notifications of incidents, the
+incident register), in the same
 transaction, before the commit. A handler may publish further  Nothing that records
 an event knows who listens to it: stepping never calls the audit log or the notifications
 itself (cosmicpython's message bus, inside one transaction)."""
@@ -55,6 +56,7 @@ class TaskOpened(Event):
     at: datetime
     # the assignee the diagram named but who could not act on it: (user name, why)
     refused_assignee: tuple[str, str] | None = None
+    partnership: object | None = None  # models.Partnership, when the step has it loaded
 
 
 @dataclass
@@ -159,7 +161,8 @@ def _audit_opened(uow, e: TaskOpened) -> None:
 
 def _index_opened(uow, e: TaskOpened) -> None:
     """The inbox search's words of the new task, written with its projection row."""
-    search.index_task(uow.session, uow.forms, e.task)
+    known = {"partnership_title": e.partnership.title} if e.partnership is not None else {}
+    search.index_task(uow.session, uow.forms, e.task, fresh=True, **known)
 
 
 def _audit_cancelled(uow, e: TaskCancelled) -> None:
@@ -243,10 +246,6 @@ def _register_incident(uow, e: IncidentRaised) -> None:
 # ---------------------------------------------------------------- notifications
 
 
-def _notify_opened(uow, e: TaskOpened) -> None:
-    notifications.tasks_created(uow, e.instance, [e.task])
-
-
 def _notify_incident(uow, e: IncidentRaised) -> None:
     told = notifications.incident_recorded(uow, e.instance, e.message)
     e.told.extend(u.full_name or u.username for u in told)
@@ -257,7 +256,7 @@ Handler = Callable[[object, Event], None]
 HANDLERS: dict[type, list[Handler]] = {
     InstanceStarted: [_audit_started],
     StepTaken: [_audit_step],
-    TaskOpened: [_index_opened, _audit_opened, _notify_opened],
+    TaskOpened: [_index_opened, _audit_opened],
     TaskCancelled: [_audit_cancelled],
     TaskCompleted: [_audit_completed],
     InstanceCompleted: [_audit_instance_completed],

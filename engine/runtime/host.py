@@ -268,6 +268,7 @@ class RoundReport:
 
     timers: int = 0
     timer_failures: int = 0
+    announced: int = 0
     overdue: int = 0
     jobs: int = 0
     emails: int = 0
@@ -348,6 +349,7 @@ class Worker:
         self._fire_timers(report)
         if self.stop.is_set():
             return report
+        report.announced = self._guarded("announcements", 0, self._announce_tasks)
         report.overdue = self._guarded("overdue", 0, self._flag_overdue)
         for plugin in self.pf.plugins:
             for name, job in plugin.jobs.items():
@@ -420,6 +422,16 @@ class Worker:
         log.info("timer fired on instance %s (now %s)", instance_id, status,
                  extra={"instance_id": instance_id, "partnership_id": partnership_id,
                         "duration_ms": round((time.perf_counter() - began) * 1000, 1)})
+
+    def _announce_tasks(self) -> int:
+        announced = 0
+        while not self.stop.is_set():
+            with self.pf.uow() as uow:
+                done = notifications.announce_new_tasks(uow, limit=self.mail_batch)
+            announced += done
+            if done < self.mail_batch:
+                return announced
+        return announced
 
     def _flag_overdue(self) -> int:
         with self.pf.uow() as uow:

@@ -1,5 +1,5 @@
 """What the operators watch, as figures read from the database at the time of asking: open
-and overdue tasks, open incidents, timers due and not yet fired, e-mails waiting, instances
+and overdue tasks, open incidents, timers due and not yet fired, new tasks not yet announced, e-mails waiting, instances
 by status, and how long ago each worker last finished a round (its lag)."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Figures:
     overdue_tasks: int
     open_incidents: int
     timers_due: int
+    tasks_unannounced: int  # new tasks the worker has not told anyone of yet (its backlog)
     emails_pending: int
     instances: dict[str, int]  # status -> count
     # worker -> (seconds since its last round ended, how long that round took in seconds)
@@ -45,6 +46,7 @@ def figures(session: Session, now: datetime) -> Figures:
         timers_due=_count(session, ProcessInstance.status == "running",
                           ProcessInstance.next_timer_at.is_not(None),
                           ProcessInstance.next_timer_at <= now),
+        tasks_unannounced=_count(session, HumanTask.announced.is_(False)),
         emails_pending=_count(session, Notification.email_status == "pending"),
         instances=dict(session.execute(select(ProcessInstance.status, func.count())
                                        .group_by(ProcessInstance.status)).all()),

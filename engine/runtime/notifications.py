@@ -231,24 +231,43 @@ def _safely(what: str, fn: Callable[[], object]) -> None:
         log.exception("notification step '%s' failed; the workflow goes on", what)
 
 
-def tasks_created(uow, instance: ProcessInstance, tasks: list[HumanTask]) -> None:
-    """Hook of the inbox projection: tell whoever may take each new task."""
-    if not tasks:
-        return
+def announce_new_tasks(uow, *, limit: int = 200) -> int:
+    """The worker tells whoever may take each new task (or, when nobody may, the people who
+    can unblock it); commits.
 
-    def run() -> None:
-        session = uow.session
-        session.flush()  # the links need the task ids
-        partnership = session.get(Partnership, instance.partnership_id)
-        for task in tasks:
-            recipients = recipients_for_task(session, task)
-            if recipients:
-                notify(session, uow.settings, recipients, kind="task_assigned",
-                       partnership=partnership, task=task, now=uow.clock())
-            else:
-                _waiting_for_contact(uow, partnership, task)
+    Completing a task only writes its projection row, `announced` false: who may act (roles,
+    memberships, absences and their deputies) is worked out here, off the request. Each task
+    is taken with a conditional UPDATE (which, unlike the ORM, leaves the row version alone:
+    a form opened before stays valid); only the worker whose UPDATE changed the row writes
+    its notifications, so two workers never announce a task twice. A task already closed
+    when its turn comes is marked and nobody is told; it counts among the rows taken, which
+    is what this returns (a full batch means more may be waiting)."""
+    session, now = uow.session, uow.clock()
+    table = HumanTask.__table__
+    rows = session.execute(select(table.c.id, table.c.state).where(table.c.announced.is_(False))
+                           .order_by(table.c.id).limit(limit)).all()
+    for task_id, state in rows:
+        changed = session.execute(update(table).where(
+            table.c.id == task_id, table.c.announced.is_(False)).values(announced=True)).rowcount
+        if changed != 1 or state != "open":
+            continue
+        task = session.get(HumanTask, task_id)
+        partnership = session.get(Partnership, task.partnership_id)
+        _safely("task_assigned", lambda task=task, partnership=partnership: _announce(
+            uow, partnership, task, now))
+    uow.commit()
+    return len(rows)
 
-    _safely("task_assigned", run)
+
+def _announce(uow, partnership: Partnership, task: HumanTask, now: datetime) -> None:
+    session = uow.session
+    with session.begin_nested():  # a failure loses this task's notifications, not the round's
+        recipients = recipients_for_task(session, task)
+        if recipients:
+            notify(session, uow.settings, recipients, kind="task_assigned",
+                   partnership=partnership, task=task, now=now)
+        else:
+            _waiting_for_contact(uow, partnership, task)
 
 
 def _waiting_for_contact(uow, partnership: Partnership, task: HumanTask) -> None:

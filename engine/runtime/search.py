@@ -35,17 +35,18 @@ Matcher = Callable[[ColumnElement], ColumnElement[bool]]
 
 
 def _organisation_names(session: Session, partnership_id: int) -> list[str]:
-    return list(session.scalars(select(Organisation.name).join(
-        PartnershipOrganisation, PartnershipOrganisation.organisation_id == Organisation.id)
-        .where(PartnershipOrganisation.partnership_id == partnership_id)))
+    with session.no_autoflush:  # nothing pending changes a partnership's organisations
+        return list(session.scalars(select(Organisation.name).join(
+            PartnershipOrganisation, PartnershipOrganisation.organisation_id == Organisation.id)
+            .where(PartnershipOrganisation.partnership_id == partnership_id)))
 
 
 def words_of(session: Session, forms, task: HumanTask, partnership_title: str | None = None,
              organisation_names: list[str] | None = None) -> dict[str, str]:
     """Word -> audience of one task, its variables' audiences read from its form."""
     if partnership_title is None:
-        partnership_title = session.scalar(select(Partnership.title).where(
-            Partnership.id == task.partnership_id))
+        partnership = session.get(Partnership, task.partnership_id)  # stepping has it loaded
+        partnership_title = partnership.title if partnership is not None else None
     if organisation_names is None:
         organisation_names = _organisation_names(session, task.partnership_id)
     data = task.context or {}
@@ -54,9 +55,18 @@ def words_of(session: Session, forms, task: HumanTask, partnership_title: str | 
                             shared, data)
 
 
-def index_task(session: Session, forms, task: HumanTask, **known) -> None:
-    """Write the task's words with its projection row (same flush)."""
+def index_task(session: Session, forms, task: HumanTask, *, fresh: bool = False,
+               **known) -> None:
+    """Write the task's words with its projection row (same flush). A `fresh` task (opened
+    in this transaction) has no words yet: none are read."""
     found = words_of(session, forms, task, **known)
+    if fresh:
+        if task.id is None:  # still pending: the words go in with its row
+            task.terms = [TaskTerm(term=word, audience=audience) for word, audience in found.items()]
+        else:  # already flushed: add the rows without loading the empty collection
+            session.add_all(TaskTerm(task_id=task.id, term=word, audience=audience)
+                            for word, audience in found.items())
+        return
     current = {t.term: t for t in task.terms} if task.id is not None else {}
     keep = []
     for word, audience in found.items():

@@ -232,10 +232,12 @@ def _run_completion(uow, task: HumanTask, instance: ProcessInstance, cleaned: di
     uow.publish(events.TaskCompleted(task, cleaned, actor, now,
                                      before=auditlog.context_reference(task),
                                      on_behalf_of=on_behalf_of))
-    stepping.advance(uow, instance, run, actor, identity=identity)
+    open_tasks = stepping.advance(uow, instance, run, actor, identity=identity)
+    if open_tasks is None:  # the step failed: the tasks that stay open are the stored ones
+        open_tasks = list(session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance.id, HumanTask.state == "open")))
     _commit(uow, task_id)
-    next_ids = list(session.scalars(select(HumanTask.id).where(
-        HumanTask.instance_id == instance.id, HumanTask.state == "open")))
+    next_ids = sorted(task.id for task in open_tasks)
     incident = uow.incidents[0] if uow.incidents else None
     return Completion(task_id, instance.id, instance.status, next_ids, instance.error_message,
                       error_element=incident.element if incident else instance.error_element,

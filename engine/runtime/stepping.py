@@ -92,11 +92,13 @@ def restore(uow, instance: ProcessInstance) -> spiff.WorkflowRun:
 
 
 def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str | None,
-             hops: int = 0, identity: connectors.Identity | None = None) -> None:
+             hops: int = 0, identity: connectors.Identity | None = None
+             ) -> list[HumanTask] | None:
     """Run engine steps, then persist state, projection, audit and messages together.
 
     Service tasks run their connectors inside the steps, in this transaction; `identity` is
-    the user who confirmed their password completing a task of this instance just now."""
+    the user who confirmed their password completing a task of this instance just now.
+    Returns the instance's open tasks after the step (None when the step failed)."""
     now = uow.clock()
     runner = run.connector_runner = connectors.Runner(uow, instance, actor, identity)
     try:
@@ -110,12 +112,13 @@ def advance(uow, instance: ProcessInstance, run: spiff.WorkflowRun, actor: str |
     _offer_external(uow, instance, runner.external)
     if failure is not None:
         mark_failed(uow, instance, failure, actor, data=run.failed_task_data())
-        return
-    _sync_projection(uow, instance, run)
+        return None
+    open_tasks = _sync_projection(uow, instance, run)
     _finish_if_completed(uow, instance, run, actor)
     messages, run.messages = run.messages, []
     for message in messages:
         _route_message(uow, instance, message, actor, hops + 1)
+    return open_tasks
 
 
 def _offer_external(uow, instance: ProcessInstance, calls) -> None:
@@ -232,7 +235,9 @@ def describe_failure(exc: Exception) -> str:
     return text[:2000]
 
 
-def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> None:
+def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> list[HumanTask]:
+    """Open a projection row for each user task that became ready, cancel the rows of those
+    that are no longer; returns the instance's open rows."""
     session, now = uow.session, uow.clock()
     open_rows = {row.task_uuid: row for row in session.scalars(select(HumanTask).where(
         HumanTask.instance_id == instance.id, HumanTask.state == "open"))}
@@ -243,6 +248,7 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             row.completed_at = now
             uow.publish(events.TaskCancelled(row, instance, now))
     partnership = session.get(Partnership, instance.partnership_id)
+    still_open = [row for uuid, row in open_rows.items() if uuid in ready]
     for uuid, view in ready.items():
         if uuid in open_rows:
             continue
@@ -271,9 +277,11 @@ def _sync_projection(uow, instance: ProcessInstance, run: spiff.WorkflowRun) -> 
             due_at=who.due_at, sort_due=who.due_at or NO_DUE_DATE, created_at=now, state="open",
             context=json_safe(data))
         session.add(row)
+        still_open.append(row)
         if row.stage and partnership.status == "active":
             partnership.stage = row.stage
-        uow.publish(events.TaskOpened(row, instance, now, refused))
+        uow.publish(events.TaskOpened(row, instance, now, refused, partnership))
+    return still_open
 
 
 _VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")

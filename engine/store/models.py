@@ -20,6 +20,7 @@ from sqlalchemy import (
     event,
     false,
     inspect,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -229,6 +230,9 @@ class HumanTask(Base):
         Index("ix_human_task_instance", "instance_id", "task_uuid"),
         # the opinions a user is asked for, read as one index range in due order
         Index("ix_human_task_inbox_delegate", "delegated_to", "state", "sort_due", "id"),
+        # the tasks the worker has still to announce: a small partial index, empty at rest
+        Index("ix_human_task_unannounced", "id", sqlite_where=text("announced = 0"),
+              postgresql_where=text("NOT announced")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -262,6 +266,9 @@ class HumanTask(Base):
     # a schema built from camunda:formData fields when the diagram declares the form inline
     inline_schema: Mapped[dict | None] = mapped_column(nullable=True)
     overdue_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # whether whoever may act on the task was told of it: the worker announces new tasks
+    # (notifications.announce_new_tasks), so that completing a task writes no notification
+    announced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # the diagram's camunda:property confirm_password: completing asks for the password again
     confirm_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # who the holder asked for an opinion and has not answered yet (a TaskDelegation pending):
@@ -361,6 +368,10 @@ def sync_offers(session, _context, _instances) -> None:
         fields = {"sort_due": task.sort_due or NO_DUE_DATE, "claimed_by": task.claimed_by,
                   "partnership_id": task.partnership_id}
         wanted = wanted_offers(task)
+        if not wanted and task.id is not None and "offers" in inspect(task).unloaded:
+            # a task leaving the inbox: its offers go with one DELETE, without reading them
+            session.info.setdefault("unoffered_task_ids", set()).add(task.id)
+            continue
         current = {(o.kind, o.key): o for o in task.offers}
         keep = [o for k, o in current.items() if k in wanted]
         for offer in keep:
@@ -386,6 +397,10 @@ def forget_closed_task_terms(session, _context) -> None:
     if closed:
         session.connection().execute(TaskTerm.__table__.delete().where(
             TaskTerm.__table__.c.task_id.in_(sorted(closed))))
+    unoffered = session.info.pop("unoffered_task_ids", None)
+    if unoffered:
+        session.connection().execute(TaskOffer.__table__.delete().where(
+            TaskOffer.__table__.c.task_id.in_(sorted(unoffered))))
 
 
 class AuditChainHead(Base):

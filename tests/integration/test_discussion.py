@@ -13,7 +13,7 @@ from partnerflow.engine import access, audit
 from partnerflow.engine.errors import Conflict, Forbidden, InvalidInput
 from partnerflow.engine.runtime import discussion, queries, services
 from partnerflow.engine.store.models import AuditEvent, Comment, HumanTask, Notification, TaskDelegation
-from tests.conftest import deploy
+from tests.conftest import announce, deploy
 from tests.web.support import build_world, complete, inbox_ids, start, task_row
 
 # a task offered to the partner and to the direction
@@ -27,6 +27,7 @@ def world(fixture_pf):
 
 
 def _notes(pf, kind: str) -> dict[str, list[Notification]]:
+    announce(pf)  # the worker tells whoever may act on the new tasks
     with pf.read() as db:
         rows = db.scalars(select(Notification).where(Notification.kind == kind)
                           .order_by(Notification.id)).all()

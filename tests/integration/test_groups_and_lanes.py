@@ -18,7 +18,7 @@ from partnerflow.engine.store.models import (
     ProcessVersion,
     TaskOffer,
 )
-from tests.conftest import FIXTURES, make_user
+from tests.conftest import FIXTURES, announce, make_user
 
 LEAVE = FIXTURES / "lanes" / "leave_request.bpmn"
 PROCESS = "Process_leave_request"
@@ -102,6 +102,7 @@ def test_a_mapped_diagram_is_completed_by_the_members_of_the_mapped_groups(peopl
     [(review, title)] = _open(pf, "claire")
     assert title == "Review together" and _open(pf, "eric") == [(review, title)]
     assert _open(pf, "maria") == []
+    announce(pf)
     with pf.read() as db:
         assert queries.inbox_count(db, "claire") == queries.inbox_count(db, "eric") == 1
         assert {(o.kind, o.key) for o in db.scalars(select(TaskOffer).where(
@@ -198,6 +199,7 @@ def test_a_task_nobody_may_act_on_is_recorded_and_told_to_the_direction_and_dele
         services.start_instance(uow, partnership_id=pid, process_key="partner_comment",
                                 actor="claire", data={"delegate": "karim"})
     assert _open(pf, "paul") == []  # paul is not attached to this partnership
+    announce(pf)  # the worker finds nobody to tell, and tells who can unblock it
     with pf.read() as db:
         [task] = queries.tasks_of_partnership(db, pid)
         assert notifications.recipients_for_task(db, task) == []

@@ -25,7 +25,7 @@ from partnerflow.engine.store.models import (
     ProcessInstance,
     User,
 )
-from tests.conftest import FIXTURES, deploy, make_user
+from tests.conftest import FIXTURES, announce, deploy, make_user
 
 
 class FakeMailer:
@@ -69,6 +69,7 @@ def _start(pf, pid, key="review_loop", data=None) -> int:
 
 
 def _notes(pf, **where) -> list[Notification]:
+    announce(pf)  # the worker tells whoever may act on the new tasks
     with pf.read() as session:
         query = select(Notification)
         for key, value in where.items():
@@ -81,6 +82,36 @@ def people(fixture_pf):
     _people(fixture_pf)
     deploy(fixture_pf, [FIXTURES / "review_loop.bpmn", FIXTURES / "timer_only.bpmn"])
     return fixture_pf
+
+
+def test_a_step_writes_no_notification_and_the_worker_announces_each_new_task_once(people):
+    pid = _partnership(people)
+    iid = _start(people, pid)
+    with people.read() as session:
+        task = session.scalars(select(HumanTask)).one()
+        assert session.scalars(select(Notification)).all() == []
+        assert task.announced is False
+    version = task.row_version
+    workers = [Worker(people, mailer=None) for _ in range(2)]
+    assert workers[0].run_round().announced == 1
+    assert workers[1].run_round().announced == 0  # nothing left: never told twice
+    with people.read() as session:
+        assert sorted(n.username for n in session.scalars(select(Notification))) == ["claire", "hugo"]
+        task = session.get(HumanTask, task.id)
+        # the form the direction opened before the announcement is still valid
+        assert task.announced is True and task.row_version == version
+    # a task that closes before the worker comes round is marked, and nobody is told of it
+    with people.uow() as uow:
+        services.complete_task(uow, task_id=task.id, actor="claire", data={"decision": "again"})
+    with people.read() as session:
+        [second] = session.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                           HumanTask.state == "open")).all()
+    with people.uow() as uow:
+        services.complete_task(uow, task_id=second.id, actor="claire", data={"decision": "done"})
+    assert workers[0].run_round().announced == 1
+    with people.read() as session:
+        assert session.scalars(select(Notification).where(Notification.task_id == second.id)).all() == []
+        assert session.get(HumanTask, second.id).announced is True
 
 
 def test_a_role_task_notifies_every_active_user_of_the_role_in_app_only_without_smtp(people):

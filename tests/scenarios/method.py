@@ -20,6 +20,7 @@ from partnerflow.engine.store.models import (
 )
 
 # the people are named once, with their answers; the answers are re-exported for the scenarios
+from tests.conftest import announce
 from tests.scenarios.samples import (  # noqa: F401
     BOARD,
     DELEGATE,
@@ -170,6 +171,7 @@ class Walk:
                 actor=proposer,
                 data=dict(idea or IDEA, idea_title=title),
             )
+        announce(pf)
         return walk
 
     # --- documents
@@ -246,12 +248,15 @@ class Walk:
                 password=PASSWORD if task.confirm_password else None,
             )
         assert done.error is None and done.instance_status != "error", (element_id, done.error)
+        announce(self.pf)  # the worker tells whoever may act on the new tasks, between two steps
         return task
 
     # --- the engine's clock
     def fire_timers(self) -> int:
         with self.pf.uow() as uow:
-            return services.fire_due_timers(uow)
+            fired = services.fire_due_timers(uow)
+        announce(self.pf)
+        return fired
 
     # --- what the database holds
     def partnership(self) -> Partnership:

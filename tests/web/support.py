@@ -11,7 +11,7 @@ from sqlalchemy import select
 from partnerflow.engine.access import accounts
 from partnerflow.engine.runtime import documents, queries, services
 from partnerflow.engine.store.models import HumanTask
-from tests.conftest import FIXTURES, deploy, make_user
+from tests.conftest import FIXTURES, announce, deploy, make_user
 
 PASSWORD = "mot-de-passe-solide"
 
@@ -83,10 +83,12 @@ def new_partnership(pf, title: str, actor: str = "claire") -> int:
 
 def start(pf, partnership_id: int, process_key: str, data: dict | None = None,
           actor: str = "claire") -> list[int]:
-    """Start a process; returns the ids of the open tasks it created."""
+    """Start a process, then let the worker announce its tasks (as a deployed site's worker
+    does within seconds); returns the ids of the open tasks it created."""
     with pf.uow() as uow:
         instance_id = services.start_instance(uow, partnership_id=partnership_id,
                                               process_key=process_key, actor=actor, data=data or {})
+    announce(pf)
     with pf.read() as db:
         return list(db.scalars(select(HumanTask.id).where(
             HumanTask.instance_id == instance_id, HumanTask.state == "open").order_by(HumanTask.id)))

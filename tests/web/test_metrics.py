@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from partnerflow.engine.runtime import services
 from partnerflow.engine.runtime.host import Partnerflow, Worker
 from partnerflow.engine.store.models import HumanTask
 from partnerflow.web import create_app
@@ -85,10 +86,17 @@ def test_latency_is_by_route_and_the_figures_are_the_databases(fixture_pf, clock
         assert _value(body, "partnerflow_tasks_overdue") == 1
         assert 'partnerflow_instances{status="running"} 2.0' in body
         assert "partnerflow_worker_seconds_since_round" in body  # no sample before any worker
+        assert _value(body, "partnerflow_tasks_unannounced") == 0
+        with engine.uow() as uow:  # a task opened since the worker's last round
+            services.start_instance(uow, partnership_id=world.own, process_key="review_loop",
+                                    actor="claire", data={"rounds": 0})
+        body = client.get("/metrics", headers=auth).get_data(as_text=True)
+        assert _value(body, "partnerflow_tasks_unannounced") == 1
         Worker(engine, mailer=None).run_round()
         clock.advance(seconds=30)
         body = client.get("/metrics", headers=auth).get_data(as_text=True)
         assert _value(body, "partnerflow_worker_seconds_since_round") == 30
+        assert _value(body, "partnerflow_tasks_unannounced") == 0
     finally:
         engine.dispose()
 
