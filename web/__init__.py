@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_openapi3 import OpenAPI
@@ -60,6 +60,19 @@ def create_app(settings: Settings | None = None, partnerflow: Partnerflow | None
     app.config.update(config)
     app.session_interface = SessionInterface()
     app.extensions["partnerflow"] = partnerflow or Partnerflow(settings)
+
+    @app.before_request
+    def _one_read_session():
+        # the user, the page and its header read through one session: one pooled connection
+        reads = app.extensions["partnerflow"].shared_reads()
+        reads.__enter__()
+        g._partnerflow_reads = reads
+
+    @app.teardown_request
+    def _end_read_session(_exc):
+        reads = g.pop("_partnerflow_reads", None)
+        if reads is not None:
+            reads.__exit__(None, None, None)
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -76,8 +76,12 @@ def _web_user(user_id: str, epoch: int | None) -> WebUser | None:
         if not user.active or epoch is None or epoch != user.session_epoch:
             return None
         standing_in_for, absent = access.absence_state(db, user.id)
+        roles, partnership_ids = frozenset(user.role_keys), frozenset(partnerships)
+        # the page's queries ask the policy for this actor: it is read already
+        access.remember(db, access.Actor(user.username, roles, partnership_ids, standing_in_for,
+                                         absent))
         return WebUser(id=user.id, username=user.username, full_name=user.full_name,
-                       roles=frozenset(user.role_keys), partnership_ids=frozenset(partnerships),
+                       roles=roles, partnership_ids=partnership_ids,
                        organisation_id=user.organisation_id, standing_in_for=standing_in_for,
                        absent=absent)
 

@@ -66,9 +66,12 @@ def index():
         capped = cap is not None and total > cap
         partnerships = queries.inbox_partnerships(db, current_user.username)
         waiting = queries.waiting_for_contact(db, current_user.username)
-        away = [a for a in queries.absences_of(db, current_user.username) if a.current]
-        standing_in = [a for a in queries.standing_in(db, current_user.username) if a.current]
         me = access.actor(db, current_user.username)
+        # today's absences, read only when the policy's actor says there are some
+        away = ([a for a in queries.absences_of(db, current_user.username) if a.current]
+                if me.absent else [])
+        standing_in = ([a for a in queries.standing_in(db, current_user.username) if a.current]
+                       if me.standing_in_for else [])
         # the rows the user sees as the deputy of an absent colleague, and for whom
         behalf = {row.id: access.acting_for(me, row, ignore_claim=True) for row in rows} \
             if standing_in else {}

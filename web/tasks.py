@@ -51,12 +51,18 @@ def _schema(pf, task) -> dict:
     return services.task_form(pf.forms, task, current_user)
 
 
+USER_FIELD_ROLES = ("professional", "direction", "partner", "steering", "board")  # x-role of a user field
+
+
 def _choices(db) -> dict:
-    users = {None: queries.active_usernames(db)}
-    for role in ("professional", "direction", "partner", "steering", "board"):
-        users[role] = queries.active_usernames(db, role) or users[None]
-    orgs = [(o.name, o.name) for o in queries.organisations(db)]
-    return {"user": users, "organisation": {None: orgs},
+    """The options of the user, organisation and objective widgets, each read only when the
+    form has such a field."""
+    def users() -> dict:
+        found = queries.active_usernames_by_group(db, USER_FIELD_ROLES)
+        return {role: people or found[None] for role, people in found.items()}
+
+    return {"user": users,
+            "organisation": lambda: {None: [(o.name, o.name) for o in queries.organisations(db)]},
             "plan_objective": lambda: plan_objective_choices(db)}
 
 

@@ -47,7 +47,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, joinedload, sessionmaker
 
 from partnerflow.engine.errors import N_
 from partnerflow.engine.store.models import (
@@ -201,6 +201,11 @@ def actor(session: Session, username: str) -> Actor:
         found = Actor(username, plain.roles, plain.partnership_ids, standing_in_for, absent)
     session.info[key] = found
     return found
+
+
+def remember(session: Session, known: Actor) -> None:
+    """Hand `actor()` an actor already read in this session (the web's signed-in user)."""
+    session.info[("access_actor", known.username)] = known
 
 
 def unassignable(session: Session, username: str, partnership_id: int | None) -> str | None:
@@ -820,16 +825,16 @@ def granted_clause(action: str) -> ColumnElement[bool]:
 
 def users_who_may_each(session: Session, action: str, tasks: list) -> dict[int, list[User]]:
     """For a page of tasks: task id -> the users for whom `may(user, action, task)` holds,
-    among all the tasks' candidates; three queries for the whole page."""
+    among all the tasks' candidates; two queries for the whole page."""
     if not tasks:
         return {}
     names = sorted({n for t in tasks for n in (*task_users(t), t.assignee, t.claimed_by) if n})
     groups = sorted({g for t in tasks for g in task_groups(t)})
     members = (User.id.in_(select(GroupMember.user_id).where(GroupMember.group_key.in_(groups)))
                if groups else false())
-    users = session.scalars(select(User).where(
+    users = session.scalars(select(User).options(joinedload(User.groups)).where(
         User.active.is_(True), or_(User.username.in_(names) if names else false(), members))
-        .order_by(User.full_name, User.username)).all()
+        .order_by(User.full_name, User.username)).unique().all()
     attached: dict[int, set[int]] = {}
     if users:
         for user_id, partnership_id in session.execute(
@@ -843,8 +848,9 @@ def users_who_may_each(session: Session, action: str, tasks: list) -> dict[int, 
 
 def users_who_may(session: Session, action: str, task) -> list[User]:
     """The users for whom `may(user, action, task)` holds, among the task's candidates; one
-    query for the candidates, one for their partnerships."""
-    users = session.scalars(select(User).where(candidates(task)).order_by(User.username)).all()
+    query for the candidates with their groups, one for their partnerships."""
+    users = session.scalars(select(User).options(joinedload(User.groups)).where(candidates(task))
+                            .order_by(User.username)).unique().all()
     if not users:
         return []
     attached: dict[int, set[int]] = {}

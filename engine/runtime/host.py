@@ -29,7 +29,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
@@ -85,6 +87,33 @@ def load_plugins() -> tuple[Plugin, ...]:
     return tuple(found)
 
 
+class _SharedReads:
+    """The one read session of a request (Partnerflow.shared_reads), opened at its first read."""
+
+    def __init__(self, owner: Partnerflow):
+        self.owner = owner
+        self._session: Session | None = None
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.owner.sessions()
+        return self._session
+
+    def renew(self) -> None:
+        """After a write: the next read starts a new transaction (SQLite keeps a read's
+        snapshot until its transaction ends), so it sees what was just committed."""
+        if self._session is not None:
+            self._session.rollback()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+_shared_reads: ContextVar[_SharedReads | None] = ContextVar("partnerflow_shared_reads", default=None)
+
+
 class EngineUnitOfWork(UnitOfWork):
     """A unit of work that also carries what the use cases need besides the database."""
 
@@ -94,6 +123,13 @@ class EngineUnitOfWork(UnitOfWork):
         self.catalog = partnerflow.catalog
         self.forms = partnerflow.forms
         self.clock = partnerflow.clock
+        self._owner = partnerflow
+
+    def commit(self) -> None:
+        super().commit()
+        shared = _shared_reads.get()
+        if shared is not None and shared.owner is self._owner:
+            shared.renew()
 
 
 class Partnerflow:
@@ -131,9 +167,25 @@ class Partnerflow:
         """A unit of work; `write=False` for use cases that only read (no write lock)."""
         return EngineUnitOfWork(self, write=write)
 
-    def read(self) -> Session:
-        """A session for queries: `with pf.read() as session: ...`."""
+    def read(self) -> AbstractContextManager[Session]:
+        """A session for queries: `with pf.read() as session: ...`; within `shared_reads`,
+        the same session each time."""
+        shared = _shared_reads.get()
+        if shared is not None and shared.owner is self:
+            return nullcontext(shared.session())
         return self.sessions()
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """Every `read()` inside shares one session, so one connection from the pool: a web
+        request's user, page and header are read together (a write in between renews it)."""
+        shared = _SharedReads(self)
+        token = _shared_reads.set(shared)
+        try:
+            yield
+        finally:
+            _shared_reads.reset(token)
+            shared.close()
 
     def method_files(self) -> list[tuple[str, bytes]]:
         """The BPMN and DMN files shipped in bpmn/, as deployed by `make run`."""

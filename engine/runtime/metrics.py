@@ -1,6 +1,7 @@
 """What the operators watch, as figures read from the database at the time of asking: open
-and overdue tasks, open incidents, timers due and not yet fired, new tasks not yet announced, e-mails waiting, instances
-by status, and how long ago each worker last finished a round (its lag)."""
+and overdue tasks, open incidents, timers due and not yet fired, new tasks not yet
+announced, e-mails waiting, instances by status, and how long ago each worker last finished
+a round (its lag)."""
 
 from __future__ import annotations
 

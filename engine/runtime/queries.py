@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select, union
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from partnerflow.engine import access
 from partnerflow.engine.runtime import search
@@ -225,9 +225,16 @@ def inbox_count(session: Session, username: str, filters: InboxFilter | None = N
         # a deputy: their colleague's ranges overlap their own, counted once through the union
         return session.scalar(select(func.count()).select_from(
             _merged(_ranges(viewer, filters, now)))) or 0
-    # each range counted from its index alone, without the tasks of the ranges before it
-    return sum(session.scalar(select(func.count()).select_from(r.order_by(None).subquery())) or 0
-               for r in _ranges(viewer, filters, now, disjoint=True))
+    # each range counted from its index alone, without the tasks of the ranges before it,
+    # the counts added up in one statement
+    counts = [select(func.count()).select_from(r.order_by(None).subquery()).scalar_subquery()
+              for r in _ranges(viewer, filters, now, disjoint=True)]
+    if not counts:
+        return 0
+    total = counts[0]
+    for count in counts[1:]:
+        total = total + count
+    return session.scalar(select(total)) or 0
 
 
 def tasks_of_partnership(session: Session, partnership_id: int, state: str | None = "open"):
@@ -259,8 +266,9 @@ def versions(session: Session, process_key: str | None = None):
 
 
 def user_by_id(session: Session, user_id: int) -> tuple[User, list[int]] | None:
-    """A user and the partnerships they are attached to."""
-    user = session.get(User, user_id)
+    """A user (with their groups, in the same statement) and the partnerships they are
+    attached to."""
+    user = session.get(User, user_id, options=[joinedload(User.groups)])
     if user is None:
         return None
     memberships = list(session.scalars(select(PartnershipMember.partnership_id).where(
@@ -280,6 +288,23 @@ def tasks_of_inactive_users(session: Session) -> list[tuple[HumanTask, str]]:
         select(HumanTask, User.full_name).join(User, User.username == holder)
         .where(HumanTask.state == "open", User.active.is_(False))
         .order_by(User.full_name, HumanTask.id)).all()]
+
+
+def active_usernames_by_group(session: Session, groups) -> dict[str | None, list[tuple[str, str]]]:
+    """Active users (name, full name): all of them under None, and those of each group, in
+    one query."""
+    rows = session.execute(
+        select(User.username, User.full_name, GroupMember.group_key)
+        .outerjoin(GroupMember, and_(GroupMember.user_id == User.id,
+                                     GroupMember.group_key.in_(sorted(groups))))
+        .where(User.active.is_(True)).order_by(User.full_name, User.username)).all()
+    found: dict[str | None, list[tuple[str, str]]] = {None: [], **{g: [] for g in groups}}
+    for username, full_name, group in rows:
+        if not found[None] or found[None][-1][0] != username:
+            found[None].append((username, full_name))
+        if group is not None:
+            found[group].append((username, full_name))
+    return found
 
 
 def active_usernames(session: Session, role: str | None = None) -> list[tuple[str, str]]:
@@ -532,9 +557,9 @@ def opinion_candidates(session: Session, task: HumanTask, owner) -> list[tuple[s
     staff_groups = select(GroupMember.user_id).where(GroupMember.group_key.not_in(sorted(access.NOT_STAFF)))
     attached = select(PartnershipMember.user_id).where(
         PartnershipMember.partnership_id == task.partnership_id)
-    users = list(session.scalars(select(User).where(
+    users = list(session.scalars(select(User).options(joinedload(User.groups)).where(
         User.active.is_(True), User.username != owner.username,
-        User.id.in_(staff_groups) | User.id.in_(attached)).order_by(User.full_name)))
+        User.id.in_(staff_groups) | User.id.in_(attached)).order_by(User.full_name)).unique())
     request = access.OpinionRequest(task, owner)
     return [(u.username, u.full_name) for u, who in _actors(session, users)
             if access.may(who, "be_asked_opinion", request)]
@@ -583,7 +608,8 @@ def standing_in(session: Session, username: str) -> list[AbsenceRow]:
 def deputy_candidates(session: Session, username: str) -> list[tuple[str, str]]:
     """Whom a user may name as their deputy (access.may_deputise): active staff, not them."""
     me = access.actor(session, username)
-    users = list(session.scalars(select(User).where(User.active.is_(True), User.username != username)
-                                 .order_by(User.full_name)))
+    users = list(session.scalars(select(User).options(joinedload(User.groups))
+                                 .where(User.active.is_(True), User.username != username)
+                                 .order_by(User.full_name)).unique())
     return [(u.username, u.full_name) for u, who in _actors(session, users)
             if access.may(who, "deputise", me)]

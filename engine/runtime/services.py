@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from partnerflow.engine import access, audit
@@ -43,7 +43,10 @@ PARTNERSHIP_KINDS = ("network", "cooperation", "partnership")
 
 
 def get_user(session: Session, username: str | None) -> User:
-    user = session.scalar(select(User).where(User.username == username)) if username else None
+    """The acting user with their groups, in one statement."""
+    user = (session.scalars(select(User).options(joinedload(User.groups))
+                            .where(User.username == username)).unique().first()
+            if username else None)
     if user is None or not user.active:
         raise Forbidden(f"unknown or inactive user '{username}'")
     return user
@@ -519,11 +522,10 @@ def task_for_actor(session: Session, *, task_id: int, actor: str) -> HumanTask:
     """The task if this user may work on it (open and theirs or their role's, or waiting for
     their opinion), or read it once closed (access.may_act, access.may_give_opinion,
     access.may_read_closed_task)."""
-    user = get_user(session, actor)
+    who = access.actor(session, actor)  # an unknown or inactive user may do nothing
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
-    who = access.actor_of(session, user)
     if task.state == "open" and not (access.may(who, "act", task)
                                      or access.may(who, "give_opinion", task)):
         raise Forbidden(f"{actor} may not work on task {task_id}")
