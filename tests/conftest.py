@@ -52,6 +52,9 @@ def database_url(db_kind, tmp_path_factory):
     admin = PG_ADMIN_URL.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # a throwaway database: commits need not wait for the disk (a crash loses the test run,
+        # never a result the tests check)
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
     yield url
