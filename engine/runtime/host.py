@@ -401,12 +401,13 @@ class Worker:
         self._fire_timers(report)
         if self.stop.is_set():
             return report
-        report.announced = self._guarded("announcements", 0, self._announce_tasks)
         report.overdue = self._guarded("overdue", 0, self._flag_overdue)
         for plugin in self.pf.plugins:
             for name, job in plugin.jobs.items():
                 report.jobs += self._guarded(f"{plugin.name}: {name}", 0,
                                              lambda job=job: self._run_job(job))
+        # after the timers and the jobs, whose steps open tasks too; before the e-mails
+        report.announced = self._guarded("announcements", 0, self._announce_tasks)
         if self.mailer is not None:
             report.emails = self._guarded("e-mails", 0, self._deliver_emails)
             report.digests = self._guarded("digests", 0, self._send_digests)
