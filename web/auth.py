@@ -72,11 +72,11 @@ def _web_user(user_id: str, epoch: int | None) -> WebUser | None:
         found = queries.user_by_id(db, int(user_id))
         if found is None:
             return None
-        user, partnerships = found
+        user, ties = found
         if not user.active or epoch is None or epoch != user.session_epoch:
             return None
-        standing_in_for, absent = access.absence_state(db, user.id)
-        roles, partnership_ids = frozenset(user.role_keys), frozenset(partnerships)
+        standing_in_for, absent = ties.standing_in_for, ties.absent
+        roles, partnership_ids = frozenset(user.role_keys), ties.partnership_ids
         # the page's queries ask the policy for this actor: it is read already
         access.remember(db, access.Actor(user.username, roles, partnership_ids, standing_in_for,
                                          absent))

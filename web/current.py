@@ -26,7 +26,7 @@ class WebUser:
     roles: frozenset[str]
     partnership_ids: frozenset[int] = field(default_factory=frozenset)
     organisation_id: int | None = None
-    # today's absences (access.absence_state): whom this user stands in for, and whether away
+    # today's absences (access.ties): whom this user stands in for, and whether away
     standing_in_for: tuple = ()
     absent: bool = False
     is_authenticated: bool = True

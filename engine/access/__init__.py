@@ -46,7 +46,23 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased, joinedload, sessionmaker
 
 from partnerflow.engine.errors import N_
@@ -161,28 +177,50 @@ def _plain_actor(session: Session, user_id: int, username: str) -> Actor:
     return Actor(username, frozenset(groups), frozenset(memberships))
 
 
-def absence_state(session: Session, user_id: int) -> tuple[tuple[Actor, ...], bool]:
-    """Today: the absent colleagues this user stands in for (active accounts), and whether
-    this user is away; one query, and one per colleague stood in for."""
-    rows = session.execute(select(Absence.user_id, Absence.deputy_id, User.username).join(
-        User, User.id == Absence.user_id).where(
-        or_(Absence.user_id == user_id, Absence.deputy_id == user_id), User.active.is_(True),
-        absence_on(today(session)))).all()
-    absent = any(r.user_id == user_id for r in rows)
-    covered = sorted({(r.user_id, r.username) for r in rows
-                      if r.deputy_id == user_id and r.user_id != user_id}, key=lambda r: r[1])
-    return tuple(_plain_actor(session, uid, name) for uid, name in covered), absent
+@dataclass(frozen=True)
+class Ties:
+    """What a user's actor needs besides the user row: their groups (when asked), the
+    partnerships they are attached to, whom they stand in for today, whether they are away."""
+
+    groups: frozenset[str]
+    partnership_ids: frozenset[int]
+    standing_in_for: tuple[Actor, ...]
+    absent: bool
+
+
+def ties(session: Session, user_id: int, *, groups: bool = False) -> Ties:
+    """One statement for the memberships, today's absences (theirs, and those they cover)
+    and, with `groups`, the group keys; then one query per colleague stood in for."""
+    no_number, no_text = cast(null(), Integer), cast(null(), String)
+    arms = [
+        select(literal("member", String).label("kind"), PartnershipMember.partnership_id.label("a"),
+               no_number.label("b"), no_text.label("name"))
+        .where(PartnershipMember.user_id == user_id),
+        select(literal("absence", String), Absence.user_id, Absence.deputy_id, User.username)
+        .join(User, User.id == Absence.user_id)
+        .where(or_(Absence.user_id == user_id, Absence.deputy_id == user_id), User.active.is_(True),
+               absence_on(today(session))),
+    ]
+    if groups:
+        arms.append(select(literal("group", String), no_number, no_number, GroupMember.group_key)
+                    .where(GroupMember.user_id == user_id))
+    rows = session.execute(union_all(*arms)).all()
+    absent = any(r.kind == "absence" and r.a == user_id for r in rows)
+    covered = sorted({(r.a, r.name) for r in rows
+                      if r.kind == "absence" and r.b == user_id and r.a != user_id},
+                     key=lambda r: r[1])
+    return Ties(frozenset(r.name for r in rows if r.kind == "group"),
+                frozenset(r.a for r in rows if r.kind == "member"),
+                tuple(_plain_actor(session, uid, name) for uid, name in covered), absent)
 
 
 def actor_of(session: Session, user: User) -> Actor:
     """The actor for a loaded user row (its memberships and today's absences read now)."""
     if not user.active:
         return Actor(user.username, frozenset(), frozenset())
-    memberships = session.scalars(select(PartnershipMember.partnership_id).where(
-        PartnershipMember.user_id == user.id))
-    standing_in_for, absent = absence_state(session, user.id)
-    return Actor(user.username, frozenset(user.role_keys), frozenset(memberships),
-                 standing_in_for, absent)
+    found = ties(session, user.id)
+    return Actor(user.username, frozenset(user.role_keys), found.partnership_ids,
+                 found.standing_in_for, found.absent)
 
 
 def actor(session: Session, username: str) -> Actor:
@@ -196,9 +234,9 @@ def actor(session: Session, username: str) -> Actor:
     if user_id is None:
         found = Actor(username, frozenset(), frozenset())
     else:
-        plain = _plain_actor(session, user_id, username)
-        standing_in_for, absent = absence_state(session, user_id)
-        found = Actor(username, plain.roles, plain.partnership_ids, standing_in_for, absent)
+        known = ties(session, user_id, groups=True)
+        found = Actor(username, known.groups, known.partnership_ids, known.standing_in_for,
+                      known.absent)
     session.info[key] = found
     return found
 

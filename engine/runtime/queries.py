@@ -270,15 +270,13 @@ def versions(session: Session, process_key: str | None = None):
     return session.execute(query.order_by(ProcessVersion.process_key, ProcessVersion.version)).all()
 
 
-def user_by_id(session: Session, user_id: int) -> tuple[User, list[int]] | None:
-    """A user (with their groups, in the same statement) and the partnerships they are
-    attached to."""
+def user_by_id(session: Session, user_id: int) -> tuple[User, access.Ties] | None:
+    """A user (with their groups, in the same statement) and their ties: the partnerships
+    they are attached to and today's absences (one more statement)."""
     user = session.get(User, user_id, options=[joinedload(User.groups)])
     if user is None:
         return None
-    memberships = list(session.scalars(select(PartnershipMember.partnership_id).where(
-        PartnershipMember.user_id == user_id)))
-    return user, memberships
+    return user, access.ties(session, user_id)
 
 
 def users(session: Session):

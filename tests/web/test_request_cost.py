@@ -14,8 +14,8 @@ from tests.web.support import complete, post, start_review, text_of
 # what each page reads today (see docs/benchmarks.md, HTTP): the user with their groups, their
 # partnerships and absences, then the page's own queries; a page that grows a query per row
 # or per field goes past these
-INBOX_STATEMENTS = 13
-TASK_STATEMENTS = 18
+INBOX_STATEMENTS = 12
+TASK_STATEMENTS = 17
 
 
 @contextmanager
