@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, literal, literal_column, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from partnerflow.engine.access.groups import ROLES, STAGES
@@ -75,18 +75,21 @@ def overdue_per_role(session: Session, now: datetime) -> list[Count]:
                                           item[0] or ""))]
 
 
-def conventions_expiring(session: Session, today: date, days: int = 90) -> list[Expiring]:
-    """Relationships whose convention ends or must be renewed within `days` days."""
-    rows = [Expiring(rel.id, partner.name, rel.kind, registry.as_day(rel.convention_end),
+def conventions_expiring(session: Session, today: date, days: int = 90, *, limit: int | None = None,
+                         offset: int = 0) -> list[Expiring]:
+    """Relationships whose convention ends or must be renewed within `days` days, the first
+    due first; `limit` and `offset` give one page (the database sorts and cuts)."""
+    query = reminders.due_query(today, days)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return [Expiring(rel.id, partner.name, rel.kind, registry.as_day(rel.convention_end),
                      registry.as_day(rel.renewal_date), rel.partnership_id)
-            for rel, partner in reminders.due_for_reminder(session, today, days)]
-    return sorted(rows, key=lambda r: (_first_due(r, today, days), r.partner))
+            for rel, partner in session.execute(query)]
 
 
-def _first_due(row: Expiring, today: date, days: int) -> date:
-    dates = [d for d in (row.convention_end, row.renewal_date)
-             if d and today <= d <= today + timedelta(days=days)]
-    return min(dates)
+def conventions_expiring_count(session: Session, today: date, days: int = 90) -> int:
+    return session.scalar(select(func.count()).select_from(
+        reminders.due_query(today, days).order_by(None).subquery())) or 0
 
 
 def _days_open(dialect: str):
@@ -126,40 +129,76 @@ def time_per_stage(session: Session, since: datetime | None = None) -> list[Stag
     return rows
 
 
-def evaluations_due(session: Session, today: date, days: int = 90) -> list[EvaluationDue]:
-    """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
-    of active partnerships that fall within `days` days; soonest first."""
-    rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
-                          registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
-                          bool(due and as_utc(due).date() < today))
-            for task_id, form, due, title, pid, ptitle in session.execute(
-                select(HumanTask.id, HumanTask.form_key, HumanTask.due_at, HumanTask.title,
-                       Partnership.id, Partnership.title)
-                .join(Partnership, Partnership.id == HumanTask.partnership_id)
-                .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))]
-    rows.extend(_sheet_dates(session, today, days))
-    return sorted(rows, key=lambda r: (r.due or date.max, r.partnership_title, r.title))
+def _evaluation_tasks(today: date):
+    return (select(HumanTask.id, HumanTask.form_key, HumanTask.due_at, HumanTask.title,
+                   Partnership.id, Partnership.title)
+            .join(Partnership, Partnership.id == HumanTask.partnership_id)
+            .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
 
 
-def _sheet_dates(session: Session, today: date, days: int) -> list[EvaluationDue]:
+def _sheet_dates(session: Session, today: date, days: int):
+    """The evaluation dates of the latest action sheets of each active partnership that fall
+    within `days` days: (day as written, which, title, partnership id, partnership title),
+    read inside the database from the sheets' JSON (the form stores ISO dates)."""
     latest = (select(func.max(HumanTask.id)).where(HumanTask.form_key == "action_sheets",
                                                    HumanTask.state == "completed")
               .group_by(HumanTask.partnership_id))
-    found = []
-    for result, pid, ptitle in session.execute(
-            select(HumanTask.result, Partnership.id, Partnership.title)
-            .join(Partnership, Partnership.id == HumanTask.partnership_id)
-            .where(HumanTask.id.in_(latest), Partnership.status == "active")):
-        for sheet in (result or {}).get("action_sheets", []) or []:
-            for name, which in SHEET_DATES.items():
-                try:
-                    due = registry.parse_date(sheet.get(name))
-                except ValueError:
-                    continue
-                if due and today <= due <= today + timedelta(days=days):
-                    title = sheet.get("title") or sheet.get("number") or ""
-                    found.append(EvaluationDue("sheet", which, due, str(title), pid, ptitle))
-    return found
+    if session.get_bind().dialect.name == "postgresql":
+        sheets = HumanTask.result["action_sheets"]
+        rows = func.jsonb_array_elements(case(
+            (func.jsonb_typeof(sheets) == "array", sheets), else_=literal_column("'[]'::jsonb")))
+        sheet = rows.table_valued("value").alias("sheet")
+        field, is_object = (lambda name: sheet.c.value.op("->>")(name)), \
+            func.jsonb_typeof(sheet.c.value) == "object"
+    else:
+        sheet = func.json_each(HumanTask.result, "$.action_sheets").table_valued(
+            "value", "type").alias("sheet")
+        field, is_object = (lambda name: func.json_extract(sheet.c.value, f"$.{name}")), \
+            sheet.c.type == "object"
+    first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
+    title = func.coalesce(field("title"), field("number"), "")
+    parts = []
+    for name, which in SHEET_DATES.items():
+        due = field(name)
+        parts.append(select(due.label("due"), literal(which).label("which"), title.label("title"),
+                            Partnership.id.label("pid"), Partnership.title.label("ptitle"))
+                     .select_from(HumanTask).join(sheet, true())
+                     .join(Partnership, Partnership.id == HumanTask.partnership_id)
+                     .where(HumanTask.id.in_(latest), Partnership.status == "active", is_object,
+                            due.like("____-__-__"), due >= first, due <= last))
+    return union_all(*parts).subquery()
+
+
+def evaluations_due(session: Session, today: date, days: int = 90, *, limit: int | None = None,
+                    offset: int = 0) -> list[EvaluationDue]:
+    """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
+    of active partnerships that fall within `days` days; soonest first. `limit` and `offset`
+    give one page: each source is sorted and cut by the database, the two merged here."""
+    cut = None if limit is None else limit + offset
+    tasks = _evaluation_tasks(today).order_by(
+        HumanTask.due_at.is_(None), HumanTask.due_at, Partnership.title, HumanTask.title, HumanTask.id)
+    sheets = _sheet_dates(session, today, days)
+    dated = select(sheets).order_by(sheets.c.due, sheets.c.ptitle, sheets.c.title)
+    if cut is not None:
+        tasks, dated = tasks.limit(cut), dated.limit(cut)
+    rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
+                          registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
+                          bool(due and as_utc(due).date() < today))
+            for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
+    for due, which, title, pid, ptitle in session.execute(dated):
+        try:
+            rows.append(EvaluationDue("sheet", which, date.fromisoformat(due), str(title), pid, ptitle))
+        except ValueError:  # not a day of the calendar
+            continue
+    rows.sort(key=lambda r: (r.due or date.max, r.partnership_title, r.title))
+    return rows[offset:cut]
+
+
+def evaluations_due_count(session: Session, today: date, days: int = 90) -> int:
+    tasks = session.scalar(select(func.count()).select_from(
+        _evaluation_tasks(today).subquery())) or 0
+    return tasks + (session.scalar(select(func.count()).select_from(
+        _sheet_dates(session, today, days))) or 0)
 
 
 # ---------------------------------------------------------------- the partnership plan
@@ -227,7 +266,10 @@ def partnership_plan(session: Session, today: date) -> PlanBoard:
             HumanTask.partnership_id == found.id,
                                                     HumanTask.state == "open")
         .order_by(HumanTask.id.desc()).limit(1)).first() if found is not None else None
-    names = dict(session.execute(select(User.username, User.full_name)).all()) if approved else {}
+    named_people = {row.get("professional") for row in (approved.professionals if approved else ())
+                    if isinstance(row.get("professional"), str) and row.get("professional")}
+    names = dict(session.execute(select(User.username, User.full_name).where(
+        User.username.in_(named_people))).all()) if named_people else {}
     professionals = tuple((names.get(row.get("professional"), row.get("professional")) or "",
                            row.get("professional_contribution"))
                           for row in (approved.professionals if approved else ()))
