@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-from . import audit_verify, completion, growth, inbox, load, sandbox, storage
+from . import audit_verify, completion, growth, inbox, load, pages, sandbox, storage
 from .common import Row
 
 BENCHMARKS = {
@@ -22,6 +22,7 @@ BENCHMARKS = {
     "storage": storage.run,
     "sandbox": sandbox.run,
     "audit": audit_verify.run,
+    "pages": pages.run,
 }
 # Needs gunicorn, PostgreSQL and wrk: only with `--only load` (see bench/load.py).
 OPTIONAL = {"load": load.run}

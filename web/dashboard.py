@@ -36,18 +36,29 @@ def index():
     today = now.date()
     with pf.read() as db:
         expiring = _page(dashboard.conventions_expiring_count(db, today, WINDOW_DAYS), "conventions")
-        evaluations = _page(dashboard.evaluations_due_count(db, today, WINDOW_DAYS), "evaluations")
         figures = {
             "stages": dashboard.partnerships_per_stage(db),
             "overdue": dashboard.overdue_per_role(db, now),
             "expiring": expiring | {"rows": dashboard.conventions_expiring(
                 db, today, WINDOW_DAYS, limit=LIST_SIZE, offset=expiring["offset"])},
             "durations": dashboard.time_per_stage(db, since=now - DURATION_WINDOW),
-            "evaluations": evaluations | {"rows": dashboard.evaluations_due(
-                db, today, WINDOW_DAYS, limit=LIST_SIZE, offset=evaluations["offset"])},
+            "evaluations": _evaluations(db, today),
             "plan": dashboard.partnership_plan(db, today),
         }
     return render_template("dashboard.html", window=WINDOW_DAYS, today=today, **figures)
+
+
+def _evaluations(db, today) -> dict:
+    """The page of the evaluations due asked for; its count comes with its rows (one read
+    of the action sheets), so a page past the last is read again as the last."""
+    wanted = max(1, int_arg("evaluations") or 1)
+    rows, total = dashboard.evaluations_page(db, today, WINDOW_DAYS, limit=LIST_SIZE,
+                                             offset=(wanted - 1) * LIST_SIZE)
+    found = _page(total, "evaluations")
+    if found["page"] != wanted:
+        rows, total = dashboard.evaluations_page(db, today, WINDOW_DAYS, limit=LIST_SIZE,
+                                                 offset=found["offset"])
+    return found | {"rows": rows}
 
 
 def _page(total: int, arg: str) -> dict:

@@ -29,7 +29,7 @@ from .params import int_arg
 
 bp = Blueprint("map", __name__, url_prefix="/carte")
 PAGE_SIZE = 50  # relationships per page of the map's list
-GRAPH_SIZE = 300  # relationships drawn by the graph at most (the list shows them all)
+GRAPH_SIZE = 100  # relationships drawn by the graph at most (the list shows them all)
 # the French labels of registry.ORGANISATION_KINDS, marked for extraction, translated when shown
 ORG_KIND_LABELS = {"association": N_("Association"), "ehpad": N_("EHPAD"), "ime": N_("IME"),
                    "hospital": N_("Hôpital"), "town_hall": N_("Mairie"),

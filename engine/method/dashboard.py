@@ -116,11 +116,19 @@ def time_per_stage(session: Session, since: datetime | None = None) -> list[Stag
         func.count().over(partition_by=HumanTask.stage).label("n"),
     ).where(*where).subquery()
     middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    medians = {stage: (n, float(median)) for stage, n, median in session.execute(
-        select(ranked.c.stage, func.max(ranked.c.n), func.avg(ranked.c.days))
-        .where(middle).group_by(ranked.c.stage))}
-    slowest = {stage: (float(d), task_id, pid) for stage, d, task_id, pid in session.execute(
-        select(ranked.c.stage, ranked.c.days, ranked.c.id, ranked.c.pid).where(ranked.c.slow == 1))}
+    # one pass: per stage, the one or two middle rows and the slowest row (at most 3 rows)
+    picked: dict[str, dict] = {}
+    for stage, n, d, task_id, pid, is_middle, is_slowest in session.execute(
+            select(ranked.c.stage, ranked.c.n, ranked.c.days, ranked.c.id, ranked.c.pid,
+                   middle.label("is_middle"), (ranked.c.slow == 1).label("is_slowest"))
+            .where(or_(middle, ranked.c.slow == 1))):
+        found = picked.setdefault(stage, {"n": n, "middle": []})
+        if is_middle:
+            found["middle"].append(float(d))
+        if is_slowest:
+            found["slowest"] = (float(d), task_id, pid)
+    medians = {stage: (p["n"], sum(p["middle"]) / len(p["middle"])) for stage, p in picked.items()}
+    slowest = {stage: p["slowest"] for stage, p in picked.items()}
     rows = []
     for stage in [s for s in STAGES if s in medians] + sorted(set(medians) - set(STAGES)):
         count, median = medians[stage]
@@ -169,36 +177,39 @@ def _sheet_dates(session: Session, today: date, days: int):
     return union_all(*parts).subquery()
 
 
-def evaluations_due(session: Session, today: date, days: int = 90, *, limit: int | None = None,
-                    offset: int = 0) -> list[EvaluationDue]:
+def evaluations_page(session: Session, today: date, days: int = 90, *, limit: int | None = None,
+                     offset: int = 0) -> tuple[list[EvaluationDue], int]:
     """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
-    of active partnerships that fall within `days` days; soonest first. `limit` and `offset`
-    give one page: each source is sorted and cut by the database, the two merged here."""
+    of active partnerships that fall within `days` days; soonest first, and how many there
+    are. `limit` and `offset` give one page: each source is sorted, counted and cut by the
+    database (the sheets read once), the two merged here."""
     cut = None if limit is None else limit + offset
     tasks = _evaluation_tasks(today).order_by(
         HumanTask.due_at.is_(None), HumanTask.due_at, Partnership.title, HumanTask.title, HumanTask.id)
     sheets = _sheet_dates(session, today, days)
-    dated = select(sheets).order_by(sheets.c.due, sheets.c.ptitle, sheets.c.title)
+    dated = select(sheets, func.count().over().label("total")).order_by(
+        sheets.c.due, sheets.c.ptitle, sheets.c.title)
     if cut is not None:
         tasks, dated = tasks.limit(cut), dated.limit(cut)
     rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
                           registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
                           bool(due and as_utc(due).date() < today))
             for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
-    for due, which, title, pid, ptitle in session.execute(dated):
+    total = len(rows) if cut is None or len(rows) < cut else session.scalar(
+        select(func.count()).select_from(_evaluation_tasks(today).subquery()))
+    in_sheets = 0
+    for due, which, title, pid, ptitle, in_sheets in session.execute(dated):  # noqa: B007
         try:
             rows.append(EvaluationDue("sheet", which, date.fromisoformat(due), str(title), pid, ptitle))
         except ValueError:  # not a day of the calendar
             continue
     rows.sort(key=lambda r: (r.due or date.max, r.partnership_title, r.title))
-    return rows[offset:cut]
+    return rows[offset:cut], total + in_sheets
 
 
-def evaluations_due_count(session: Session, today: date, days: int = 90) -> int:
-    tasks = session.scalar(select(func.count()).select_from(
-        _evaluation_tasks(today).subquery())) or 0
-    return tasks + (session.scalar(select(func.count()).select_from(
-        _sheet_dates(session, today, days))) or 0)
+def evaluations_due(session: Session, today: date, days: int = 90) -> list[EvaluationDue]:
+    """Every evaluation due (evaluations_page without a limit)."""
+    return evaluations_page(session, today, days)[0]
 
 
 # ---------------------------------------------------------------- the partnership plan
