@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, literal, literal_column, or_, select, true, union_all
+from sqlalchemy import case, func, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from partnerflow.engine.access.groups import ROLES, STAGES
@@ -107,21 +107,23 @@ def time_per_stage(session: Session, since: datetime | None = None) -> list[Stag
              HumanTask.stage.is_not(None)]
     if since is not None:
         where.append(HumanTask.completed_at >= since)
+    # one sort per stage: by time open, the longest last (of equal times, the first task
+    # last); the middle row(s) give the median, the last row the slowest
+    timed = select(HumanTask.stage.label("stage"), HumanTask.id.label("id"),
+                   HumanTask.partnership_id.label("pid"), days).where(*where).subquery()
     ranked = select(
-        HumanTask.stage.label("stage"), HumanTask.id.label("id"),
-        HumanTask.partnership_id.label("pid"), days,
-        func.row_number().over(partition_by=HumanTask.stage, order_by=(days, HumanTask.id)).label("rn"),
-        func.row_number().over(partition_by=HumanTask.stage,
-                               order_by=(days.desc(), HumanTask.id)).label("slow"),
-        func.count().over(partition_by=HumanTask.stage).label("n"),
-    ).where(*where).subquery()
+        timed, func.row_number().over(partition_by=timed.c.stage,
+                                      order_by=(timed.c.days, timed.c.id.desc())).label("rn"),
+        func.count().over(partition_by=timed.c.stage).label("n"),
+    ).subquery()
     middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    # one pass: per stage, the one or two middle rows and the slowest row (at most 3 rows)
+    last = ranked.c.rn == ranked.c.n
+    # per stage, the one or two middle rows and the slowest row (at most 3 rows)
     picked: dict[str, dict] = {}
     for stage, n, d, task_id, pid, is_middle, is_slowest in session.execute(
             select(ranked.c.stage, ranked.c.n, ranked.c.days, ranked.c.id, ranked.c.pid,
-                   middle.label("is_middle"), (ranked.c.slow == 1).label("is_slowest"))
-            .where(or_(middle, ranked.c.slow == 1))):
+                   middle.label("is_middle"), last.label("is_slowest"))
+            .where(or_(middle, last))):
         found = picked.setdefault(stage, {"n": n, "middle": []})
         if is_middle:
             found["middle"].append(float(d))
@@ -153,28 +155,31 @@ def _sheet_dates(session: Session, today: date, days: int):
               .group_by(HumanTask.partnership_id))
     if session.get_bind().dialect.name == "postgresql":
         sheets = HumanTask.result["action_sheets"]
-        rows = func.jsonb_array_elements(case(
-            (func.jsonb_typeof(sheets) == "array", sheets), else_=literal_column("'[]'::jsonb")))
-        sheet = rows.table_valued("value").alias("sheet")
-        field, is_object = (lambda name: sheet.c.value.op("->>")(name)), \
-            func.jsonb_typeof(sheet.c.value) == "object"
+        sheet = func.jsonb_array_elements(case(
+            (func.jsonb_typeof(sheets) == "array", sheets), else_=literal_column("'[]'::jsonb"))
+        ).table_valued("value").alias("sheet")
+        field = func.jsonb_each_text(case(
+            (func.jsonb_typeof(sheet.c.value) == "object", sheet.c.value),
+            else_=literal_column("'{}'::jsonb"))).table_valued("key", "value").alias("field")
+        title = func.coalesce(sheet.c.value.op("->>")("title"), sheet.c.value.op("->>")("number"), "")
     else:
         sheet = func.json_each(HumanTask.result, "$.action_sheets").table_valued(
             "value", "type").alias("sheet")
-        field, is_object = (lambda name: func.json_extract(sheet.c.value, f"$.{name}")), \
-            sheet.c.type == "object"
+        # each field of each sheet as a row: the dates are compared without parsing the
+        # sheet again for each comparison
+        field = func.json_each(case((sheet.c.type == "object", sheet.c.value), else_="{}")
+                               ).table_valued("key", "value").alias("field")
+        title = func.coalesce(func.json_extract(sheet.c.value, "$.title"),
+                              func.json_extract(sheet.c.value, "$.number"), "")
     first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
-    title = func.coalesce(field("title"), field("number"), "")
-    parts = []
-    for name, which in SHEET_DATES.items():
-        due = field(name)
-        parts.append(select(due.label("due"), literal(which).label("which"), title.label("title"),
-                            Partnership.id.label("pid"), Partnership.title.label("ptitle"))
-                     .select_from(HumanTask).join(sheet, true())
-                     .join(Partnership, Partnership.id == HumanTask.partnership_id)
-                     .where(HumanTask.id.in_(latest), Partnership.status == "active", is_object,
-                            due.like("____-__-__"), due >= first, due <= last))
-    return union_all(*parts).subquery()
+    which = case(*((field.c.key == name, literal(kind)) for name, kind in SHEET_DATES.items()))
+    return (select(field.c.value.label("due"), which.label("which"), title.label("title"),
+                   Partnership.id.label("pid"), Partnership.title.label("ptitle"))
+            .select_from(HumanTask).join(sheet, true()).join(field, true())
+            .join(Partnership, Partnership.id == HumanTask.partnership_id)
+            .where(HumanTask.id.in_(latest), Partnership.status == "active",
+                   field.c.key.in_(list(SHEET_DATES)), field.c.value.like("____-__-__"),
+                   field.c.value >= first, field.c.value <= last)).subquery()
 
 
 def evaluations_page(session: Session, today: date, days: int = 90, *, limit: int | None = None,
