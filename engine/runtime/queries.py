@@ -246,6 +246,12 @@ class Page:
     total: int
     page: int
     pages: int
+    size: int  # rows per page
+
+    @property
+    def first(self) -> int:
+        """The rank of the page's first row in the whole list (1-based)."""
+        return (self.page - 1) * self.size + 1
 
 
 def paged(session: Session, query, page: int | None, size: int, *, scalars: bool = True) -> Page:
@@ -256,7 +262,7 @@ def paged(session: Session, query, page: int | None, size: int, *, scalars: bool
     page = min(max(1, page or 1), pages)
     cut = query.limit(size).offset((page - 1) * size)
     rows = list(session.scalars(cut) if scalars else session.execute(cut))
-    return Page(rows, total, page, pages)
+    return Page(rows, total, page, pages, size)
 
 
 def open_tasks_of(session: Session, partnership_id: int, limit: int) -> tuple[list[HumanTask], int]:

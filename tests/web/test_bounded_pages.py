@@ -62,6 +62,7 @@ def test_the_partnership_page_shows_one_page_of_its_history_the_latest_first(wor
     # the second page: the oldest steps and instances; the other list keeps its own page
     second = text_of(client.get(f"/partenariats/{pid}?etapes=2&instances=2"))
     assert _section(second, "etapes").count("<li>") == 5
+    assert f'<ol class="history" start="{HISTORY + 1}">' in second  # numbered on from page 1
     assert "Page 2 sur 2" in _section(second, "etapes")
     assert f'href="/partenariats/{pid}?etapes=1&amp;instances=2#etapes"' in _section(second, "etapes")
     later = [int(i) for i in re.findall(r'/instances/(\d+)/diagramme', _section(second, "instances"))]
