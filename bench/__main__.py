@@ -51,6 +51,19 @@ def print_table(rows: list[Row]) -> None:
                 print(" " * (widths[0] + widths[1] + 4) + part)
 
 
+def print_markdown(rows: list[Row]) -> None:
+    """The same table in Markdown (docs/benchmarks.md), notes in the measure's cell."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    print("| benchmark | measure | value | goal | met |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        what = cell(r.what) + "".join(f"<br>*{cell(n)}*" for n in r.notes)
+        met = f"**{r.met}**" if r.met in ("NO", "yes") and r.goal else cell(r.met)
+        print(f"| {cell(r.bench)} | {what} | {cell(r.value)} | {cell(r.goal)} | {met} |")
+
+
 def profile_completion(count: int = 200) -> None:
     """cProfile of complete_task on the review loop (rounds 1..count), top 30 by own time."""
     import cProfile
@@ -89,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller data, fewer repetitions")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table in Markdown (for docs/benchmarks.md)")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of complete_task")
     args = parser.parse_args(argv)
@@ -103,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += BENCHMARKS[name](quick=args.quick)
         print(f"  {name} took {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     print()
-    print_table(rows)
+    (print_markdown if args.markdown else print_table)(rows)
     print(f"\n(total {time.perf_counter() - began:.0f} s; ratios are medians over repetitions "
           "measured side by side; no figure is asserted)")
     if args.profile:

@@ -41,7 +41,7 @@ def run(quick: bool = False) -> list[Row]:
 
 def loop_rounds(quick: bool) -> list[Row]:
     deep_round = 50 if quick else 200
-    reps = 6 if quick else 30
+    reps = 6 if quick else 20
     with engine_on_temp_sqlite("growth") as pf:
         make_user(pf, ACTOR, "direction")
         deploy(pf, "review_loop.bpmn")

@@ -211,7 +211,7 @@ def run(quick: bool = False) -> list[Row]:
                     "apt-get install wrk)", "-", "", "not run")]
     # interleaved: every endpoint for `seconds`, in turn, `rounds` times; ratios per round
     # the cap is a safety bound (wrk would divide a capped pass by the whole duration)
-    rounds, seconds, connections, cap = (1, 1, 16, 5000) if quick else (3, 2, 16, 20000)
+    rounds, seconds, connections, cap = (1, 1, 8, 5000) if quick else (3, 2, 8, 20000)
     tasks = 60 if quick else 300
     try:
         import psycopg
@@ -237,14 +237,14 @@ def run(quick: bool = False) -> list[Row]:
                     "partnership": (f"/partenariats/{partnership}", session),
                 }
 
-                def measure(path, headers=None, script=None, limit=cap):
-                    found = _wrk(base + path, seconds, connections, limit, folder, headers, script)
+                def measure(path, headers=None, script=None, limit=cap, duration=seconds):
+                    found = _wrk(base + path, duration, connections, limit, folder, headers, script)
                     found["capped"] = found["requests"] >= limit
                     _drain(base)  # what wrk left queued is served before the next pass
                     return found
 
-                measure("/health", limit=300)  # warm-up of every worker
-                measure("/", session, limit=100)
+                measure("/health", limit=300, duration=1)  # warm-up of every worker
+                measure("/", session, limit=100, duration=1)
                 results: dict[str, list[dict]] = {key: [] for key in [*endpoints, "complete"]}
                 pool = ids[:-1]  # the task page's task stays open
                 for turn in range(rounds):
