@@ -55,6 +55,7 @@ HISTORY_SIZE = 20  # completed steps per page of the history
 EVALUATIONS_SIZE = 10
 INSTANCES_SIZE = 20
 DOCUMENTS_SIZE = 20
+LINKABLE_SHOWN = 30  # organisations offered to link at once (a search narrows them)
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation", "period_review")
 
 
@@ -89,9 +90,10 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
                                    partnership_id) if written else None)
         internal = views.reads_internal(current_user)
         objective = _objective_served(db, partnership_id)
-        linked = {o.id for o in organisations}
-        # the map's editors may name the partner organisation the map should draw
-        linkable = ([o for o in queries.organisations(db) if not o.is_own and o.id not in linked]
+        # the map's editors may name the partner organisation the map should draw: the first
+        # organisations by name, those whose name holds what they searched for
+        searched = (request.args.get("organisation_q") or "").strip()[:100] or None
+        linkable = (queries.linkable_organisations(db, partnership_id, searched, LINKABLE_SHOWN)
                     if partnership.kind != plan.PLAN_KIND and current_user.may("edit_map")
                     else None)
         # the record carrying the partnership plan: its page is the plan
@@ -109,7 +111,7 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
                            steering=steering, organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
                            evaluations=evaluations, internal=internal, objective=objective,
-                           plan=the_plan, linkable=linkable, talk=talk), status
+                           plan=the_plan, linkable=linkable, searched=searched, talk=talk), status
 
 
 def _objective_served(db, partnership_id: int):

@@ -437,6 +437,20 @@ def organisations(session: Session):
                            .order_by(Organisation.name)).all()
 
 
+def linkable_organisations(session: Session, partnership_id: int, text: str | None,
+                           limit: int) -> Page:
+    """The partner organisations of the map not yet linked to the partnership (never ours,
+    never an archived one), by name, those whose name holds `text` when given: the first
+    `limit` and how many there are."""
+    linked = select(PartnershipOrganisation.organisation_id).where(
+        PartnershipOrganisation.partnership_id == partnership_id)
+    query = select(Organisation).where(Organisation.archived.is_(False),
+                                       Organisation.is_own.is_(False), Organisation.id.not_in(linked))
+    if text:
+        query = query.where(Organisation.name.icontains(text, autoescape=True))
+    return paged(session, query.order_by(Organisation.name, Organisation.id), 1, limit)
+
+
 def demo_loaded(session: Session) -> bool:
     return session.scalar(select(AuditEvent.id).where(AuditEvent.type == "demo_loaded").limit(1)) is not None
 

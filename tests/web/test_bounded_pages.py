@@ -162,3 +162,28 @@ def test_the_graph_draws_at_most_its_size_and_says_how_many_pass_the_filters(wor
     assert {n["id"] for n in data["nodes"] if not n["own"]} == targets
     page = text_of(as_user("claire").get("/carte/graphe"))
     assert "data-truncated-text=" in page
+
+
+def test_the_organisations_to_link_are_one_short_list_that_a_search_narrows(world, as_user):
+    shown = partnership_views.LINKABLE_SHOWN
+    names = sorted(_relationships(world.pf, shown + 5))
+    pid = new_partnership(world.pf, "Sans partenaire")
+    client = as_user("claire")
+
+    def offered(html: str) -> list[str]:
+        if 'id="partner-organisation"' not in html:
+            return []
+        select_ = html.split('id="partner-organisation"', 1)[1].split("</select>", 1)[0]
+        return re.findall(r'<option value="\d+">([^<]+)</option>', select_)
+
+    page = text_of(client.get(f"/partenariats/{pid}"))
+    assert offered(page) == names[:shown]  # never ours, by name
+    assert f"{shown} organisations proposées sur {shown + 5}" in page
+    assert 'name="organisation_q"' in page
+    narrowed = text_of(client.get(f"/partenariats/{pid}?organisation_q=partenaire 03"))
+    assert offered(narrowed) == [n for n in names if "Partenaire 03" in n]
+    assert "organisations proposées sur" not in narrowed
+    nothing = text_of(client.get(f"/partenariats/{pid}?organisation_q=introuvable"))
+    assert offered(nothing) == [] and "Aucune organisation de la carte ne correspond" in nothing
+    # the professional, who does not edit the map, is offered none
+    assert 'name="organisation_q"' not in text_of(as_user("sophie").get(f"/partenariats/{pid}"))
