@@ -482,13 +482,6 @@ def partnership_organisations(session: Session, partnership_id: int):
         .where(PartnershipOrganisation.partnership_id == partnership_id)).all()
 
 
-def documents_of(session: Session, partnership_id: int):
-    return session.execute(select(Document.id, Document.filename, Document.sha256, Document.size,
-                                  Document.content_type, Document.uploaded_by, Document.created_at)
-                           .where(Document.partnership_id == partnership_id)
-                           .order_by(Document.id)).all()
-
-
 def saved_forms(session: Session) -> dict[str, dict]:
     """The newest saved schema of every form edited in the browser."""
     newest = (select(FormVersion.form_key, func.max(FormVersion.version).label("v"))
