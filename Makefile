@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export PARTNERFLOW_DATABASE_URL ?= $(DATABASE_URL)
 
 
-.PHONY: assets install run test test-sqlite test-postgres lint bench clean browser mutation
+.PHONY: assets install run test test-sqlite test-postgres lint bench clean browser mutation wrk
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,8 +64,16 @@ test-sqlite: install
 test-postgres: install
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --db=postgresql -m "not sqlite_only" tests/integration tests/scenarios
 
-bench: install
+# The HTTP pass drives gunicorn with wrk (a C client that leaves the cores to the server):
+# installed from Debian like chromium for the browser tests.
+bench: install wrk
 	$(BIN)/python -m bench
+
+wrk:
+	@command -v wrk >/dev/null || { \
+	  echo "installing wrk for the HTTP pass of the benchmarks"; \
+	  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || \
+	  { echo "wrk could not be installed (apt-get as root): the HTTP pass will say it did not run"; }; }
 
 # Extract the French msgids (web/, templates, forms/*.json), merge them into each catalog, compile.
 # New strings arrive untranslated: translate them in web/translations/<lang>/LC_MESSAGES/messages.po

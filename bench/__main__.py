@@ -10,9 +10,10 @@ import argparse
 import logging
 import platform
 import sys
+import textwrap
 import time
 
-from . import audit_verify, completion, growth, inbox, load, sandbox, storage
+from . import audit_verify, completion, growth, inbox, load, pages, sandbox, storage
 from .common import Row
 
 BENCHMARKS = {
@@ -22,22 +23,45 @@ BENCHMARKS = {
     "storage": storage.run,
     "sandbox": sandbox.run,
     "audit": audit_verify.run,
+    "pages": pages.run,
+    # gunicorn on PostgreSQL, driven by wrk (`make bench` installs wrk when it is missing)
+    "load": load.run,
 }
-# Needs gunicorn, PostgreSQL and wrk: only with `--only load` (see bench/load.py).
-OPTIONAL = {"load": load.run}
+
+
+WRAP = (None, 64, 40, None, None)  # the measure and the value wrap at these widths
 
 
 def print_table(rows: list[Row]) -> None:
+    """One table: every figure with its goal and whether this run met it; a long measure or
+    value wraps within its column, notes go under the value."""
     headers = ("benchmark", "measure", "value", "goal", "met")
-    cells = [(r.bench, r.what, r.value, r.goal, r.met) for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    cells = [[textwrap.wrap(c, w) or [""] if w else [c] for c, w in
+              zip((r.bench, r.what, r.value, r.goal, r.met), WRAP, strict=True)] for r in rows]
+    widths = [max(len(h), *(len(part) for c in cells for part in c[i])) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line)
     print("-" * len(line))
     for row, cell in zip(rows, cells, strict=True):
-        print("  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip())
+        for n in range(max(len(c) for c in cell)):
+            print("  ".join((c[n] if n < len(c) else "").ljust(w)
+                            for c, w in zip(cell, widths, strict=True)).rstrip())
         for note in row.notes:
-            print(" " * (widths[0] + widths[1] + 4) + note)
+            for part in textwrap.wrap(note, 100):
+                print(" " * (widths[0] + widths[1] + 4) + part)
+
+
+def print_markdown(rows: list[Row]) -> None:
+    """The same table in Markdown (docs/benchmarks.md), notes in the measure's cell."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    print("| benchmark | measure | value | goal | met |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        what = cell(r.what) + "".join(f"<br>*{cell(n)}*" for n in r.notes)
+        met = f"**{r.met}**" if r.met in ("NO", "yes") and r.goal else cell(r.met)
+        print(f"| {cell(r.bench)} | {what} | {cell(r.value)} | {cell(r.goal)} | {met} |")
 
 
 def profile_completion(count: int = 200) -> None:
@@ -77,7 +101,9 @@ def profile_completion(count: int = 200) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller data, fewer repetitions")
-    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS | OPTIONAL), default=None)
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table in Markdown (for docs/benchmarks.md)")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of complete_task")
     args = parser.parse_args(argv)
@@ -89,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(BENCHMARKS):
         t0 = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows += (BENCHMARKS | OPTIONAL)[name](quick=args.quick)
+        rows += BENCHMARKS[name](quick=args.quick)
         print(f"  {name} took {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     print()
-    print_table(rows)
+    (print_markdown if args.markdown else print_table)(rows)
     print(f"\n(total {time.perf_counter() - began:.0f} s; ratios are medians over repetitions "
           "measured side by side; no figure is asserted)")
     if args.profile:

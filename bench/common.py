@@ -100,8 +100,11 @@ def complete(pf: Partnerflow, task_id: int, data: dict) -> services.Completion:
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    """Seconds taken by fn(); a collection runs first so no side inherits the other's garbage."""
+    """Seconds taken by fn(); a collection runs first so no side inherits the other's garbage.
+    What survives it is frozen (gc.freeze): the next collection scans only what was allocated
+    since, instead of the whole heap (50 ms a collection once the application is loaded)."""
     gc.collect()
+    gc.freeze()
     began = time.perf_counter()
     result = fn()
     return time.perf_counter() - began, result

@@ -6,8 +6,9 @@ a) Loop rounds: completing the review of round 1 vs round N (~200) of the review
    iterators stop near depth 1000, so the engine refuses depth > 800 (about 266 rounds
    of this loop) and long repetition is modelled as rolling periods instead.
 b) Rolling periods: each period is a new instance (bench/fixtures/period.bpmn, one user
-   task then the end) of the same partnership. Completing period 1000's task (999 periods
-   of history in the partnership) vs period 1's task (a fresh partnership).
+   task then the end) of the same partnership. Completing period 500's task (499 periods
+   of history in the partnership; 99 in a --quick run) vs period 1's task (a fresh
+   partnership).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def loop_rounds(quick: bool) -> list[Row]:
-    deep_round = 100 if quick else 200
-    reps = 10 if quick else 30
+    deep_round = 50 if quick else 200
+    reps = 6 if quick else 20
     with engine_on_temp_sqlite("growth") as pf:
         make_user(pf, ACTOR, "direction")
         deploy(pf, "review_loop.bpmn")
@@ -86,8 +87,8 @@ def loop_rounds(quick: bool) -> list[Row]:
 
 
 def rolling_periods(quick: bool) -> list[Row]:
-    periods = 200 if quick else 1000
-    reps = 10 if quick else 25
+    periods = 100 if quick else 500
+    reps = 6 if quick else 25
     summary = {"summary": "Rien à signaler."}
     with engine_on_temp_sqlite("periods") as pf:
         make_user(pf, ACTOR, "direction")

@@ -30,6 +30,7 @@ bp = Blueprint("audit", __name__)
 # the report's PDF reads its style sheet from the package, never through a URL of the request
 REPORT_CSS = Path(__file__).resolve().parent / "static" / "report.css"
 PAGE_SIZE = 100  # events per page of the timeline
+INSTANCES_SIZE = 20  # instances per page of the audit page's list
 
 
 def _may_read(partnership_id: int) -> None:
@@ -78,12 +79,16 @@ def timeline(partnership_id: int):
             events = auditlog.redacted_timeline(events, audiences)
         # the status of the last verification, not a verification of the whole chain per view
         verification, since = audit.last_verification(db, partnership_id)
-        instances = queries.instances_of(db, partnership_id)
+        # one page of the instances (the latest first); the filter offers them and the chosen one
+        instances = queries.instances_page(db, partnership_id, int_arg("instances"), INSTANCES_SIZE)
+        choices = list(instances.rows)
+        chosen = db.get(ProcessInstance, filters.instance_id) if filters.instance_id else None
+        if chosen is not None and chosen.partnership_id == partnership_id and chosen not in choices:
+            choices.append(chosen)
         signatures = convention.signature_statuses(db, partnership_id)
-        documents = queries.documents_of(db, partnership_id)
     return render_template("audit.html", partnership=partnership, events=events, filters=filters,
                            verification=verification, appended_since=since, instances=instances,
-                           signatures=signatures, documents=documents, stages=STAGES,
+                           instance_choices=choices, signatures=signatures, stages=STAGES,
                            redacted=audiences is not None, actors=actors, types=types, args=args,
                            page=page, pages=pages, total=total)
 

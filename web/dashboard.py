@@ -13,10 +13,12 @@ from flask_login import login_required
 from partnerflow.engine.method import dashboard, plan
 
 from .current import engine, require
+from .params import int_arg
 
 bp = Blueprint("dashboard", __name__)
 WINDOW_DAYS = 90
 DURATION_WINDOW = timedelta(days=365)
+LIST_SIZE = 20  # rows per page of the conventions to renew and of the evaluations due
 
 
 @bp.app_template_global()
@@ -33,15 +35,37 @@ def index():
     now = pf.clock()
     today = now.date()
     with pf.read() as db:
+        expiring = _page(dashboard.conventions_expiring_count(db, today, WINDOW_DAYS), "conventions")
         figures = {
             "stages": dashboard.partnerships_per_stage(db),
             "overdue": dashboard.overdue_per_role(db, now),
-            "expiring": dashboard.conventions_expiring(db, today, WINDOW_DAYS),
+            "expiring": expiring | {"rows": dashboard.conventions_expiring(
+                db, today, WINDOW_DAYS, limit=LIST_SIZE, offset=expiring["offset"])},
             "durations": dashboard.time_per_stage(db, since=now - DURATION_WINDOW),
-            "evaluations": dashboard.evaluations_due(db, today, WINDOW_DAYS),
+            "evaluations": _evaluations(db, today),
             "plan": dashboard.partnership_plan(db, today),
         }
     return render_template("dashboard.html", window=WINDOW_DAYS, today=today, **figures)
+
+
+def _evaluations(db, today) -> dict:
+    """The page of the evaluations due asked for; its count comes with its rows (one read
+    of the action sheets), so a page past the last is read again as the last."""
+    wanted = max(1, int_arg("evaluations") or 1)
+    rows, total = dashboard.evaluations_page(db, today, WINDOW_DAYS, limit=LIST_SIZE,
+                                             offset=(wanted - 1) * LIST_SIZE)
+    found = _page(total, "evaluations")
+    if found["page"] != wanted:
+        rows, total = dashboard.evaluations_page(db, today, WINDOW_DAYS, limit=LIST_SIZE,
+                                                 offset=found["offset"])
+    return found | {"rows": rows}
+
+
+def _page(total: int, arg: str) -> dict:
+    """The page of a list of the dashboard asked for by the query argument `arg`."""
+    pages = max(1, -(-total // LIST_SIZE))
+    page = min(max(1, int_arg(arg) or 1), pages)
+    return {"total": total, "page": page, "pages": pages, "offset": (page - 1) * LIST_SIZE}
 
 
 @bp.post("/tableau-de-bord/plan")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from babel import dates as babel_dates
 from flask import g, has_request_context, request, session
 from flask_babel import format_date as babel_format_date
 from flask_babel import format_datetime, get_locale
@@ -51,7 +52,7 @@ def _role_label(key: str | None) -> str:
     """A group's name in the current language: the method's groups through the
     translations, the organisation's own by their French or English label."""
     if key in ROLES:
-        return _(ROLES[key])
+        return translated(ROLES[key])
     from .current import group_labels
 
     labels = group_labels().get(key or "") if has_request_context() else None
@@ -61,7 +62,7 @@ def _role_label(key: str | None) -> str:
 
 
 def _stage_label(key: str | None) -> str:
-    return _(STAGES[key]) if key in STAGES else (key or "—")
+    return _label(STAGES, key)
 
 
 # Translated when shown (`_label`); N_ only marks them for extraction.
@@ -96,7 +97,12 @@ LEVELS = {"L0": N_("L0 — réseau informel"), "L1": N_("L1 — échange de lett
 
 
 def _locale() -> str:
-    return str(get_locale() or "fr") if has_request_context() else "fr"
+    if not has_request_context():
+        return "fr"
+    found = g.get("locale_code")
+    if found is None:
+        found = g.locale_code = str(get_locale() or "fr")
+    return found
 
 
 def shown_name(names: dict | None, default: str | None = None) -> str | None:
@@ -135,7 +141,19 @@ def problem_shown(problem) -> dict:
 
 
 def _label(table: dict, key: str | None) -> str:
-    return _(table[key]) if key in table else (key or "—")
+    return translated(table[key]) if key in table else (key or "—")
+
+
+def translated(msgid: str) -> str:
+    """`_(msgid)` (no parameters), looked up once per request: a page of a hundred rows
+    shows the same few labels a hundred times."""
+    if not has_request_context():
+        return _(msgid)
+    cache = g.setdefault("translated_labels", {})
+    found = cache.get(msgid)
+    if found is None:
+        found = cache[msgid] = _(msgid)
+    return found
 
 
 def event_label(key: str | None) -> str:
@@ -209,9 +227,28 @@ def _format_datetime(moment, seconds: bool = False) -> str:
             moment = datetime.fromisoformat(moment)
         except ValueError:
             return moment
-    locale = str(get_locale() or "fr").split("_")[0]
-    patterns = _SECONDS_PATTERNS if seconds else _DATETIME_PATTERNS
-    return format_datetime(as_utc(moment), patterns.get(locale, "medium"))
+    if not has_request_context():
+        locale = str(get_locale() or "fr").split("_")[0]
+        patterns = _SECONDS_PATTERNS if seconds else _DATETIME_PATTERNS
+        return format_datetime(as_utc(moment), patterns.get(locale, "medium"))
+    zone, locale, pattern = _moment_format(seconds)
+    return babel_dates.format_datetime(as_utc(moment), pattern, tzinfo=zone, locale=locale)
+
+
+def _moment_format(seconds: bool):
+    """The site's time zone, the reader's locale and the pattern, worked out once per
+    request (what Flask-Babel's format_datetime looks up on every call)."""
+    key = "moment_format_seconds" if seconds else "moment_format"
+    found = g.get(key)
+    if found is None:
+        from flask_babel import get_timezone
+
+        locale = get_locale()
+        patterns = _SECONDS_PATTERNS if seconds else _DATETIME_PATTERNS
+        pattern = patterns.get(str(locale or "fr").split("_")[0], "medium")
+        found = (get_timezone(), locale, pattern)
+        setattr(g, key, found)
+    return found
 
 
 def time_zone_name() -> str:

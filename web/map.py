@@ -29,6 +29,7 @@ from .params import int_arg
 
 bp = Blueprint("map", __name__, url_prefix="/carte")
 PAGE_SIZE = 50  # relationships per page of the map's list
+GRAPH_SIZE = 100  # relationships drawn by the graph at most (the list shows them all)
 # the French labels of registry.ORGANISATION_KINDS, marked for extraction, translated when shown
 ORG_KIND_LABELS = {"association": N_("Association"), "ehpad": N_("EHPAD"), "ime": N_("IME"),
                    "hospital": N_("Hôpital"), "town_hall": N_("Mairie"),
@@ -263,7 +264,7 @@ def graph():
 @bp.get("/graphe.json")
 def graph_data():
     with engine().read() as db:
-        data = registry.graph(db, _filters())
+        data = registry.graph(db, _filters(), limit=GRAPH_SIZE)
     may_edit = current_user.may("edit_map")
     for edge in data["edges"]:
         edge["url"] = _edge_url(edge, may_edit)

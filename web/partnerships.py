@@ -49,13 +49,23 @@ def show(partnership_id: int):
     return _page(partnership_id)
 
 
+# the partnership page shows one page of each list that grows with its history
+OPEN_SHOWN = 50  # open tasks listed (the inbox, filtered on the partnership, lists them all)
+HISTORY_SIZE = 20  # completed steps per page of the history
+EVALUATIONS_SIZE = 10
+INSTANCES_SIZE = 20
+DOCUMENTS_SIZE = 20
+LINKABLE_SHOWN = 30  # organisations offered to link at once (a search narrows them)
+EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation", "period_review")
+
+
 def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
     _check_visible(partnership_id)
     with engine().read() as db:
         partnership = db.get(Partnership, partnership_id)
         if partnership is None:
             abort(404)
-        open_tasks = queries.tasks_of_partnership(db, partnership_id, "open")
+        open_tasks, open_count = queries.open_tasks_of(db, partnership_id, OPEN_SHOWN)
         me = access.actor(db, current_user.username)
         actionable = {t.id for t in open_tasks if access.may(me, "act", t)}
         # tasks nobody may act on: "en attente d'un interlocuteur", and who may unblock them
@@ -63,24 +73,27 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
         ref = queries.partnership_ref(partnership_id, open_tasks)
         contacts = (queries.unattached_partner_contacts(db, partnership_id)
                     if waiting and access.may(me, "attach_contact", ref) else None)
-        done = queries.tasks_of_partnership(db, partnership_id, "completed")
+        history = queries.completed_tasks_page(db, partnership_id, int_arg("etapes"), HISTORY_SIZE)
+        evaluations = queries.completed_tasks_page(db, partnership_id, int_arg("evaluations"),
+                                                   EVALUATIONS_SIZE, EVALUATION_FORMS)
         members, actors = queries.partnership_people(db, partnership_id)
         steering = committee.members_of(db, partnership_id)
         organisations = queries.partnership_organisations(db, partnership_id)
-        docs = queries.documents_of(db, partnership_id)
-        instances = queries.instances_of(db, partnership_id)
         shared = views.shared_documents(db, engine().forms, partnership_id, current_user)
-        if shared is not None:  # a partner representative: only what is shared with them
-            docs = [d for d in docs if d.sha256 in shared]
-        written = [t for t in done if t.form_key == "action_sheets" and t.result]
+        # a partner representative: only what is shared with them
+        docs = queries.documents_page(db, partnership_id, int_arg("documents"), DOCUMENTS_SIZE,
+                                      only=shared)
+        instances = queries.instances_page(db, partnership_id, int_arg("instances"), INSTANCES_SIZE)
+        written = queries.latest_result(db, partnership_id, "action_sheets")
         sheets = (views.form_table(db, engine().forms, "action_sheets", "action_sheets",
-                                   written[-1].result.get("action_sheets") or [], current_user,
+                                   written.result.get("action_sheets") or [], current_user,
                                    partnership_id) if written else None)
         internal = views.reads_internal(current_user)
         objective = _objective_served(db, partnership_id)
-        linked = {o.id for o in organisations}
-        # the map's editors may name the partner organisation the map should draw
-        linkable = ([o for o in queries.organisations(db) if not o.is_own and o.id not in linked]
+        # the map's editors may name the partner organisation the map should draw: the first
+        # organisations by name, those whose name holds what they searched for
+        searched = (request.args.get("organisation_q") or "").strip()[:100] or None
+        linkable = (queries.linkable_organisations(db, partnership_id, searched, LINKABLE_SHOWN)
                     if partnership.kind != plan.PLAN_KIND and current_user.may("edit_map")
                     else None)
         # the record carrying the partnership plan: its page is the plan
@@ -92,15 +105,13 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
                 "may_share": access.may(me, "share_comment", thread),
                 "partner_author": access.is_partner_representative(me),
                 "form": None, "errors": {}, "typed": {}, **(talk or {})}
-    evaluations = [t for t in done if t.form_key in ("intermediate_evaluation", "final_evaluation",
-                                                      "period_review")]
     return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
-                           actionable=actionable, waiting=waiting, contacts=contacts,
-                           done=done, members=members, actors=actors, steering=steering,
-                           organisations=organisations,
+                           open_count=open_count, actionable=actionable, waiting=waiting,
+                           contacts=contacts, history=history, members=members, actors=actors,
+                           steering=steering, organisations=organisations,
                            documents=docs, instances=instances, sheets=sheets,
                            evaluations=evaluations, internal=internal, objective=objective,
-                           plan=the_plan, linkable=linkable, talk=talk), status
+                           plan=the_plan, linkable=linkable, searched=searched, talk=talk), status
 
 
 def _objective_served(db, partnership_id: int):

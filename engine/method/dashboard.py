@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from partnerflow.engine.access.groups import ROLES, STAGES
@@ -75,18 +75,21 @@ def overdue_per_role(session: Session, now: datetime) -> list[Count]:
                                           item[0] or ""))]
 
 
-def conventions_expiring(session: Session, today: date, days: int = 90) -> list[Expiring]:
-    """Relationships whose convention ends or must be renewed within `days` days."""
-    rows = [Expiring(rel.id, partner.name, rel.kind, registry.as_day(rel.convention_end),
+def conventions_expiring(session: Session, today: date, days: int = 90, *, limit: int | None = None,
+                         offset: int = 0) -> list[Expiring]:
+    """Relationships whose convention ends or must be renewed within `days` days, the first
+    due first; `limit` and `offset` give one page (the database sorts and cuts)."""
+    query = reminders.due_query(today, days)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return [Expiring(rel.id, partner.name, rel.kind, registry.as_day(rel.convention_end),
                      registry.as_day(rel.renewal_date), rel.partnership_id)
-            for rel, partner in reminders.due_for_reminder(session, today, days)]
-    return sorted(rows, key=lambda r: (_first_due(r, today, days), r.partner))
+            for rel, partner in session.execute(query)]
 
 
-def _first_due(row: Expiring, today: date, days: int) -> date:
-    dates = [d for d in (row.convention_end, row.renewal_date)
-             if d and today <= d <= today + timedelta(days=days)]
-    return min(dates)
+def conventions_expiring_count(session: Session, today: date, days: int = 90) -> int:
+    return session.scalar(select(func.count()).select_from(
+        reminders.due_query(today, days).order_by(None).subquery())) or 0
 
 
 def _days_open(dialect: str):
@@ -104,20 +107,30 @@ def time_per_stage(session: Session, since: datetime | None = None) -> list[Stag
              HumanTask.stage.is_not(None)]
     if since is not None:
         where.append(HumanTask.completed_at >= since)
+    # one sort per stage: by time open, the longest last (of equal times, the first task
+    # last); the middle row(s) give the median, the last row the slowest
+    timed = select(HumanTask.stage.label("stage"), HumanTask.id.label("id"),
+                   HumanTask.partnership_id.label("pid"), days).where(*where).subquery()
     ranked = select(
-        HumanTask.stage.label("stage"), HumanTask.id.label("id"),
-        HumanTask.partnership_id.label("pid"), days,
-        func.row_number().over(partition_by=HumanTask.stage, order_by=(days, HumanTask.id)).label("rn"),
-        func.row_number().over(partition_by=HumanTask.stage,
-                               order_by=(days.desc(), HumanTask.id)).label("slow"),
-        func.count().over(partition_by=HumanTask.stage).label("n"),
-    ).where(*where).subquery()
+        timed, func.row_number().over(partition_by=timed.c.stage,
+                                      order_by=(timed.c.days, timed.c.id.desc())).label("rn"),
+        func.count().over(partition_by=timed.c.stage).label("n"),
+    ).subquery()
     middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    medians = {stage: (n, float(median)) for stage, n, median in session.execute(
-        select(ranked.c.stage, func.max(ranked.c.n), func.avg(ranked.c.days))
-        .where(middle).group_by(ranked.c.stage))}
-    slowest = {stage: (float(d), task_id, pid) for stage, d, task_id, pid in session.execute(
-        select(ranked.c.stage, ranked.c.days, ranked.c.id, ranked.c.pid).where(ranked.c.slow == 1))}
+    last = ranked.c.rn == ranked.c.n
+    # per stage, the one or two middle rows and the slowest row (at most 3 rows)
+    picked: dict[str, dict] = {}
+    for stage, n, d, task_id, pid, is_middle, is_slowest in session.execute(
+            select(ranked.c.stage, ranked.c.n, ranked.c.days, ranked.c.id, ranked.c.pid,
+                   middle.label("is_middle"), last.label("is_slowest"))
+            .where(or_(middle, last))):
+        found = picked.setdefault(stage, {"n": n, "middle": []})
+        if is_middle:
+            found["middle"].append(float(d))
+        if is_slowest:
+            found["slowest"] = (float(d), task_id, pid)
+    medians = {stage: (p["n"], sum(p["middle"]) / len(p["middle"])) for stage, p in picked.items()}
+    slowest = {stage: p["slowest"] for stage, p in picked.items()}
     rows = []
     for stage in [s for s in STAGES if s in medians] + sorted(set(medians) - set(STAGES)):
         count, median = medians[stage]
@@ -126,40 +139,82 @@ def time_per_stage(session: Session, since: datetime | None = None) -> list[Stag
     return rows
 
 
-def evaluations_due(session: Session, today: date, days: int = 90) -> list[EvaluationDue]:
-    """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
-    of active partnerships that fall within `days` days; soonest first."""
-    rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
-                          registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
-                          bool(due and as_utc(due).date() < today))
-            for task_id, form, due, title, pid, ptitle in session.execute(
-                select(HumanTask.id, HumanTask.form_key, HumanTask.due_at, HumanTask.title,
-                       Partnership.id, Partnership.title)
-                .join(Partnership, Partnership.id == HumanTask.partnership_id)
-                .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))]
-    rows.extend(_sheet_dates(session, today, days))
-    return sorted(rows, key=lambda r: (r.due or date.max, r.partnership_title, r.title))
+def _evaluation_tasks(today: date):
+    return (select(HumanTask.id, HumanTask.form_key, HumanTask.due_at, HumanTask.title,
+                   Partnership.id, Partnership.title)
+            .join(Partnership, Partnership.id == HumanTask.partnership_id)
+            .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
 
 
-def _sheet_dates(session: Session, today: date, days: int) -> list[EvaluationDue]:
+def _sheet_dates(session: Session, today: date, days: int):
+    """The evaluation dates of the latest action sheets of each active partnership that fall
+    within `days` days: (day as written, which, title, partnership id, partnership title),
+    read inside the database from the sheets' JSON (the form stores ISO dates)."""
     latest = (select(func.max(HumanTask.id)).where(HumanTask.form_key == "action_sheets",
                                                    HumanTask.state == "completed")
               .group_by(HumanTask.partnership_id))
-    found = []
-    for result, pid, ptitle in session.execute(
-            select(HumanTask.result, Partnership.id, Partnership.title)
+    if session.get_bind().dialect.name == "postgresql":
+        sheets = HumanTask.result["action_sheets"]
+        sheet = func.jsonb_array_elements(case(
+            (func.jsonb_typeof(sheets) == "array", sheets), else_=literal_column("'[]'::jsonb"))
+        ).table_valued("value").alias("sheet")
+        field = func.jsonb_each_text(case(
+            (func.jsonb_typeof(sheet.c.value) == "object", sheet.c.value),
+            else_=literal_column("'{}'::jsonb"))).table_valued("key", "value").alias("field")
+        title = func.coalesce(sheet.c.value.op("->>")("title"), sheet.c.value.op("->>")("number"), "")
+    else:
+        sheet = func.json_each(HumanTask.result, "$.action_sheets").table_valued(
+            "value", "type").alias("sheet")
+        # each field of each sheet as a row: the dates are compared without parsing the
+        # sheet again for each comparison
+        field = func.json_each(case((sheet.c.type == "object", sheet.c.value), else_="{}")
+                               ).table_valued("key", "value").alias("field")
+        title = func.coalesce(func.json_extract(sheet.c.value, "$.title"),
+                              func.json_extract(sheet.c.value, "$.number"), "")
+    first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
+    which = case(*((field.c.key == name, literal(kind)) for name, kind in SHEET_DATES.items()))
+    return (select(field.c.value.label("due"), which.label("which"), title.label("title"),
+                   Partnership.id.label("pid"), Partnership.title.label("ptitle"))
+            .select_from(HumanTask).join(sheet, true()).join(field, true())
             .join(Partnership, Partnership.id == HumanTask.partnership_id)
-            .where(HumanTask.id.in_(latest), Partnership.status == "active")):
-        for sheet in (result or {}).get("action_sheets", []) or []:
-            for name, which in SHEET_DATES.items():
-                try:
-                    due = registry.parse_date(sheet.get(name))
-                except ValueError:
-                    continue
-                if due and today <= due <= today + timedelta(days=days):
-                    title = sheet.get("title") or sheet.get("number") or ""
-                    found.append(EvaluationDue("sheet", which, due, str(title), pid, ptitle))
-    return found
+            .where(HumanTask.id.in_(latest), Partnership.status == "active",
+                   field.c.key.in_(list(SHEET_DATES)), field.c.value.like("____-__-__"),
+                   field.c.value >= first, field.c.value <= last)).subquery()
+
+
+def evaluations_page(session: Session, today: date, days: int = 90, *, limit: int | None = None,
+                     offset: int = 0) -> tuple[list[EvaluationDue], int]:
+    """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
+    of active partnerships that fall within `days` days; soonest first, and how many there
+    are. `limit` and `offset` give one page: each source is sorted, counted and cut by the
+    database (the sheets read once), the two merged here."""
+    cut = None if limit is None else limit + offset
+    tasks = _evaluation_tasks(today).order_by(
+        HumanTask.due_at.is_(None), HumanTask.due_at, Partnership.title, HumanTask.title, HumanTask.id)
+    sheets = _sheet_dates(session, today, days)
+    dated = select(sheets, func.count().over().label("total")).order_by(
+        sheets.c.due, sheets.c.ptitle, sheets.c.title)
+    if cut is not None:
+        tasks, dated = tasks.limit(cut), dated.limit(cut)
+    rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
+                          registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
+                          bool(due and as_utc(due).date() < today))
+            for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
+    total = len(rows) if cut is None or len(rows) < cut else session.scalar(
+        select(func.count()).select_from(_evaluation_tasks(today).subquery()))
+    in_sheets = 0
+    for due, which, title, pid, ptitle, in_sheets in session.execute(dated):  # noqa: B007
+        try:
+            rows.append(EvaluationDue("sheet", which, date.fromisoformat(due), str(title), pid, ptitle))
+        except ValueError:  # not a day of the calendar
+            continue
+    rows.sort(key=lambda r: (r.due or date.max, r.partnership_title, r.title))
+    return rows[offset:cut], total + in_sheets
+
+
+def evaluations_due(session: Session, today: date, days: int = 90) -> list[EvaluationDue]:
+    """Every evaluation due (evaluations_page without a limit)."""
+    return evaluations_page(session, today, days)[0]
 
 
 # ---------------------------------------------------------------- the partnership plan
@@ -227,7 +282,10 @@ def partnership_plan(session: Session, today: date) -> PlanBoard:
             HumanTask.partnership_id == found.id,
                                                     HumanTask.state == "open")
         .order_by(HumanTask.id.desc()).limit(1)).first() if found is not None else None
-    names = dict(session.execute(select(User.username, User.full_name)).all()) if approved else {}
+    named_people = {row.get("professional") for row in (approved.professionals if approved else ())
+                    if isinstance(row.get("professional"), str) and row.get("professional")}
+    names = dict(session.execute(select(User.username, User.full_name).where(
+        User.username.in_(named_people))).all()) if named_people else {}
     professionals = tuple((names.get(row.get("professional"), row.get("professional")) or "",
                            row.get("professional_contribution"))
                           for row in (approved.professionals if approved else ()))

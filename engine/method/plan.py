@@ -227,8 +227,11 @@ def objectives_named(session: Session, partnership_id: int | None = None) -> dic
              .where(AuditEvent.type == "instance_started", AuditEvent.partnership_id.is_not(None),
                     path.is_not(None))
              .order_by(AuditEvent.id))
-    if partnership_id is not None:
-        query = query.where(AuditEvent.partnership_id == partnership_id)
+    if partnership_id is not None:  # its latest start that names one: one row of the index
+        value = session.scalar(query.with_only_columns(path).where(
+            AuditEvent.partnership_id == partnership_id, path != "")
+            .order_by(None).order_by(AuditEvent.id.desc()).limit(1))
+        return {partnership_id: value} if value not in (None, "") else {}
     named: dict[int, str] = {}
     for found_id, value in session.execute(query):
         if value not in (None, ""):

@@ -691,12 +691,16 @@ def relationship(session: Session, relationship_id: int) -> Relationship:
     return _relationship(session, relationship_id)
 
 
-def graph(session: Session, filters: MapFilter = MapFilter()) -> dict:
-    """Nodes (organisations) and edges (relationships) for the graph view, as plain data.
+def graph(session: Session, filters: MapFilter = MapFilter(), *, limit: int | None = None) -> dict:
+    """Nodes (organisations) and edges (relationships) for the graph view, as plain data;
+    at most `limit` relationships (in the list's order), `total` says how many pass the
+    filters.
 
     Our organisation is always a node; a partner is a node when one of its relationships
     passes the filters (or, without a kind or level filter, whenever it is in the map)."""
-    rows = relationships(session, filters)
+    rows = relationships(session, filters, limit=limit)
+    total = relationships_count(session, filters) if limit is not None and len(rows) >= limit \
+        else len(rows)
     orgs: dict[int, Organisation] = {}
     edges = []
     for rel, partner in rows:
@@ -714,7 +718,7 @@ def graph(session: Session, filters: MapFilter = MapFilter()) -> dict:
     nodes = [{"id": f"o{o.id}", "organisation_id": o.id, "label": o.name, "kind": o.kind,
               "own": o.is_own, "archived": o.archived}
              for o in sorted(orgs.values(), key=lambda o: (not o.is_own, o.name))]
-    return {"nodes": nodes, "edges": edges}
+    return {"nodes": nodes, "edges": edges, "total": total}
 
 
 # ---------------------------------------------------------------- reminders

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from partnerflow.engine import audit
@@ -108,14 +108,24 @@ class Reminder:
     due: date
 
 
+def due_query(today: date, days_ahead: int = 90):
+    """(relationship, partner) of the relationships not archived whose renewal date or
+    convention end falls within the window, the first of those dates first."""
+    start, end = registry.as_moment(today), registry.as_moment(today + timedelta(days=days_ahead))
+    renewal_in = Relationship.renewal_date.between(start, end)
+    end_in = Relationship.convention_end.between(start, end)
+    first = case((and_(renewal_in, or_(Relationship.convention_end.is_(None), ~end_in,
+                                       Relationship.renewal_date <= Relationship.convention_end)),
+                  Relationship.renewal_date), else_=Relationship.convention_end)
+    partner = aliased(Organisation)
+    return (select(Relationship, partner).join(partner, partner.id == Relationship.partner_id)
+            .where(Relationship.archived.is_(False), or_(renewal_in, end_in))
+            .order_by(first, partner.name, Relationship.id))
+
+
 def due_for_reminder(session: Session, today: date, days_ahead: int = 90):
     """Relationships whose renewal date or convention end falls within the window."""
-    start, end = registry.as_moment(today), registry.as_moment(today + timedelta(days=days_ahead))
-    in_window = or_(Relationship.renewal_date.between(start, end),
-                    Relationship.convention_end.between(start, end))
-    partner = aliased(Organisation)
-    return session.execute(select(Relationship, partner).join(partner, partner.id == Relationship.partner_id)
-                           .where(Relationship.archived.is_(False), in_window)
+    return session.execute(due_query(today, days_ahead).order_by(None)
                            .order_by(Relationship.id)).all()
 
 

@@ -249,6 +249,80 @@ def tasks_of_partnership(session: Session, partnership_id: int, state: str | Non
     return session.scalars(query.order_by(HumanTask.id)).all()
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its rows, the list's size (counted by the database), the page
+    shown (1-based, clamped to the last page) and the number of pages."""
+
+    rows: list
+    total: int
+    page: int
+    pages: int
+    size: int  # rows per page
+
+    @property
+    def first(self) -> int:
+        """The rank of the page's first row in the whole list (1-based)."""
+        return (self.page - 1) * self.size + 1
+
+
+def paged(session: Session, query, page: int | None, size: int, *, scalars: bool = True) -> Page:
+    """`query` (ordered) cut to page `page` of `size` rows; the total is a COUNT, so the
+    cost is one page of rows whatever the length of the list."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // size))
+    page = min(max(1, page or 1), pages)
+    cut = query.limit(size).offset((page - 1) * size)
+    rows = list(session.scalars(cut) if scalars else session.execute(cut))
+    return Page(rows, total, page, pages, size)
+
+
+def open_tasks_of(session: Session, partnership_id: int, limit: int) -> tuple[list[HumanTask], int]:
+    """The first `limit` open tasks of a partnership (oldest first) and how many are open."""
+    where = (HumanTask.partnership_id == partnership_id, HumanTask.state == "open")
+    rows = list(session.scalars(select(HumanTask).where(*where).order_by(HumanTask.id).limit(limit)))
+    total = len(rows) if len(rows) < limit else session.scalar(
+        select(func.count()).select_from(HumanTask).where(*where))
+    return rows, total
+
+
+def completed_tasks_page(session: Session, partnership_id: int, page: int | None, size: int,
+                         form_keys: tuple[str, ...] | None = None) -> Page:
+    """The partnership's completed tasks, the latest first (those of `form_keys` only)."""
+    query = select(HumanTask).where(HumanTask.partnership_id == partnership_id,
+                                    HumanTask.state == "completed")
+    if form_keys:
+        query = query.where(HumanTask.form_key.in_(form_keys))
+    return paged(session, query.order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()), page, size)
+
+
+def latest_result(session: Session, partnership_id: int, form_key: str) -> HumanTask | None:
+    """The latest completed task of that form in the partnership that holds a result (among
+    its last ten: a step completed without data does not send the page through the history)."""
+    return next((t for t in session.scalars(select(HumanTask).where(
+        HumanTask.partnership_id == partnership_id, HumanTask.state == "completed",
+        HumanTask.form_key == form_key).order_by(HumanTask.id.desc()).limit(10)) if t.result),
+        None)
+
+
+def instances_page(session: Session, partnership_id: int, page: int | None, size: int) -> Page:
+    """The partnership's process instances, the latest started first."""
+    return paged(session, select(ProcessInstance).where(
+        ProcessInstance.partnership_id == partnership_id).order_by(ProcessInstance.id.desc()),
+        page, size)
+
+
+def documents_page(session: Session, partnership_id: int, page: int | None, size: int,
+                   only: set[str] | None = None) -> Page:
+    """The partnership's documents, the latest first; `only`: those of these hashes."""
+    query = (select(Document.id, Document.filename, Document.sha256, Document.size,
+                    Document.content_type, Document.uploaded_by, Document.created_at)
+             .where(Document.partnership_id == partnership_id))
+    if only is not None:
+        query = query.where(Document.sha256.in_(only or {""}))
+    return paged(session, query.order_by(Document.id.desc()), page, size, scalars=False)
+
+
 def partnerships(session: Session):
     return session.scalars(select(Partnership).order_by(Partnership.id)).all()
 
@@ -391,6 +465,20 @@ def organisations(session: Session):
                            .order_by(Organisation.name)).all()
 
 
+def linkable_organisations(session: Session, partnership_id: int, text: str | None,
+                           limit: int) -> Page:
+    """The partner organisations of the map not yet linked to the partnership (never ours,
+    never an archived one), by name, those whose name holds `text` when given: the first
+    `limit` and how many there are."""
+    linked = select(PartnershipOrganisation.organisation_id).where(
+        PartnershipOrganisation.partnership_id == partnership_id)
+    query = select(Organisation).where(Organisation.archived.is_(False),
+                                       Organisation.is_own.is_(False), Organisation.id.not_in(linked))
+    if text:
+        query = query.where(Organisation.name.icontains(text, autoescape=True))
+    return paged(session, query.order_by(Organisation.name, Organisation.id), 1, limit)
+
+
 def demo_loaded(session: Session) -> bool:
     return session.scalar(select(AuditEvent.id).where(AuditEvent.type == "demo_loaded").limit(1)) is not None
 
@@ -420,13 +508,6 @@ def partnership_organisations(session: Session, partnership_id: int):
     return session.scalars(select(Organisation).join(
         PartnershipOrganisation, PartnershipOrganisation.organisation_id == Organisation.id)
         .where(PartnershipOrganisation.partnership_id == partnership_id)).all()
-
-
-def documents_of(session: Session, partnership_id: int):
-    return session.execute(select(Document.id, Document.filename, Document.sha256, Document.size,
-                                  Document.content_type, Document.uploaded_by, Document.created_at)
-                           .where(Document.partnership_id == partnership_id)
-                           .order_by(Document.id)).all()
 
 
 def saved_forms(session: Session) -> dict[str, dict]:

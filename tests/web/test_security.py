@@ -229,7 +229,7 @@ def test_a_refused_upload_is_a_french_error_next_to_the_file_field(world, as_use
     with world.pf.read() as db:
         from partnerflow.engine.runtime import queries
 
-        assert [d.filename for d in queries.documents_of(db, world.own)] == ["convention.pdf"]
+        assert [d.filename for d in queries.documents_page(db, world.own, 1, 50).rows] == ["convention.pdf"]
 
 
 def test_an_accepted_upload_is_stored_and_linked(world, as_user, rows_task):

@@ -14,8 +14,10 @@
         if (window.partnerflowGraph) { window.partnerflowGraph.destroy(); }
         var cy = PartnerflowGraph.createGraph(root, data, function (href) { window.location.assign(href); });
         window.partnerflowGraph = cy;
-        status.textContent = root.dataset.loadedText
-          .replace("{nodes}", String(data.nodes.length)).replace("{edges}", String(data.edges.length));
+        var truncated = data.total > data.edges.length;
+        status.textContent = (truncated ? root.dataset.truncatedText : root.dataset.loadedText)
+          .replace("{nodes}", String(data.nodes.length)).replace("{edges}", String(data.edges.length))
+          .replace("{total}", String(data.total));
         root.dataset.ready = "true";
       });
   }
