@@ -504,3 +504,59 @@ def test_a_seal_can_be_e_mailed_through_the_notification_mailer(two, cli, monkey
     mailed = seals.loads(body[body.index("{"):])
     seals.check_signature(mailed, mailed["public_key"])
     assert mailed["public_key"] in body[:body.index("{")]
+
+
+# ---------------------------------------------------------------- what the chain stores and names
+
+
+def test_an_event_appended_without_a_payload_stores_an_empty_object(two):
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    with pf.uow() as uow:
+        audit.append(uow.session, type="note", actor="claire", at=uow.clock(),
+                     partnership_id=first)
+        uow.commit()
+    with pf.db.connect() as conn:
+        row = conn.execute(select(EVENTS.c.payload, EVENTS.c.type).where(EVENTS.c.chain == chain)
+                           .order_by(EVENTS.c.seq.desc()).limit(1)).one()
+    assert row.type == "note" and row.payload == {}
+    assert breaks(pf) == []
+
+
+def test_a_chain_head_deleted_alone_is_named_as_such(two):
+    # the events are still there: "the head is missing", not "the partnership has no chain"
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    with pf.db.begin() as conn:
+        conn.execute(delete(HEADS).where(HEADS.c.chain == chain))
+    assert breaks(pf) == [f"chain {chain}: the chain head is missing (deleted)"]
+
+
+def test_a_chain_begun_before_the_key_and_continued_after_it_is_adopted(two, cli):
+    # the upgrade leaves old events without a MAC; events appended since carry one, and so
+    # does the chain head they moved: adopting keys the old start of the chain all the same
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    unkey(pf)
+    with pf.uow() as uow:
+        services.attach_member(uow, partnership_id=first, username="paul", actor="claire")
+    with pf.db.connect() as conn:
+        macs = [mac for (mac,) in conn.execute(select(EVENTS.c.mac).where(EVENTS.c.chain == chain)
+                                              .order_by(EVENTS.c.seq))]
+        head_mac = conn.scalar(select(HEADS.c.mac).where(HEADS.c.chain == chain))
+    old = macs.index(next(m for m in macs if m is not None))
+    assert old >= 2 and all(m is None for m in macs[:old]) and head_mac is not None
+    result = cli("audit", "adopt")
+    assert result.exit_code == 0, result.output
+    assert f"chain {chain}: {old} event(s) keyed" in result.output
+    assert cli("audit", "verify").exit_code == 0
+
+
+def test_adopting_a_log_keyed_from_the_start_keys_and_records_nothing(two, cli):
+    pf, _, _, _ = two
+    result = cli("audit", "adopt")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "0 event(s) in 0 chain(s) keyed"
+    with pf.db.connect() as conn:
+        assert conn.scalar(select(EVENTS.c.id).where(EVENTS.c.type == audit.ADOPTED)) is None
+    assert breaks(pf) == []
