@@ -162,3 +162,15 @@ def test_the_steps_of_an_instance_and_the_data_before_each_step_are_its_own(chai
             before = auditlog.data_before(session, task)
             assert before.verified is True and before.data == task.context
         assert [task.context.get("rounds") for task in done] == [0, 1]  # not the same data
+
+
+def test_the_instance_page_orders_the_called_stages_as_the_method_reaches_them():
+    from partnerflow.engine.runtime import auditlog
+    from tests.conftest import ROOT
+
+    source = (ROOT / "bpmn" / "partnership_cycle.bpmn").read_text(encoding="utf-8")
+    assert auditlog.calls_in_flow_order(source, "partnership_cycle") == [
+        "stage_idea", "stage_elaboration", "stage_negotiation", "stage_action_sheets",
+        "stage_realisation", "stage_evaluation"]
+    assert auditlog.calls_in_flow_order(source, "no_such_process") == []
+    assert auditlog.calls_in_flow_order("<not xml", "partnership_cycle") == []
