@@ -66,6 +66,9 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = True
+    # The CA certificate(s), PEM, the SMTP server's certificate is checked against after
+    # STARTTLS (a private CA); none: the system's trusted CAs.
+    smtp_ca_file: Path | None = None
     mail_from: str = "partnerflow@localhost"
     # The public address of the site, for links in e-mails.
     base_url: str = "http://127.0.0.1:5000"
@@ -197,7 +200,8 @@ def _mail_and_serving(env) -> dict:
         values["trusted_hosts"] = tuple(h.strip() for h in env["PARTNERFLOW_TRUSTED_HOSTS"].split(",")
                                         if h.strip())
     for variable, name in (("PARTNERFLOW_AUDIT_KEY_FILE", "audit_key_file"),
-                           ("PARTNERFLOW_AUDIT_SEAL_KEY_FILE", "audit_seal_key_file")):
+                           ("PARTNERFLOW_AUDIT_SEAL_KEY_FILE", "audit_seal_key_file"),
+                           ("PARTNERFLOW_SMTP_CA_FILE", "smtp_ca_file")):
         if env.get(variable):
             values[name] = Path(env[variable])
     if env.get("PARTNERFLOW_AUDIT_KEY"):

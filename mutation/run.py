@@ -38,12 +38,16 @@ def prepare(config: Path, session: Path) -> int:
     session.unlink(missing_ok=True)
     subprocess.run([BIN / "cosmic-ray", "init", str(config), str(session)], cwd=ROOT, check=True)
     db = sqlite3.connect(session)
-    jobs = db.execute("select job_id, operator_name from mutation_specs").fetchall()
+    # ordered by place in the file, not by job id: cosmic-ray's job ids are random UUIDs, so
+    # a sample drawn from them would differ at every `init`
+    jobs = db.execute("""select job_id, operator_name from mutation_specs
+                         order by start_pos_row, start_pos_col, end_pos_row, end_pos_col,
+                                  operator_name, occurrence""").fetchall()
     dropped = [job for job, operator in jobs if not KEEP.match(operator)]
     kept = [job for job, operator in jobs if KEEP.match(operator)]
     sample = int(os.environ.get("MUTATION_SAMPLE", "0"))
     if sample and sample < len(kept):
-        chosen = set(random.Random(f"{config.stem}-{sample}").sample(sorted(kept), sample))
+        chosen = set(random.Random(f"{config.stem}-{sample}").sample(kept, sample))
         dropped += [job for job in kept if job not in chosen]
     for job in dropped:
         db.execute("delete from mutation_specs where job_id = ?", (job,))

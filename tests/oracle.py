@@ -185,7 +185,10 @@ class PersistenceOracle:
         except Exception as exc:  # noqa: BLE001 - rows that do not even restore are a finding
             found = [f"the rows do not restore: {type(exc).__name__}: {exc}"]
         else:
-            found = compare(run, restored)
+            try:
+                found = compare(run, restored)
+            except Exception as exc:  # noqa: BLE001 - e.g. a task restored without its parent
+                found = [f"the rows restore to a broken task tree: {type(exc).__name__}: {exc}"]
         if not found:
             return
         self.differences += len(found)

@@ -119,7 +119,9 @@ class Mailer(Protocol):
 
 @dataclass
 class SmtpMailer:
-    """Plain-text mail over SMTP (STARTTLS when asked), one connection per message."""
+    """Plain-text mail over SMTP (STARTTLS when asked), one connection per message. After
+    STARTTLS the server's certificate and name are verified, against the CAs of
+    PARTNERFLOW_SMTP_CA_FILE if set, else the system's."""
 
     settings: Settings
     timeout_s: float = 15.0
@@ -133,7 +135,8 @@ class SmtpMailer:
         with smtplib.SMTP(self.settings.smtp_host, self.settings.smtp_port,
                           timeout=self.timeout_s) as smtp:
             if self.settings.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=ssl.create_default_context(
+                    cafile=self.settings.smtp_ca_file))
             if self.settings.smtp_user:
                 smtp.login(self.settings.smtp_user, self.settings.smtp_password or "")
             smtp.send_message(message)

@@ -204,8 +204,10 @@ class WorkflowRun:
         self.messages: list[ThrownMessage] = []
         # runs service tasks (engine.connectors.Runner); set by the engine before each step
         self.connector_runner: Callable | None = None
-        # Tasks whose state changed after this moment are re-serialised; see changes().
-        self._loaded_at = time.time() - 0.001
+        # Each task's state and moment of its last state change as restored or last written:
+        # a task whose pair differs is re-serialised (see changes()). Compared as values, not
+        # against the wall clock, which may be set back between a restore and a step.
+        self._states = self._state_stamps()
 
     # ------------------------------------------------------------ creation
 
@@ -554,7 +556,9 @@ class WorkflowRun:
         """The task rows to write and delete, and the workflow-level state.
 
         Only tasks that can have changed are serialised, by five rules (`row_rules`):
-        new ones ("new"), those whose state changed since the restore ("state_changed"),
+        new ones ("new"), those whose state or moment of last state change differs from
+        the restore's or the last write's ("state_changed"; compared as values, so that a
+        wall clock set back between a restore and a step changes nothing),
         those still live ("live": a waiting timer keeps its due time in internal data, a
         ready task its draft), and the parents of new or removed ones ("parent_of_new",
         "parent_of_removed": their child lists changed). `full=True` serialises
@@ -569,10 +573,12 @@ class WorkflowRun:
                 present[str(task.id)] = (sub_uuid, task)
         removed = [uuid for uuid in self._stored if uuid not in present]
         candidates: dict[str, tuple[str, object]] = {}
+        before = self._states
         for uuid, (sub_uuid, task) in present.items():
             new = uuid not in self._stored
             if (full or (new and "new" in rules)
-                    or ("state_changed" in rules and task.last_state_change >= self._loaded_at)
+                    or ("state_changed" in rules and uuid in before
+                        and before[uuid] != (task.state, task.last_state_change))
                     or ("live" in rules and task.state & ACTIVE_STATES)):
                 candidates[uuid] = (sub_uuid, task)
                 if new and task.parent is not None and "parent_of_new" in rules:
@@ -592,9 +598,13 @@ class WorkflowRun:
         for uuid in removed:
             changes.deletes.append(uuid)
             del self._stored[uuid]
-        self._loaded_at = time.time() - 0.001
+        self._states = {uuid: (task.state, task.last_state_change)
+                        for uuid, (_sub, task) in present.items()}
         changes.workflow_state = self.workflow_state()
         return changes
+
+    def _state_stamps(self) -> dict[str, tuple[int, float]]:
+        return {str(task.id): (task.state, task.last_state_change) for task in self._all_tasks()}
 
     def _workflows(self):
         yield "", self.workflow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -77,6 +79,9 @@ def test_boundary_timers_fire_on_the_engine_clock_reminder_then_escalation(peopl
     with pf.uow() as uow:
         assert services.fire_due_timers(uow) == 1
     assert [t.element_id for t in _open(pf)] == ["deliberate"]  # non-interrupting reminder
+    with pf.read() as session:  # the next timer is the escalation's, not the one that fired
+        due = as_utc(session.get(ProcessInstance, iid).next_timer_at)
+    assert clock.now < due <= clock.now + timedelta(days=4)
     clock.advance(days=4)
     with pf.uow() as uow:
         assert services.fire_due_timers(uow) == 1
@@ -86,7 +91,8 @@ def test_boundary_timers_fire_on_the_engine_clock_reminder_then_escalation(peopl
         assert session.get(HumanTask, deliberate.id).state == "cancelled"
     _complete(pf, open_tasks[0].id, "claire", {"decision": "done"})
     with pf.read() as session:
-        assert session.get(ProcessInstance, iid).status == "completed"
+        instance = session.get(ProcessInstance, iid)
+        assert (instance.status, instance.next_timer_at) == ("completed", None)
 
 
 def test_a_thrown_message_starts_a_new_instance_per_period_and_wakes_the_main_one(people):

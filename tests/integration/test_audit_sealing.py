@@ -12,7 +12,7 @@ from datetime import UTC
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from partnerflow.engine import audit
 from partnerflow.engine.audit import AuditKeyError, seals
@@ -504,3 +504,140 @@ def test_a_seal_can_be_e_mailed_through_the_notification_mailer(two, cli, monkey
     mailed = seals.loads(body[body.index("{"):])
     seals.check_signature(mailed, mailed["public_key"])
     assert mailed["public_key"] in body[:body.index("{")]
+
+
+# ---------------------------------------------------------------- what the chain stores and names
+
+
+def test_an_event_appended_without_a_payload_stores_an_empty_object(two):
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    with pf.uow() as uow:
+        audit.append(uow.session, type="note", actor="claire", at=uow.clock(),
+                     partnership_id=first)
+        uow.commit()
+    with pf.db.connect() as conn:
+        row = conn.execute(select(EVENTS.c.payload, EVENTS.c.type).where(EVENTS.c.chain == chain)
+                           .order_by(EVENTS.c.seq.desc()).limit(1)).one()
+    assert row.type == "note" and row.payload == {}
+    assert breaks(pf) == []
+
+
+def test_a_chain_head_deleted_alone_is_named_as_such(two):
+    # the events are still there: "the head is missing", not "the partnership has no chain"
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    with pf.db.begin() as conn:
+        conn.execute(delete(HEADS).where(HEADS.c.chain == chain))
+    assert breaks(pf) == [f"chain {chain}: the chain head is missing (deleted)"]
+
+
+def test_a_chain_begun_before_the_key_and_continued_after_it_is_adopted(two, cli):
+    # the upgrade leaves old events without a MAC; events appended since carry one, and so
+    # does the chain head they moved: adopting keys the old start of the chain all the same
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    unkey(pf)
+    with pf.uow() as uow:
+        services.attach_member(uow, partnership_id=first, username="paul", actor="claire")
+    with pf.db.connect() as conn:
+        macs = [mac for (mac,) in conn.execute(select(EVENTS.c.mac).where(EVENTS.c.chain == chain)
+                                              .order_by(EVENTS.c.seq))]
+        head_mac = conn.scalar(select(HEADS.c.mac).where(HEADS.c.chain == chain))
+    old = macs.index(next(m for m in macs if m is not None))
+    assert old >= 2 and all(m is None for m in macs[:old]) and head_mac is not None
+    result = cli("audit", "adopt")
+    assert result.exit_code == 0, result.output
+    assert f"chain {chain}: {old} event(s) keyed" in result.output
+    assert cli("audit", "verify").exit_code == 0
+
+
+def test_adopting_a_log_keyed_from_the_start_keys_and_records_nothing(two, cli):
+    pf, _, _, _ = two
+    result = cli("audit", "adopt")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "0 event(s) in 0 chain(s) keyed"
+    with pf.db.connect() as conn:
+        assert conn.scalar(select(EVENTS.c.id).where(EVENTS.c.type == audit.ADOPTED)) is None
+    assert breaks(pf) == []
+
+
+def test_events_of_a_rolled_back_transaction_never_reach_the_chain(two):
+    # a step that fails is rolled back and the same unit of work goes on (to say why): the
+    # events appended before the rollback are dropped with it, and the chain head re-read
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    before = count(pf, chain)
+    with pf.uow() as uow:
+        audit.append(uow.session, type="note", actor="claire", at=uow.clock(),
+                     partnership_id=first, payload={"essai": "annulé"})
+        uow.rollback()
+        audit.append(uow.session, type="note", actor="claire", at=uow.clock(),
+                     partnership_id=first, payload={"essai": "gardé"})
+        uow.commit()
+    with pf.db.connect() as conn:
+        rows = conn.execute(select(EVENTS.c.seq, EVENTS.c.payload).where(EVENTS.c.chain == chain)
+                            .where(EVENTS.c.seq > before)).all()
+    assert [tuple(row) for row in rows] == [(before + 1, {"essai": "gardé"})]
+    assert breaks(pf) == []
+
+
+def test_each_verification_is_recorded_per_chain_with_what_was_appended_since(two):
+    from partnerflow.engine.store.models import AuditVerification
+
+    pf, first, second, _ = two
+    with pf.read() as session:  # never verified: every event is "since"
+        row, since = audit.last_verification(session, first)
+        assert row is None and since == count(pf, audit.chain_for(first)) > 0
+    with pf.uow() as uow:  # the whole log: a row for every chain
+        assert audit.verify_and_record(uow.session, actor="claire", at=uow.clock()) == []
+        uow.commit()
+    with pf.read() as session:
+        for pid in (first, second):
+            row, since = audit.last_verification(session, pid)
+            assert row.intact and row.verified_by == "claire" and since == 0
+            assert row.last_seq == count(pf, audit.chain_for(pid))
+        assert session.get(AuditVerification, audit.SYSTEM_CHAIN).intact
+    with pf.uow() as uow:
+        services.attach_member(uow, partnership_id=second, username="paul", actor="claire")
+    with pf.db.begin() as conn:  # the first chain loses its head
+        conn.execute(delete(HEADS).where(HEADS.c.chain == audit.chain_for(first)))
+    with pf.uow() as uow:  # one partnership: only its chain's row changes
+        [found] = audit.verify_and_record(uow.session, first, actor="paul", at=uow.clock())
+        uow.commit()
+    with pf.read() as session:
+        row, since = audit.last_verification(session, first)
+        assert (row.intact, row.last_seq, row.verified_by) == (False, 0, "paul")
+        assert row.problem == found.reason == "the chain head is missing (deleted)"
+        row, since = audit.last_verification(session, second)
+        assert row.verified_by == "claire" and since > 0
+
+
+def test_adopt_refuses_an_old_chain_whose_newer_events_lost_their_mac(two, cli):
+    # the old start of a chain and, right after it, events written once the key existed,
+    # their MAC stripped: together they look like an old start, but the newest of them is
+    # younger than the first keyed event of the log
+    pf, first, second, _ = two
+    unkey(pf)
+    with pf.uow() as uow:
+        services.attach_member(uow, partnership_id=second, username="paul", actor="claire")
+    with pf.uow() as uow:
+        services.attach_member(uow, partnership_id=first, username="paul", actor="claire")
+    chain = audit.chain_for(first)
+    with pf.db.begin() as conn:
+        conn.execute(update(EVENTS).where(EVENTS.c.chain == chain).values(mac=None))
+        last = conn.scalar(select(func.max(EVENTS.c.seq)).where(EVENTS.c.chain == chain))
+    result = cli("audit", "adopt")
+    assert result.exit_code == 1
+    assert f"chain {chain}: event #{last} has no MAC but was written after keyed events" \
+        in result.output
+
+
+def test_adopt_refuses_a_keyed_chain_whose_head_alone_lost_its_mac(two, cli):
+    pf, first, _, _ = two
+    chain = audit.chain_for(first)
+    with pf.db.begin() as conn:
+        conn.execute(update(HEADS).where(HEADS.c.chain == chain).values(mac=None))
+    result = cli("audit", "adopt")
+    assert result.exit_code == 1
+    assert f"chain {chain}: the head has no MAC although its events have one" in result.output

@@ -130,3 +130,47 @@ def test_the_audit_verify_command_exits_1_and_prints_broken(chain, cli):
     assert result.exit_code == 1
     assert "BROKEN" in result.output
     assert f"chain {name}, event #4" in result.output
+
+
+def test_the_steps_of_an_instance_and_the_data_before_each_step_are_its_own(chain):
+    # what the instance diagram and the task history read back from the audit log: the
+    # events of that instance only, and for each task the data it itself started from
+    from partnerflow.engine.runtime import auditlog
+    from partnerflow.engine.store.models import ProcessInstance
+
+    pf, _, _ = chain
+    with pf.uow() as uow:
+        other = services.create_partnership(uow, title="Foyer et mairie", actor="claire")
+    with pf.uow() as uow:
+        other_iid = services.start_instance(uow, partnership_id=other, process_key="review_loop",
+                                            actor="claire", data={"rounds": 0})
+    with pf.read() as session:
+        task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == other_iid,
+                                                            HumanTask.state == "open"))
+    with pf.uow() as uow:
+        services.complete_task(uow, task_id=task_id, actor="claire",
+                               data={"decision": "done", "comment": "autre instance"})
+    with pf.read() as session:
+        [iid] = session.scalars(select(ProcessInstance.id).where(ProcessInstance.id != other_iid))
+        done = session.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                       HumanTask.state == "completed")
+                               .order_by(HumanTask.id)).all()
+        steps = [s for runs in auditlog.executions(session, iid).values() for s in runs]
+        assert sum(s["type"] == "task_completed" for s in steps) == len(done) == 2
+        assert all((s["data"] or {}).get("comment") != "autre instance" for s in steps)
+        for task in done:
+            before = auditlog.data_before(session, task)
+            assert before.verified is True and before.data == task.context
+        assert [task.context.get("rounds") for task in done] == [0, 1]  # not the same data
+
+
+def test_the_instance_page_orders_the_called_stages_as_the_method_reaches_them():
+    from partnerflow.engine.runtime import auditlog
+    from tests.conftest import ROOT
+
+    source = (ROOT / "bpmn" / "partnership_cycle.bpmn").read_text(encoding="utf-8")
+    assert auditlog.calls_in_flow_order(source, "partnership_cycle") == [
+        "stage_idea", "stage_elaboration", "stage_negotiation", "stage_action_sheets",
+        "stage_realisation", "stage_evaluation"]
+    assert auditlog.calls_in_flow_order(source, "no_such_process") == []
+    assert auditlog.calls_in_flow_order("<not xml", "partnership_cycle") == []

@@ -42,3 +42,31 @@ def test_a_restored_instance_serialises_exactly_as_it_was_stored(fixture_pf):
     run = _restore(pf, iid)
     assert run.ready_user_tasks()[0].data["rounds"] == 5
     assert run.ready_user_tasks()[0].data["comment"] == "tour 4"
+
+
+def test_a_user_task_that_already_ran_is_not_run_again(fixture_pf):
+    # a second completion (a request sent twice, a stale page) stops at the adapter too
+    import pytest
+
+    from partnerflow.engine.errors import InstanceError
+    from partnerflow.engine.store.models import HumanTask
+
+    pf = fixture_pf
+    deploy(pf, [FIXTURES / "review_loop.bpmn"])
+    make_user(pf, "claire", "direction")
+    with pf.uow() as uow:
+        pid = services.create_partnership(uow, title="Deux fois", actor="claire")
+    with pf.uow() as uow:
+        iid = services.start_instance(uow, partnership_id=pid, process_key="review_loop",
+                                      actor="claire", data={"rounds": 0})
+    with pf.read() as session:
+        [row] = queries.inbox(session, "claire", pf.clock())
+    with pf.uow() as uow:
+        services.complete_task(uow, task_id=row.id, actor="claire",
+                               data={"decision": "again", "comment": "relu"})
+    with pf.read() as session:
+        done = session.get(HumanTask, row.id).task_uuid
+    run = _restore(pf, iid)
+    with pytest.raises(InstanceError, match="not ready"):
+        run.complete_user_task(done, {"decision": "done"})
+    assert run.changes().upserts == []  # nothing ran

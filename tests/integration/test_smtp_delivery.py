@@ -1,12 +1,17 @@
 """The real mailer (`SmtpMailer`) against a real SMTP server started on loopback (aiosmtpd):
 a notification is delivered as a plain-text mail; with STARTTLS required, a server that does
-not offer it gets neither the message nor the password; a server that refuses is retried
-with backoff, each attempt recorded on the notification row, until it accepts or the last
-attempt is spent."""
+not offer it gets neither the message nor the password; over STARTTLS the message and the
+login go through the encrypted channel to a server whose certificate the CA of
+PARTNERFLOW_SMTP_CA_FILE signed, and nothing goes to one whose certificate it did not sign;
+a server that refuses is retried with backoff, each attempt recorded on the notification
+row, until it accepts or the last attempt is spent."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -28,12 +33,14 @@ class Inbox:
         self.refusals = refusals
         self.received: list[tuple[str, list[str], bytes]] = []
         self.logins: list[bytes] = []
+        self.over_tls: list[bool] = []  # for each message received, whether TLS carried it
 
     async def handle_DATA(self, server, session, envelope):
         if self.refusals > 0:
             self.refusals -= 1
             return "451 4.3.0 Try again later"
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.over_tls.append(session.ssl is not None)
         return "250 OK"
 
 
@@ -53,8 +60,9 @@ def smtp_server():
             inbox.logins.append(auth_data.login)
             return AuthResult(success=True)
 
+        options.setdefault("auth_require_tls", False)
         controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(),
-                                authenticator=authenticator, auth_require_tls=False, **options)
+                                authenticator=authenticator, **options)
         controller.start()
         started.append(controller)
         return controller.port
@@ -189,3 +197,133 @@ def test_the_last_attempt_spent_marks_the_mail_failed(people, clock, smtp_server
     with pf.uow() as uow:
         assert notifications.deliver_next(uow, mailer) is False
     assert inbox.received == []
+
+
+# ---------------------------------------------------------------- STARTTLS with a private CA
+
+
+def _certificate_authority(name: str):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256()))
+    return key, certificate
+
+
+def _server_certificate(ca_key, ca_certificate, tmp_path, stem: str):
+    """A key and a certificate for 127.0.0.1 signed by the CA, written as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_certificate.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / f"{stem}.pem", tmp_path / f"{stem}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.fixture
+def private_ca(tmp_path):
+    """The CA file the mailer is given, and the TLS context of a server it signed for 127.0.0.1."""
+    from cryptography.hazmat.primitives import serialization
+
+    ca_key, ca_certificate = _certificate_authority("Autorité de l'EHPAD (essai)")
+    ca_file = tmp_path / "smtp-ca.pem"
+    ca_file.write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
+
+    def server_context(signed_by_the_ca: bool = True) -> ssl.SSLContext:
+        key, certificate = (ca_key, ca_certificate) if signed_by_the_ca else \
+            _certificate_authority("Une autre autorité")
+        cert_file, key_file = _server_certificate(key, certificate, tmp_path,
+                                                  "smtp" if signed_by_the_ca else "other")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file)
+        return context
+
+    return ca_file, server_context
+
+
+def test_over_starttls_the_mail_and_the_login_go_encrypted_to_the_server_the_ca_signed(
+        people, clock, smtp_server, private_ca):
+    pf = people
+    ca_file, server_context = private_ca
+    inbox = Inbox()
+    # the server accepts neither a login nor a message before STARTTLS
+    port = smtp_server(inbox, tls_context=server_context(), require_starttls=True,
+                       auth_require_tls=True)
+    row_id = _queue(pf, clock)
+    mailer = _mailer(pf, port, smtp_starttls=True, smtp_ca_file=ca_file,
+                     smtp_user="partnerflow", smtp_password="secret-password")
+    with pf.uow() as uow:
+        assert notifications.deliver_next(uow, mailer) is True
+    row = _row(pf, row_id)
+    assert (row.email_status, row.attempts, row.last_error) == ("sent", 1, None)
+    [(sender, recipients, content)] = inbox.received
+    assert (sender, recipients) == ("partnerflow@ehpad.example", ["claire.martin@ehpad.example"])
+    assert inbox.over_tls == [True] and inbox.logins == [b"partnerflow"]
+    mail = message_from_bytes(content, policy=policy.default)
+    assert mail["Subject"] == "Nouvelle tâche : Valider l'idée"
+    assert "Une tâche vous attend." in mail.get_content()
+
+
+def test_a_server_certificate_the_ca_did_not_sign_gets_neither_the_mail_nor_the_password(
+        people, clock, smtp_server, private_ca):
+    pf = people
+    ca_file, server_context = private_ca
+    inbox = Inbox()
+    port = smtp_server(inbox, tls_context=server_context(signed_by_the_ca=False),
+                       require_starttls=True, auth_require_tls=True)
+    row_id = _queue(pf, clock)
+    for settings in ({"smtp_ca_file": ca_file}, {}):  # the given CA, then the system's CAs
+        with pf.uow() as uow:
+            uow.session.get(Notification, row_id).next_attempt_at = clock()
+            uow.commit()
+        mailer = _mailer(pf, port, smtp_starttls=True, smtp_user="partnerflow",
+                         smtp_password="secret-password", **settings)
+        with pf.uow() as uow:
+            assert notifications.deliver_next(uow, mailer) is True
+        row = _row(pf, row_id)
+        assert row.email_status == "pending" and "certificate verify failed" in row.last_error
+    assert row.attempts == 2
+    assert inbox.received == [] and inbox.logins == []
+
+
+def test_the_ca_file_is_read_from_the_environment(tmp_path):
+    from partnerflow.engine.config import Settings
+
+    ca_file = tmp_path / "smtp-ca.pem"
+    assert Settings.from_env({"PARTNERFLOW_SMTP_CA_FILE": str(ca_file)}).smtp_ca_file == ca_file
+    assert Settings.from_env({}).smtp_ca_file is None

@@ -15,11 +15,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 from sqlalchemy import select
 
 from partnerflow.engine import audit
@@ -214,12 +215,22 @@ VALUES = st.one_of(st.text(max_size=60), st.sampled_from(["", "0", "-1", "1e309"
                                                           "[]", "{}", "NaN", "9" * 40]))
 
 
-def _fuzz_task(pf: Partnerflow, client, task_id: int, form_key: str, examples: int,
-               seen: dict) -> bool:
-    """POST random submissions to one open task; never a 5xx. True once one of them was
-    accepted and completed the task (its context is then spent)."""
-    schema = pf.forms.get(form_key).schema
-    names = _field_names(schema) + ["action", "row_version", "__proto__", "décision"]
+def _shown_forms(pf: Partnerflow, form_key: str) -> list[str]:
+    """The forms a form's `x-shows` names (the earlier steps its task shows), itself left out."""
+    shows = pf.forms.get(form_key).schema.get("x-shows") or []
+    return [s["form"] for s in shows if isinstance(s, dict) and s.get("form") not in (None, form_key)]
+
+
+def _fuzz_post(pf: Partnerflow, client, path: str, form_key: str, examples: int, seen: dict,
+               spent=lambda: False) -> bool:
+    """POST random submissions to one form page (a task's, or the cycle's start form); never
+    a 5xx. The fields drawn from are the form's own and those of the forms it shows (a
+    hostile user may post them too). True once a redirect came with `spent()` true (the
+    submission was accepted and used up the task's context)."""
+    names = _field_names(pf.forms.get(form_key).schema)
+    for shown in _shown_forms(pf, form_key):
+        names += _field_names(pf.forms.get(shown).schema)
+    names += ["action", "row_version", "__proto__", "décision"]
     completed: list[bool] = []
 
     @settings(max_examples=examples, deadline=None, database=None,
@@ -229,16 +240,30 @@ def _fuzz_task(pf: Partnerflow, client, task_id: int, form_key: str, examples: i
     def submit(fields):
         if completed:
             return
-        response = client.post(f"/taches/{task_id}", data=fields)
+        response = client.post(path, data=fields)
         assert response.status_code < 500, (form_key, fields, response.status_code)
         seen[str(response.status_code)] = seen.get(str(response.status_code), 0) + 1
-        if response.status_code == 302:
-            with pf.read() as session:
-                if session.get(HumanTask, task_id).state != "open":
-                    completed.append(True)
+        if response.status_code == 302 and spent():
+            completed.append(True)
 
     submit()
     return bool(completed)
+
+
+def _fuzz_task(pf: Partnerflow, client, task_id: int, form_key: str, examples: int,
+               seen: dict) -> tuple[bool, str]:
+    """The task's page renders in its context (with the earlier steps it shows), then random
+    submissions are POSTed to it. Returns whether one of them completed the task, and the
+    page as it first rendered."""
+    response = client.get(f"/taches/{task_id}")
+    assert response.status_code == 200, (form_key, response.status_code)
+
+    def spent() -> bool:
+        with pf.read() as session:
+            return session.get(HumanTask, task_id).state != "open"
+
+    return (_fuzz_post(pf, client, f"/taches/{task_id}", form_key, examples, seen, spent),
+            response.get_data(as_text=True))
 
 
 class _Spent(Exception):
@@ -246,12 +271,18 @@ class _Spent(Exception):
 
 
 def _tours():
-    """Walks of the method that, between them, open a task of every form of the method's
-    stages (tests/scenarios/method.py): the letter of intent with its loops, the network at
-    L0, the convention at L4 to its renewal decision, the rolling periods."""
-    from tests.scenarios.method import DELEGATE, DIRECTION, PROPOSER, STEERING
+    """Walks of the method that, between them, reach every form of forms/
+    (tests/scenarios/method.py): the letter of intent with its loops, the network at L0, the
+    convention at L4 to its renewal decision, the rolling periods, the partnership plan drawn
+    up from the map and approved, and the reminders that the dates of a signed convention
+    start (an evaluation to prepare, the convention to renew). Each tour is called with a
+    function giving a new partnership's walk (its idea proposed) and the class of the walk."""
+    from partnerflow.engine.method import plan, reminders
+    from partnerflow.engine.store.models import Relationship
+    from tests.scenarios.method import BOARD, DELEGATE, DIRECTION, PROPOSER, STEERING
 
-    def letter_of_intent(walk):
+    def letter_of_intent(propose, _walk_class):
+        walk = propose()
         walk.complete(DIRECTION, "validate_idea", "more_info")
         walk.complete(PROPOSER, "complete_idea", idea_completion_note="Sans coût pour l'EHPAD.")
         walk.accept_idea()
@@ -259,11 +290,13 @@ def _tours():
         walk.negotiate("L1", rounds=2)
         walk.follow_up("end")
 
-    def network(walk):
+    def network(propose, _walk_class):
+        walk = propose()
         walk.to_negotiation()
         walk.negotiate("L0")
 
-    def convention(walk):
+    def convention(propose, _walk_class):
+        walk = propose()
         walk.to_negotiation()
         walk.negotiate("L4")
         walk.write_sheets("single_plan", [walk.samples.action_sheet(1, -30, -10)], send_back=1)
@@ -272,7 +305,8 @@ def _tours():
         walk.complete(walk.partner, "partner_final_evaluation")
         walk.complete(STEERING, "evaluate_final", "renew")
 
-    def rolling(walk):
+    def rolling(propose, _walk_class):
+        walk = propose()
         walk.to_negotiation()
         walk.negotiate("L2")
         walk.write_sheets("rolling", [walk.samples.action_sheet(1, 60, 450)])
@@ -283,19 +317,65 @@ def _tours():
         [review] = walk.inbox(STEERING)
         walk.complete(STEERING, review.element_id)
 
-    return [letter_of_intent, network, convention, rolling]
+    def partnership_plan(propose, walk_class):
+        # drawn up from the map the tours above filled (their signed conventions), then
+        # approved; a tour started again finds the plan where the fuzzer left it
+        pf = propose.pf
+        with pf.read() as session:
+            running = plan.running_instance(session)
+        if running is None:
+            with pf.uow() as uow:
+                plan.start_plan(uow, actor=DIRECTION)
+        with pf.read() as session:
+            walk = walk_class(pf, propose.clock, plan.carrier(session).id)
+        today = walk.clock().date()
+        if "draw_up_plan" in walk.open_elements():
+            walk.complete(DIRECTION, "draw_up_plan", data=plan.demo_plan(today))
+        walk.complete(BOARD, "approve_plan", data={
+            "plan_decision": "approve", "plan_deliberation_date": today.isoformat(),
+            "plan_board_comment": "Approuvé à l'unanimité."})
+
+    def reminders_due(propose, _walk_class):
+        # the idea proposed once a plan is approved (its objectives to choose from); an
+        # evaluation a week ahead, then the convention's renewal two months ahead
+        walk = propose()
+        walk.to_negotiation()
+        walk.negotiate("L2")
+        walk.write_sheets("single_plan", [walk.samples.action_sheet(1, 7, 200)])
+        with walk.pf.uow() as uow:
+            reminders.start_evaluation_reminders(uow)
+        [prepare] = [t for t in walk.inbox(STEERING) if t.element_id == "prepare_evaluation"]
+        walk.complete(STEERING, "prepare_evaluation", task_id=prepare.id, data={
+            "meeting_date": walk.clock().date().isoformat(),
+            "points_to_review": "Le nombre de consultations et les délais d'avis."})
+        with walk.pf.read() as session:
+            [rel] = session.scalars(select(Relationship).where(
+                Relationship.partnership_id == walk.pid)).all()
+            renewal = rel.renewal_date.date()
+        walk.clock.advance(days=max((renewal - walk.clock().date()).days - 60, 0))
+        with walk.pf.uow() as uow:
+            reminders.start_due_reminders(uow)
+        [renew] = [t for t in walk.inbox(DIRECTION) if t.element_id == "prepare_convention_renewal"]
+        walk.complete(DIRECTION, "prepare_convention_renewal", task_id=renew.id, data={
+            "renewal_decision": "renew",
+            "new_convention_end": date(renewal.year + 2, renewal.month, 1).isoformat()})
+
+    return [letter_of_intent, network, convention, rolling, partnership_plan, reminders_due]
 
 
-def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, int], set[str]]:
+def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, int], dict[str, str]]:
     """Walk the method (with its people deployed) through `_tours()`; at the first task of
     each form met, the user it is for POSTs random submissions to it through the web, in
     the context the walk gave it (the instance's real data), before the walk completes it
-    with its realistic answers. Returns the statuses seen and the forms fuzzed."""
+    with its realistic answers. The cycle's start form is fuzzed the same way, by the
+    proposer, once a partnership plan is approved (its objectives are then choices of the
+    form). Returns the statuses seen, and for each form fuzzed how: "task", "start" or
+    "shown" (a form no task fills, whose fields were posted to the tasks that show it, on
+    pages that rendered it)."""
     from partnerflow.engine.access.accounts import hash_password
     from partnerflow.engine.store.models import User
     from partnerflow.web import create_app
     from tests.scenarios.method import PASSWORD as SIGNING_PASSWORD
-    from tests.scenarios.method import Walk
 
     with pf.uow() as uow:  # everyone signs in here, with the signatories' password
         for user in uow.session.scalars(select(User)):
@@ -314,27 +394,80 @@ def fuzz_the_method(pf: Partnerflow, clock, examples: int) -> tuple[dict[str, in
         return clients[username]
 
     seen: dict[str, int] = {}
-    fuzzed: set[str] = set()
+    fuzzed: dict[str, str] = {}
+    FuzzWalk = _fuzzing_walk(pf, examples, client_for, seen, fuzzed)  # noqa: N806 - a class
+
+    def propose():
+        return FuzzWalk.propose(pf, clock)
+
+    propose.pf, propose.clock = pf, clock
+    for tour in _tours():
+        for _attempt in range(10):  # each restart fuzzes at least one form fewer
+            try:
+                tour(propose, FuzzWalk)
+                break
+            except _Spent:
+                continue
+        else:
+            raise AssertionError(f"the tour {tour.__name__} never got past the fuzzer")
+    return seen, fuzzed
+
+
+def _fuzzing_walk(pf: Partnerflow, examples: int, client_for, seen: dict, fuzzed: dict):
+    """The walk of tests/scenarios/method.py that fuzzes each form the first time it meets
+    it: the start form when it proposes an idea (once a plan is approved), a task's form
+    before completing the task (raising _Spent when a random submission completed it)."""
+    from partnerflow.engine.method import plan
+    from tests.scenarios.method import PROPOSER, Walk
+
+    filled = _filled_forms(pf)
 
     class FuzzWalk(Walk):
+        @classmethod
+        def propose(cls, pf, clock, **options):
+            with pf.read() as session:
+                planned = plan.latest_approved(session) is not None
+            start_key = _start_form_key(pf)
+            if planned and start_key not in fuzzed:
+                client = client_for(options.get("proposer", PROPOSER))
+                response = client.get("/partenariats/nouvelle-idee")
+                assert response.status_code == 200, response.status_code
+                fuzzed[start_key] = "start"
+                _fuzz_post(pf, client, "/partenariats/nouvelle-idee", start_key, examples, seen)
+            return super().propose(pf, clock, **options)
+
         def complete(self, username, element_id, choice=None, *, data=None, task_id=None,
                      **overrides):
             task = self.task(username, element_id, task_id)
             if task.form_key and task.form_key not in fuzzed:
-                fuzzed.add(task.form_key)
-                if _fuzz_task(pf, client_for(username), task.id, task.form_key, examples, seen):
+                fuzzed[task.form_key] = "task"
+                spent, page = _fuzz_task(pf, client_for(username), task.id, task.form_key,
+                                         examples, seen)
+                for shown in _shown_forms(pf, task.form_key):
+                    if shown not in filled:  # its fields were posted to this page, which shows it
+                        title = str(escape(pf.forms.get(shown).schema["title"]))
+                        assert title in page, (task.form_key, shown)
+                        fuzzed.setdefault(shown, "shown")
+                if spent:
                     raise _Spent(task.form_key)
             return super().complete(username, element_id, choice, data=data, task_id=task_id,
                                     **overrides)
 
-    for tour in _tours():
-        for _attempt in range(10):  # each restart fuzzes at least one form fewer
-            try:
-                tour(FuzzWalk.propose(pf, clock))
-                break
-            except _Spent:
-                continue
-    return seen, fuzzed
+    return FuzzWalk
+
+
+def _start_form_key(pf: Partnerflow) -> str:
+    from partnerflow.engine.runtime import deployment
+
+    with pf.read() as session:
+        version = deployment.latest_version(session, "partnership_cycle")
+        return pf.catalog.compiled(session, version.id).start_form_key
+
+
+def _filled_forms(pf: Partnerflow) -> set[str]:
+    """The forms some task or start event of the method's diagrams names (its formKey)."""
+    return {key for name, source in pf.method_files() if name.endswith(".bpmn")
+            for key in re.findall(r'camunda:formKey="([^"$]+)"', source.decode("utf-8"))}
 
 
 def users(pf: Partnerflow, count: int, role: str = "direction", password: str | None = None) -> list[str]:

@@ -201,3 +201,22 @@ def test_the_documented_seal_check_refuses_a_rewritten_export(exported, world):
     export.write_text("\n".join(rewritten) + "\n", encoding="utf-8")
     result = run(doc_script("seal genuine"), seal_file, public_key, export)
     assert result.returncode != 0 and "rewritten or cut back since the seal" in result.stderr
+
+
+def test_the_export_is_utf_8_text_people_read_with_its_accents(exported):
+    _seal_file, public_key, export = exported
+    text = export.read_text(encoding="utf-8")
+    assert "é" in text and "\\u00" not in text  # "Réseau", not "R\u00e9seau"
+    assert auditlog.verify_jsonl(text, trusted_public_key=public_key) == []
+
+
+def test_the_check_of_an_export_reads_past_blank_lines_to_every_problem(exported):
+    # a blank line is skipped, not the end of the export: an event altered after it is named
+    _seal_file, public_key, export = exported
+    lines = export.read_text(encoding="utf-8").splitlines()
+    third = json.loads(lines[2])
+    third["type"] = "forged"
+    edited = [lines[0], "", lines[1], json.dumps(third), *lines[3:]]
+    problems = auditlog.verify_jsonl("\n".join(edited) + "\n", trusted_public_key=public_key)
+    assert f"line 4 (event #{third['seq']}): content does not match its hash" in problems
+    assert any("not the ones it signed" in p for p in problems)

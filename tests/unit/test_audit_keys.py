@@ -49,3 +49,31 @@ def test_the_seal_key_is_created_on_first_use_unless_told_not_to(tmp_path):
     (tmp_path / "seal_key").write_text("pas une clé")
     with pytest.raises(audit.AuditKeyError, match="not a PEM private key"):
         _keys(tmp_path).signing_key()
+
+
+def test_a_key_path_that_cannot_be_read_is_an_audit_key_error_naming_it(tmp_path):
+    (tmp_path / "audit_key").mkdir()  # exists, but is no file
+    with pytest.raises(audit.AuditKeyError, match="audit_key cannot be read"):
+        _keys(tmp_path).mac_key(lambda: False)
+
+
+def test_a_public_key_is_read_from_base64_or_pem_and_nothing_else(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signing = _keys(tmp_path).signing_key()
+    raw = _keys(tmp_path).public_key()
+    pem = signing.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    signature = signing.sign(b"checkpoint")
+    for text in (raw, pem, f"\n{pem}\n"):
+        audit.load_public_key(text).verify(signature, b"checkpoint")  # raises if another key
+    other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    refused = [other,                       # a PEM key, but not Ed25519
+               raw[:20] + "!" + raw[20:],   # a stray character is not skipped over
+               raw[:-4],                    # base64 of fewer than 32 bytes
+               "pas une clé"]
+    for text in refused:
+        with pytest.raises(audit.AuditKeyError, match="neither base64 of 32 bytes nor"):
+            audit.load_public_key(text)

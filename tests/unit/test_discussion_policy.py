@@ -200,6 +200,7 @@ def test_a_deputy_does_not_take_what_someone_else_holds_or_the_partners_tasks():
     absent = who("claire", "direction", "partner", partnerships=[OWN])
     deputy = who("sophie", "professional", standing_in_for=[absent])
     assert not access.may(deputy, "act", Task(claimed_by="hugo"))
+    assert access.acting_for(deputy, Task(claimed_by="hugo")) is None  # nor on claire's behalf
     assert not access.may(deputy, "act", Task(assignee="hugo"))
     assert not access.may(deputy, "act", Task(role="partner"))  # partner tasks: partner users only
     assert access.may(deputy, "act", Task(candidate_groups="partner,direction"))  # the direction's
