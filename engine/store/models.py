@@ -422,6 +422,9 @@ class AuditEvent(Base):
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
         Index("ix_audit_partnership", "partnership_id", "id"),
+        # the audit page's filters: the distinct actors and types of a chain, one entry each
+        Index("ix_audit_chain_actor", "chain", "actor"),
+        Index("ix_audit_chain_type", "chain", "type"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -187,3 +187,23 @@ def test_the_organisations_to_link_are_one_short_list_that_a_search_narrows(worl
     assert offered(nothing) == [] and "Aucune organisation de la carte ne correspond" in nothing
     # the professional, who does not edit the map, is offered none
     assert 'name="organisation_q"' not in text_of(as_user("sophie").get(f"/partenariats/{pid}"))
+
+
+def test_the_audit_filters_offer_each_actor_and_type_of_the_chain_once_in_order(world, as_user):
+    from partnerflow.engine import audit
+
+    pid = new_partnership(world.pf, "Journal varié")
+    with world.pf.uow() as uow:
+        for n, (actor, kind) in enumerate([("sophie", "comment_added"), ("claire", "task_claimed"),
+                                           ("sophie", "comment_added"), (None, "timer_fired")] * 3):
+            audit.append(uow.session, type=kind, actor=actor, at=uow.clock(), partnership_id=pid,
+                         payload={"n": n})
+        uow.commit()
+    page = text_of(as_user("alice").get(f"/partenariats/{pid}/audit"))
+
+    def options(name: str) -> list[str]:
+        select_ = page.split(f'<select name="{name}">', 1)[1].split("</select>", 1)[0]
+        return [v for v in re.findall(r'<option value="([^"]*)"', select_) if v]
+
+    assert options("actor") == ["claire", "sophie"]  # the creator of the partnership is claire
+    assert options("type") == ["comment_added", "partnership_created", "task_claimed", "timer_fired"]

@@ -1,0 +1,23 @@
+"""the audit page's filter choices (actors, event types of a chain) read as loose index
+scans: one index entry per distinct value instead of every event of the chain
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-02
+"""
+from alembic import op
+
+revision = '0019'
+down_revision = '0018'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_audit_chain_actor', 'audit_event', ['chain', 'actor'])
+    op.create_index('ix_audit_chain_type', 'audit_event', ['chain', 'type'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_audit_chain_type', table_name='audit_event')
+    op.drop_index('ix_audit_chain_actor', table_name='audit_event')
