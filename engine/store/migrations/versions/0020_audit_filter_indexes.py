@@ -1,14 +1,14 @@
 """the audit page's filter choices (actors, event types of a chain) read as loose index
 scans: one index entry per distinct value instead of every event of the chain
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-02
 """
 from alembic import op
 
-revision = '0019'
-down_revision = '0018'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
