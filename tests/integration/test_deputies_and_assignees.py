@@ -63,3 +63,20 @@ def test_an_assignee_is_refused_by_name_when_unknown_deactivated_or_outside_the_
             "compte partenaire non rattaché au partenariat"
         assert access.unassignable(session, "paul", pid) is None
         assert access.unassignable(session, "claire", pid) is None
+
+
+def test_what_is_told_to_someone_away_goes_to_their_active_deputy_until_the_absence_ends(pf, clock):
+    for username, role in (("claire", "direction"), ("hugo", "direction"),
+                           ("sophie", "professional"), ("karim", "professional")):
+        make_user(pf, username, role)
+    _absence(pf, clock, "claire", "sophie", days=3)
+    _absence(pf, clock, "hugo", "karim", days=5)
+    with pf.uow() as uow:  # a deputy whose account was closed since is told nothing
+        uow.session.scalar(select(User).where(User.username == "karim")).active = False
+        uow.commit()
+    with pf.read() as session:
+        found = access.deputies_of(session, ["claire", "hugo", "sophie", "claire"])
+        assert list(found) == ["claire"]
+        deputy, ends_on = found["claire"]
+        assert deputy.username == "sophie" and ends_on == access.today(session) + timedelta(days=3)
+        assert access.deputies_of(session, []) == {}

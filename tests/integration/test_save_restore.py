@@ -69,4 +69,10 @@ def test_a_user_task_that_already_ran_is_not_run_again(fixture_pf):
     run = _restore(pf, iid)
     with pytest.raises(InstanceError, match="not ready"):
         run.complete_user_task(done, {"decision": "done"})
+    [ready] = run.ready_user_tasks()
+    with pytest.raises(InstanceError, match="has not run"):  # nor resumed from before it ran
+        run.reset_to(ready.uuid)
     assert run.changes().upserts == []  # nothing ran
+    # what the instance's diagram marks: the review done once, and open again
+    states = run.element_states()["review_loop"]
+    assert ready.element_id in states["completed"] and ready.element_id in states["active"]
