@@ -30,16 +30,15 @@ from __future__ import annotations
 from copy import deepcopy
 
 import pytest
-from SpiffWorkflow.util.deep_merge import DeepMerge
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from partnerflow.engine.runtime import stepping
+from partnerflow.engine.spiff import trees
 from partnerflow.engine.store import UnitOfWork
 from partnerflow.engine.store.models import ProcessInstance, WorkflowTask
 
 # tasks not reached yet: their data is their parent's, merged in when they are reached
-NOT_REACHED = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
+NOT_REACHED = trees.NOT_REACHED
 
 
 def _key(uow, instance_id: int) -> tuple[str, int]:
@@ -63,14 +62,14 @@ def _effective_data(task, memo: dict) -> dict:
         parent = task.parent
         inherited = (_effective_data(parent, memo) if parent.state & NOT_REACHED
                      and parent.parent is not None else parent.data)
-        found = memo[task.id] = DeepMerge.merge(deepcopy(task.data), inherited)
+        found = memo[task.id] = trees.merged_data(deepcopy(task.data), inherited)
     return found
 
 
 def _describe(task) -> str:
     spec = task.task_spec
     return (f"{getattr(spec, 'bpmn_id', None) or spec.name} ({task.id}, "
-            f"{TaskState.get_name(task.state)})")
+            f"{trees.state_name(task.state)})")
 
 
 def compare(kept, restored) -> list[str]:
