@@ -49,6 +49,9 @@ class Settings:
     # Sandbox processes kept warm per server process, and the memory each may use.
     sandbox_workers: int = 2
     sandbox_memory_mb: int = 256
+    # Inboxes (a reader's page or header count) each server process keeps while unchanged;
+    # 0 reads every inbox again at each request.
+    inbox_cache_entries: int = 2048
     # SpiffWorkflow's task iterators stop at depth 1000; refuse to go near it.
     max_task_depth: int = 800
     max_upload_bytes: int = 5 * 1024 * 1024
@@ -137,6 +140,7 @@ class Settings:
         if "PARTNERFLOW_MAX_UPLOAD_BYTES" in env:
             values["max_upload_bytes"] = int(env["PARTNERFLOW_MAX_UPLOAD_BYTES"])
         for variable, name in (("PARTNERFLOW_MAX_TASK_DATA_BYTES", "max_task_data_bytes"),
+                               ("PARTNERFLOW_INBOX_CACHE_ENTRIES", "inbox_cache_entries"),
                                ("PARTNERFLOW_IMPORT_MAX_ROWS", "import_max_rows")):
             if variable in env:
                 values[name] = int(env[variable])

@@ -14,8 +14,8 @@ from flask_login import current_user
 
 from partnerflow.engine.access.groups import ROLES, STAGES
 from partnerflow.engine.config import as_utc
+from partnerflow.engine.runtime import inbox_page
 from partnerflow.engine.runtime import names as naming
-from partnerflow.engine.runtime import queries
 
 from .webforms import error_text
 
@@ -363,8 +363,9 @@ def _inbox_count() -> int:
         return 0
     if "inbox_count" in g:  # the inbox page already counted the same tasks
         return g.inbox_count
-    with engine().read() as db:
-        return queries.inbox_count(db, current_user.username)
+    pf = engine()
+    with pf.read() as db:
+        return inbox_page.count(db, current_user.username, pf.inbox_cache)
 
 
 def register(app) -> None:

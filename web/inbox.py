@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import InvalidInput
-from partnerflow.engine.runtime import inbox_actions, queries, services
+from partnerflow.engine.runtime import inbox_actions, inbox_page, queries, services
 
 from .current import engine, safe_next
 from .params import int_arg, page_arg
@@ -58,14 +58,7 @@ def index():
     filters = _filters()
     now = pf.clock()
     with pf.read() as db:
-        filters = queries.with_search(db, current_user.username, filters)
-        rows = queries.inbox(db, current_user.username, now, filters)
-        # a search counts its matches up to a cap (« 500+ »): it reads each range no further
-        cap = queries.SEARCH_COUNT_CAP if filters.matching is not None else None
-        total = queries.inbox_count(db, current_user.username, filters, now, at_most=cap)
-        capped = cap is not None and total > cap
-        partnerships = queries.inbox_partnerships(db, current_user.username)
-        waiting = queries.waiting_for_contact(db, current_user.username)
+        found = inbox_page.read(db, current_user.username, now, filters, pf.inbox_cache)
         me = access.actor(db, current_user.username)
         # today's absences, read only when the policy's actor says there are some
         away = ([a for a in queries.absences_of(db, current_user.username) if a.current]
@@ -73,21 +66,21 @@ def index():
         standing_in = ([a for a in queries.standing_in(db, current_user.username) if a.current]
                        if me.standing_in_for else [])
         # the rows the user sees as the deputy of an absent colleague, and for whom
-        behalf = {row.id: access.acting_for(me, row, ignore_claim=True) for row in rows} \
+        behalf = {row.id: access.acting_for(me, row, ignore_claim=True) for row in found.rows} \
             if standing_in else {}
-        who_acts = queries.who_acts(db, rows)
-        saved = inbox_actions.saved_filters(db, current_user.username)
+    total = found.total
     if not filters.narrowed:
         g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return render_template("inbox.html", rows=rows, total=total, capped=capped, page=page, pages=pages,
+    return render_template("inbox.html", rows=found.rows, total=total, capped=found.capped, page=page,
+                           pages=pages,
                            filters=filters, now=now, today=now.astimezone(access.PARIS).date(),
                            stages=STAGES, roles=sorted(current_user.roles),
-                           partnerships=partnerships, waiting=waiting, away=away,
+                           partnerships=found.partnerships, waiting=found.waiting, away=away,
                            standing_in=standing_in,
                            covered={a.username: a.full_name for a in standing_in}, behalf=behalf,
-                           who_acts=who_acts, saved=saved, query=_current_query(),
+                           who_acts=found.who_acts, saved=found.saved, query=_current_query(),
                            may_share=current_user.may("define_shared_filters"),
                            stage_names={key: _(label) for key, label in STAGES.items()})
 

@@ -51,6 +51,7 @@ from partnerflow.engine.runtime.deployment import Catalog
 from partnerflow.engine.runtime.diagrams import read_documents
 from partnerflow.engine.runtime.events import HANDLERS
 from partnerflow.engine.runtime.forms import FormRegistry
+from partnerflow.engine.runtime.inbox_cache import InboxCache
 from partnerflow.engine.runtime.queries import saved_forms
 from partnerflow.engine.store import UnitOfWork, alembic_config, make_engine, make_session_factory
 from partnerflow.engine.store.models import ProcessInstance, ProcessVersion, WorkerHeartbeat
@@ -147,6 +148,8 @@ class Partnerflow:
         self.forms = FormRegistry(settings.forms_dir, saved=self._saved_forms)
         self._saved_forms_cache: tuple[float, dict[str, dict]] = (0.0, {})
         self.plugins = load_plugins()
+        # what each reader's inbox showed, while the versions of its keys hold (inbox_cache)
+        self.inbox_cache = InboxCache(settings.inbox_cache_entries)
         spiff.configure_sandbox(settings.sandbox_workers, settings.sandbox_memory_mb)
 
     def _saved_forms(self) -> dict[str, dict]:

@@ -341,6 +341,20 @@ class SavedFilter(Base):
     created_at: Mapped[datetime]
 
 
+class InboxVersion(Base):
+    """How many times what an inbox shows through one key changed: `group:<key>` (the tasks
+    offered to a group), `user:<name>` (the tasks assigned to, reserved by, delegated to or
+    offered by name to a user, and their own saved filters), `site` (what every inbox shows of
+    others: names, groups, memberships, partnership titles, shared filters). Bumped in the
+    transaction that makes the change (engine.runtime.inbox_cache); a reader's cached inbox
+    holds while the versions of its keys are those it was read at."""
+
+    __tablename__ = "inbox_version"
+
+    key: Mapped[str] = mapped_column(String(90), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
