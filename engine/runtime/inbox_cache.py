@@ -40,6 +40,7 @@ from ..store.models import (
 
 SITE = "site"
 PENDING = "inbox_keys_pending"
+COMMITTING = "inbox_keys_committing"
 # the columns of a task no inbox shows: the worker's flags
 UNSHOWN = frozenset({"announced", "overdue_notified"})
 # whose changes every inbox may show (names, groups, memberships, titles, states)
@@ -121,20 +122,28 @@ def _keys_of(obj, how: str) -> set[str]:
     return set()
 
 
-@event.listens_for(Session, "after_flush")
-def bump_flushed(session, _context) -> None:
-    bump(session)
-
-
 @event.listens_for(Session, "before_commit")
 def bump_before_commit(session) -> None:
-    # keys noted by statements run without a flush after them
+    """One bump per transaction, at its end: the rows of busy groups stay locked only while
+    the transaction commits."""
+    if session.info.get(PENDING) or session.new or session.dirty or session.deleted:
+        session.flush()
     bump(session)
+    session.info[COMMITTING] = True
 
 
-@event.listens_for(Session, "after_rollback")
-def forget_pending(session) -> None:
-    session.info.pop(PENDING, None)
+@event.listens_for(Session, "after_flush")
+def bump_flushed_while_committing(session, _context) -> None:
+    # what another commit hook flushed after ours
+    if session.info.get(COMMITTING):
+        bump(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def forget_pending(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
+        session.info.pop(COMMITTING, None)
 
 
 @event.listens_for(Session, "do_orm_execute")
