@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from partnerflow.engine.access import accounts
+from partnerflow.engine.method import figures
 from partnerflow.engine.runtime import services
 from partnerflow.engine.store.models import (
     NO_DUE_DATE,
@@ -178,6 +179,10 @@ def whole_site(pf, count: int, seed: int = 20260302) -> None:
              "formalisation_level": rnd.choice(("L1", "L2", "L3")), "partnership_id": pid,
              "archived": False}
             for partner, pid in zip(partners, pids, strict=True)])
+    with pf.uow() as uow:  # the rows above were written without completions
+        figures.rebuild(uow.session, START)
+        uow.commit()
+    with pf.db.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
 
 

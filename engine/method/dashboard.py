@@ -7,16 +7,22 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, literal, literal_column, or_, select, true
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnerflow.engine.access.groups import ROLES, STAGES
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.method import plan, registry, reminders
-from partnerflow.engine.store.models import HumanTask, Partnership, User
+from partnerflow.engine.store.models import (
+    EvaluationDate,
+    HumanTask,
+    Partnership,
+    TaskDuration,
+    TaskDurationBucket,
+    User,
+)
 
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation")
-SHEET_DATES = {"intermediate_evaluation_date": "intermediate", "final_evaluation_date": "final"}
 
 
 @dataclass(frozen=True)
@@ -92,51 +98,55 @@ def conventions_expiring_count(session: Session, today: date, days: int = 90) ->
         reminders.due_query(today, days).order_by(None).subquery())) or 0
 
 
-def _days_open(dialect: str):
-    """A completed task's time open, in days, as the database computes it."""
-    if dialect == "postgresql":
-        return func.extract("epoch", HumanTask.completed_at - HumanTask.created_at) / 86400.0
-    return func.julianday(HumanTask.completed_at) - func.julianday(HumanTask.created_at)
-
-
-def time_per_stage(session: Session, since: datetime | None = None) -> list[StageTime]:
-    """How long completed tasks stayed open, by stage: median and slowest, in days. The
-    database computes both (window functions), whatever the number of tasks."""
-    days = _days_open(session.get_bind().dialect.name).label("days")
-    where = [HumanTask.state == "completed", HumanTask.completed_at.is_not(None),
-             HumanTask.stage.is_not(None)]
-    if since is not None:
-        where.append(HumanTask.completed_at >= since)
-    # one sort per stage: by time open, the longest last (of equal times, the first task
-    # last); the middle row(s) give the median, the last row the slowest
-    timed = select(HumanTask.stage.label("stage"), HumanTask.id.label("id"),
-                   HumanTask.partnership_id.label("pid"), days).where(*where).subquery()
-    ranked = select(
-        timed, func.row_number().over(partition_by=timed.c.stage,
-                                      order_by=(timed.c.days, timed.c.id.desc())).label("rn"),
-        func.count().over(partition_by=timed.c.stage).label("n"),
-    ).subquery()
-    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    last = ranked.c.rn == ranked.c.n
-    # per stage, the one or two middle rows and the slowest row (at most 3 rows)
-    picked: dict[str, dict] = {}
-    for stage, n, d, task_id, pid, is_middle, is_slowest in session.execute(
-            select(ranked.c.stage, ranked.c.n, ranked.c.days, ranked.c.id, ranked.c.pid,
-                   middle.label("is_middle"), last.label("is_slowest"))
-            .where(or_(middle, last))):
-        found = picked.setdefault(stage, {"n": n, "middle": []})
-        if is_middle:
-            found["middle"].append(float(d))
-        if is_slowest:
-            found["slowest"] = (float(d), task_id, pid)
-    medians = {stage: (p["n"], sum(p["middle"]) / len(p["middle"])) for stage, p in picked.items()}
-    slowest = {stage: p["slowest"] for stage, p in picked.items()}
+def time_per_stage(session: Session, since: datetime) -> list[StageTime]:
+    """How long the tasks completed since `since` stayed open, by stage: median and slowest,
+    in days, read from the figures kept with the completions (figures.py): the stage's
+    bucket counts, then one index range per middle rank and one for the slowest, whatever
+    the number of tasks. `since` is at most a year back (the figures keep one year)."""
+    since = as_utc(since)
+    counts: dict[str, dict[int, int]] = {}
+    for stage, bucket, n in session.execute(select(
+            TaskDurationBucket.stage, TaskDurationBucket.bucket, TaskDurationBucket.tasks)
+            .where(TaskDurationBucket.tasks > 0)):
+        counts.setdefault(stage, {})[bucket] = n
+    # the rows from before `since` the worker has not dropped yet (one index range, short)
+    for stage, bucket, n in session.execute(
+            select(TaskDuration.stage, TaskDuration.bucket, func.count())
+            .where(TaskDuration.completed_at < since)
+            .group_by(TaskDuration.stage, TaskDuration.bucket)):
+        counts.setdefault(stage, {})[bucket] = counts.get(stage, {}).get(bucket, 0) - n
     rows = []
-    for stage in [s for s in STAGES if s in medians] + sorted(set(medians) - set(STAGES)):
-        count, median = medians[stage]
-        longest, task_id, pid = slowest[stage]
-        rows.append(StageTime(stage, count, round(median, 2), round(longest, 2), task_id, pid))
+    for stage in [s for s in STAGES if s in counts] + sorted(set(counts) - set(STAGES)):
+        buckets = sorted((b, n) for b, n in counts[stage].items() if n > 0)
+        total = sum(n for _, n in buckets)
+        if not total:
+            continue
+        middle = [_at_rank(session, stage, buckets, rank, since)
+                  for rank in sorted({(total + 1) // 2, (total + 2) // 2})]
+        longest, task_id, pid = session.execute(
+            select(TaskDuration.days, TaskDuration.task_id, TaskDuration.partnership_id)
+            .where(TaskDuration.stage == stage, TaskDuration.completed_at >= since)
+            .order_by(TaskDuration.bucket.desc(), TaskDuration.days.desc(), TaskDuration.task_id)
+            .limit(1)).one()
+        rows.append(StageTime(stage, total, round(sum(middle) / len(middle), 2), round(longest, 2),
+                              task_id, pid))
     return rows
+
+
+def _at_rank(session: Session, stage: str, buckets: list[tuple[int, int]], rank: int,
+             since: datetime) -> float:
+    """The time open of the stage's `rank`-th task (from 1, shortest first): the bucket that
+    holds it from the counts, then its place within that bucket's index range."""
+    before = 0
+    for bucket, n in buckets:
+        if rank <= before + n:
+            return float(session.scalar(
+                select(TaskDuration.days).where(TaskDuration.stage == stage,
+                                                TaskDuration.bucket == bucket,
+                                                TaskDuration.completed_at >= since)
+                .order_by(TaskDuration.days).offset(rank - before - 1).limit(1)))
+        before += n
+    raise ValueError(f"rank {rank} beyond the {before} tasks of {stage}")
 
 
 def _evaluation_tasks(today: date):
@@ -146,54 +156,28 @@ def _evaluation_tasks(today: date):
             .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
 
 
-def _sheet_dates(session: Session, today: date, days: int):
+def _sheet_dates(today: date, days: int):
     """The evaluation dates of the latest action sheets of each active partnership that fall
-    within `days` days: (day as written, which, title, partnership id, partnership title),
-    read inside the database from the sheets' JSON (the form stores ISO dates)."""
-    latest = (select(func.max(HumanTask.id)).where(HumanTask.form_key == "action_sheets",
-                                                   HumanTask.state == "completed")
-              .group_by(HumanTask.partnership_id))
-    if session.get_bind().dialect.name == "postgresql":
-        sheets = HumanTask.result["action_sheets"]
-        sheet = func.jsonb_array_elements(case(
-            (func.jsonb_typeof(sheets) == "array", sheets), else_=literal_column("'[]'::jsonb"))
-        ).table_valued("value").alias("sheet")
-        field = func.jsonb_each_text(case(
-            (func.jsonb_typeof(sheet.c.value) == "object", sheet.c.value),
-            else_=literal_column("'{}'::jsonb"))).table_valued("key", "value").alias("field")
-        title = func.coalesce(sheet.c.value.op("->>")("title"), sheet.c.value.op("->>")("number"), "")
-    else:
-        sheet = func.json_each(HumanTask.result, "$.action_sheets").table_valued(
-            "value", "type").alias("sheet")
-        # each field of each sheet as a row: the dates are compared without parsing the
-        # sheet again for each comparison
-        field = func.json_each(case((sheet.c.type == "object", sheet.c.value), else_="{}")
-                               ).table_valued("key", "value").alias("field")
-        title = func.coalesce(func.json_extract(sheet.c.value, "$.title"),
-                              func.json_extract(sheet.c.value, "$.number"), "")
-    first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
-    which = case(*((field.c.key == name, literal(kind)) for name, kind in SHEET_DATES.items()))
-    return (select(field.c.value.label("due"), which.label("which"), title.label("title"),
-                   Partnership.id.label("pid"), Partnership.title.label("ptitle"))
-            .select_from(HumanTask).join(sheet, true()).join(field, true())
-            .join(Partnership, Partnership.id == HumanTask.partnership_id)
-            .where(HumanTask.id.in_(latest), Partnership.status == "active",
-                   field.c.key.in_(list(SHEET_DATES)), field.c.value.like("____-__-__"),
-                   field.c.value >= first, field.c.value <= last)).subquery()
+    within `days` days, as kept with the completions (figures.py): one index range by day."""
+    return (select(EvaluationDate.due.label("due"), EvaluationDate.which.label("which"),
+                   EvaluationDate.title.label("title"), Partnership.id.label("pid"),
+                   Partnership.title.label("ptitle"))
+            .join(Partnership, Partnership.id == EvaluationDate.partnership_id)
+            .where(EvaluationDate.due >= today, EvaluationDate.due <= today + timedelta(days=days),
+                   Partnership.status == "active"))
 
 
 def evaluations_page(session: Session, today: date, days: int = 90, *, limit: int | None = None,
                      offset: int = 0) -> tuple[list[EvaluationDue], int]:
     """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
     of active partnerships that fall within `days` days; soonest first, and how many there
-    are. `limit` and `offset` give one page: each source is sorted, counted and cut by the
-    database (the sheets read once), the two merged here."""
+    are. `limit` and `offset` give one page: each source is sorted and cut by the database
+    (an index range each), counted when it fills the cut, the two merged here."""
     cut = None if limit is None else limit + offset
     tasks = _evaluation_tasks(today).order_by(
         HumanTask.due_at.is_(None), HumanTask.due_at, Partnership.title, HumanTask.title, HumanTask.id)
-    sheets = _sheet_dates(session, today, days)
-    dated = select(sheets, func.count().over().label("total")).order_by(
-        sheets.c.due, sheets.c.ptitle, sheets.c.title)
+    dated = _sheet_dates(today, days).order_by(EvaluationDate.due, Partnership.title,
+                                               EvaluationDate.title, EvaluationDate.id)
     if cut is not None:
         tasks, dated = tasks.limit(cut), dated.limit(cut)
     rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
@@ -202,12 +186,11 @@ def evaluations_page(session: Session, today: date, days: int = 90, *, limit: in
             for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
     total = len(rows) if cut is None or len(rows) < cut else session.scalar(
         select(func.count()).select_from(_evaluation_tasks(today).subquery()))
-    in_sheets = 0
-    for due, which, title, pid, ptitle, in_sheets in session.execute(dated):  # noqa: B007
-        try:
-            rows.append(EvaluationDue("sheet", which, date.fromisoformat(due), str(title), pid, ptitle))
-        except ValueError:  # not a day of the calendar
-            continue
+    sheets = [EvaluationDue("sheet", which, due, title, pid, ptitle)
+              for due, which, title, pid, ptitle in session.execute(dated)]
+    rows.extend(sheets)
+    in_sheets = len(sheets) if cut is None or len(sheets) < cut else session.scalar(
+        select(func.count()).select_from(_sheet_dates(today, days).subquery()))
     rows.sort(key=lambda r: (r.due or date.max, r.partnership_title, r.title))
     return rows[offset:cut], total + in_sheets
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from partnerflow.engine.method import figures
 from partnerflow.engine.store.models import (
     HumanTask,
     Organisation,
@@ -142,6 +143,8 @@ def test_the_dashboard_lists_one_page_of_evaluation_dates_read_from_the_action_s
         task = uow.session.get(HumanTask, task_id)
         task.state, task.form_key, task.result = "completed", "action_sheets", {"action_sheets": sheets}
         task.completed_at = world.pf.clock()
+        uow.session.flush()
+        figures.rebuild(uow.session, world.pf.clock())  # the row was changed without a completion
         uow.commit()
     client = as_user("claire")
     first = _section(text_of(client.get("/tableau-de-bord")), "evaluations")
