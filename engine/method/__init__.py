@@ -11,10 +11,11 @@ decisions are the BPMN and DMN files of bpmn/, its forms those of forms/.
 from __future__ import annotations
 
 from partnerflow.engine.method import connectors, figures, plan, reminders
-from partnerflow.engine.runtime.events import TaskCompleted
+from partnerflow.engine.runtime.events import InstanceStarted, TaskCompleted
 from partnerflow.engine.runtime.host import Plugin
 
 PLUGIN = Plugin("method", jobs={"reminders": reminders.start_all, "dashboard figures": figures.expire},
-                handlers={TaskCompleted: [figures.task_completed]})
+                handlers={TaskCompleted: [figures.task_completed],
+                          InstanceStarted: [plan.instance_started]})
 
 __all__ = ["PLUGIN", "connectors", "plan"]

@@ -23,6 +23,7 @@ from partnerflow.engine.store.models import (
 )
 
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation")
+PLAN_SHOWN = 10  # partnerships listed under each objective of the plan (with their count)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def partnerships_per_stage(session: Session) -> list[Count]:
 
 def overdue_per_role(session: Session, now: datetime) -> list[Count]:
     """Open tasks past their due date, by role (roles with none left out)."""
+    # sort_due is the due date, or far in the future when there is none: one index range
     counts = dict(session.execute(select(HumanTask.role, func.count()).where(
-        HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < now)
+        HumanTask.state == "open", HumanTask.sort_due < now)
         .group_by(HumanTask.role)).all())
     order = list(ROLES)
     return [Count(role, n) for role, n in sorted(
@@ -110,11 +112,9 @@ def time_per_stage(session: Session, since: datetime) -> list[StageTime]:
             .where(TaskDurationBucket.tasks > 0)):
         counts.setdefault(stage, {})[bucket] = n
     # the rows from before `since` the worker has not dropped yet (one index range, short)
-    for stage, bucket, n in session.execute(
-            select(TaskDuration.stage, TaskDuration.bucket, func.count())
-            .where(TaskDuration.completed_at < since)
-            .group_by(TaskDuration.stage, TaskDuration.bucket)):
-        counts.setdefault(stage, {})[bucket] = counts.get(stage, {}).get(bucket, 0) - n
+    for stage, bucket in session.execute(select(TaskDuration.stage, TaskDuration.bucket)
+                                         .where(TaskDuration.completed_at < since)):
+        counts.setdefault(stage, {})[bucket] = counts.get(stage, {}).get(bucket, 0) - 1
     rows = []
     for stage in [s for s in STAGES if s in counts] + sorted(set(counts) - set(STAGES)):
         buckets = sorted((b, n) for b, n in counts[stage].items() if n > 0)
@@ -149,11 +149,11 @@ def _at_rank(session: Session, stage: str, buckets: list[tuple[int, int]], rank:
     raise ValueError(f"rank {rank} beyond the {before} tasks of {stage}")
 
 
-def _evaluation_tasks(today: date):
+def _evaluation_tasks(forms=EVALUATION_FORMS):
     return (select(HumanTask.id, HumanTask.form_key, HumanTask.due_at, HumanTask.title,
                    Partnership.id, Partnership.title)
             .join(Partnership, Partnership.id == HumanTask.partnership_id)
-            .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
+            .where(HumanTask.state == "open", HumanTask.form_key.in_(forms)))
 
 
 def _sheet_dates(today: date, days: int):
@@ -174,18 +174,26 @@ def evaluations_page(session: Session, today: date, days: int = 90, *, limit: in
     are. `limit` and `offset` give one page: each source is sorted and cut by the database
     (an index range each), counted when it fills the cut, the two merged here."""
     cut = None if limit is None else limit + offset
-    tasks = _evaluation_tasks(today).order_by(
-        HumanTask.due_at.is_(None), HumanTask.due_at, Partnership.title, HumanTask.title, HumanTask.id)
+    # one index range per form, in due order (sort_due: the tasks without a due date last)
+    by_form = [_evaluation_tasks((form,)).order_by(HumanTask.sort_due, Partnership.title,
+                                                   HumanTask.title, HumanTask.id)
+               for form in EVALUATION_FORMS]
     dated = _sheet_dates(today, days).order_by(EvaluationDate.due, Partnership.title,
                                                EvaluationDate.title, EvaluationDate.id)
     if cut is not None:
-        tasks, dated = tasks.limit(cut), dated.limit(cut)
-    rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
-                          registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
-                          bool(due and as_utc(due).date() < today))
-            for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
-    total = len(rows) if cut is None or len(rows) < cut else session.scalar(
-        select(func.count()).select_from(_evaluation_tasks(today).subquery()))
+        by_form, dated = [tasks.limit(cut) for tasks in by_form], dated.limit(cut)
+    rows, total, full = [], 0, False
+    for tasks in by_form:
+        found = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
+                               registry.as_day(as_utc(due)) if due else None, title, pid, ptitle,
+                               task_id, bool(due and as_utc(due).date() < today))
+                 for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
+        rows.extend(found)
+        total += len(found)
+        full = full or (cut is not None and len(found) == cut)
+    if full:  # every task has its partnership: the count needs no join (one index range)
+        total = session.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
     sheets = [EvaluationDue("sheet", which, due, title, pid, ptitle)
               for due, which, title, pid, ptitle in session.execute(dated)]
     rows.extend(sheets)
@@ -218,8 +226,9 @@ class PlanObjective:
     need: str | None
     deadline: date | None
     means: str | None
-    partnerships: tuple[PlanPartnership, ...]
+    partnerships: tuple[PlanPartnership, ...]  # the first PLAN_SHOWN, by title
     overdue: bool  # the deadline has passed
+    count: int = 0  # how many partnerships name it (the list of partnerships gives them all)
 
 
 @dataclass(frozen=True)
@@ -241,22 +250,22 @@ class PlanBoard:
 
 
 def partnership_plan(session: Session, today: date) -> PlanBoard:
-    """The objectives of the latest approved plan, each with the partnerships (not archived)
-    whose idea names it and its deadline; the objectives with none yet."""
+    """The objectives of the latest approved plan, each with the first partnerships (not
+    archived) whose idea names it, how many there are, and its deadline; the objectives with
+    none yet."""
     approved = plan.latest_approved(session)
-    named = plan.objectives_named(session)
-    by_objective: dict[str, list[PlanPartnership]] = {}
-    if named:
-        for p in session.scalars(select(Partnership).where(
-                Partnership.id.in_(list(named)), Partnership.status != "archived",
-                Partnership.kind != plan.PLAN_KIND).order_by(Partnership.title, Partnership.id)):
-            by_objective.setdefault(named[p.id], []).append(
-                PlanPartnership(p.id, p.title, p.stage, p.status))
+    by_objective: dict[str, tuple[tuple[PlanPartnership, ...], int]] = {}
+    for o in (approved.objectives if approved else ()):
+        found, count = plan.partnerships_naming(session, o.key, PLAN_SHOWN)
+        by_objective[o.key] = (tuple(PlanPartnership(p.id, p.title, p.stage, p.status)
+                                     for p in found), count)
+    outside = plan.partnerships_naming(session, plan.NO_OBJECTIVE, 0)[1]
     needs = {str(n.get("need_id") or "").strip(): n.get("need_title")
              for n in (approved.needs if approved else ()) if n.get("need_id")}
     objectives = tuple(
         PlanObjective(o.key, o.title, _needs_of(o.need, needs), o.deadline, o.means,
-                      tuple(by_objective.get(o.key, ())), bool(o.deadline and o.deadline < today))
+                      by_objective[o.key][0], bool(o.deadline and o.deadline < today),
+                      by_objective[o.key][1])
         for o in (approved.objectives if approved else ()))
     found = plan.carrier(session)
     running = plan.running_instance(session)
@@ -272,8 +281,8 @@ def partnership_plan(session: Session, today: date) -> PlanBoard:
     professionals = tuple((names.get(row.get("professional"), row.get("professional")) or "",
                            row.get("professional_contribution"))
                           for row in (approved.professionals if approved else ()))
-    return PlanBoard(approved, objectives, tuple(o for o in objectives if not o.partnerships),
-                     len(by_objective.get(plan.NO_OBJECTIVE, ())),
+    return PlanBoard(approved, objectives, tuple(o for o in objectives if not o.count),
+                     outside,
                      found.id if found is not None else None, running is not None,
                      task[0] if task else None, task[1] if task else None,
                      approved.resistances if approved else (), professionals,

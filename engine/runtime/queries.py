@@ -494,6 +494,30 @@ def partnerships_for(session: Session, partnership_ids: list[int] | None = None)
     return session.execute(query.order_by(Partnership.id.desc())).all()
 
 
+def partnerships_page(session: Session, partnership_ids: list[int] | None, page: int | None,
+                      size: int, *, stage: str | None = None, status: str | None = None,
+                      among=None) -> Page:
+    """One page of the partnerships (the latest first), each with its open-task count:
+    restricted to `partnership_ids` when given, to a stage, a status, and to the ids a
+    subquery `among` selects; the counts are read for the page's partnerships only."""
+    query = select(Partnership)
+    if partnership_ids is not None:
+        query = query.where(Partnership.id.in_(partnership_ids))
+    if stage is not None:
+        query = query.where(Partnership.stage == stage)
+    if status is not None:
+        query = query.where(Partnership.status == status)
+    if among is not None:
+        query = query.where(Partnership.id.in_(among))
+    found = paged(session, query.order_by(Partnership.id.desc()), page, size)
+    ids = [p.id for p in found.rows]
+    counts = dict(session.execute(
+        select(HumanTask.partnership_id, func.count()).where(
+            HumanTask.partnership_id.in_(ids), HumanTask.state == "open")
+        .group_by(HumanTask.partnership_id)).all()) if ids else {}
+    return replace(found, rows=[(p, counts.get(p.id, 0)) for p in found.rows])
+
+
 def partnership_people(session: Session, partnership_id: int):
     rows = session.execute(select(User.username, User.full_name, PartnershipMember.role)
                            .join(PartnershipMember, PartnershipMember.user_id == User.id)

@@ -101,6 +101,8 @@ class GroupMember(Base):
 
 class Partnership(Base):
     __tablename__ = "partnership"
+    # the dashboard's count per stage reads this index alone
+    __table_args__ = (Index("ix_partnership_status_stage", "status", "stage"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -234,6 +236,10 @@ class HumanTask(Base):
         # the tasks the worker has still to announce: a small partial index, empty at rest
         Index("ix_human_task_unannounced", "id", sqlite_where=text("announced = 0"),
               postgresql_where=text("NOT announced")),
+        # the open tasks of a form in due order (the dashboard's evaluations due)
+        Index("ix_human_task_form_due", "form_key", "state", "sort_due"),
+        # the open tasks past their due date, counted by role (the dashboard)
+        Index("ix_human_task_state_due_role", "state", "sort_due", "role"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -332,6 +338,17 @@ class EvaluationDate(Base):
     which: Mapped[str] = mapped_column(String(12))  # intermediate | final
     due: Mapped[date] = mapped_column(Date)
     title: Mapped[str] = mapped_column(Text, default="")
+
+
+class PartnershipObjective(Base):
+    """The objective of the partnership plan a partnership's idea names: that of the latest
+    start of one of its instances that names one (written with the start by the method)."""
+
+    __tablename__ = "partnership_objective"
+    __table_args__ = (Index("ix_partnership_objective", "objective", "partnership_id"),)
+
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), primary_key=True)
+    objective: Mapped[str] = mapped_column(String(200))
 
 
 class TaskOffer(Base):

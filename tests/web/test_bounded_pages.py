@@ -210,3 +210,34 @@ def test_the_audit_filters_offer_each_actor_and_type_of_the_chain_once_in_order(
 
     assert options("actor") == ["claire", "sophie"]  # the creator of the partnership is claire
     assert options("type") == ["comment_added", "partnership_created", "task_claimed", "timer_fired"]
+
+
+def test_the_partnership_list_shows_one_page_and_keeps_its_filters_across_pages(world, as_user):
+    from partnerflow.engine.store.models import Partnership
+
+    size = partnership_views.LIST_SIZE
+    ids = [new_partnership(world.pf, f"Idée {n:03d}") for n in range(size + 5)]
+    with world.pf.uow() as uow:  # a few at another stage, which the filter leaves out
+        for pid in ids[:3]:
+            uow.session.get(Partnership, pid).stage = "negotiation"
+        uow.commit()
+    with world.pf.read() as db:
+        ideas = list(db.scalars(select(Partnership.id).where(Partnership.stage == "idea")
+                                .order_by(Partnership.id.desc())))
+    assert len(ideas) > size
+    client = as_user("claire")
+
+    def listed(html: str) -> list[int]:
+        return [int(i) for i in re.findall(r'<td><a href="/partenariats/(\d+)">', html)]
+
+    first = text_of(client.get("/partenariats/?stage=idea"))
+    assert listed(first) == ideas[:size]
+    pages = -(-len(ideas) // size)
+    assert f"Page 1 sur {pages} ({len(ideas)})" in first
+    assert 'href="/partenariats/?stage=idea&amp;page=2"' in first  # the filter kept
+    second = text_of(client.get("/partenariats/?stage=idea&page=2"))
+    assert listed(second) == ideas[size:2 * size]
+    assert 'href="/partenariats/?stage=idea&amp;page=1"' in second
+    # the whole list: the latest first, one page
+    everything = text_of(client.get("/partenariats/"))
+    assert len(listed(everything)) == size and listed(everything)[0] == max(ids)

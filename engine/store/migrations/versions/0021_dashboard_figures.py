@@ -1,6 +1,8 @@
 """the dashboard's figures kept as tasks are completed: task_duration and its per-stage
 histogram task_duration_bucket (the time per stage), evaluation_date (the dates of each
-partnership's latest action sheets); filled from the tasks already completed
+partnership's latest action sheets), partnership_objective (the plan objective each idea
+names); filled from the tasks completed and the instances started; the open tasks by form
+and by due date indexed
 
 Revision ID: 0021
 Revises: 0020
@@ -69,7 +71,38 @@ def upgrade() -> None:
     )
     op.create_index('ix_evaluation_date_due', 'evaluation_date', ['due', 'partnership_id'])
     op.create_index('ix_evaluation_date_partnership_id', 'evaluation_date', ['partnership_id'])
+    objectives = op.create_table(
+        'partnership_objective',
+        sa.Column('partnership_id', sa.Integer(), nullable=False),
+        sa.Column('objective', sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(['partnership_id'], ['partnership.id']),
+        sa.PrimaryKeyConstraint('partnership_id'),
+    )
+    op.create_index('ix_partnership_objective', 'partnership_objective',
+                    ['objective', 'partnership_id'])
+    op.create_index('ix_human_task_form_due', 'human_task', ['form_key', 'state', 'sort_due'])
+    op.create_index('ix_human_task_state_due_role', 'human_task', ['state', 'sort_due', 'role'])
+    op.create_index('ix_partnership_status_stage', 'partnership', ['status', 'stage'])
     _fill(durations, buckets, dates)
+    _fill_objectives(objectives)
+
+
+def _fill_objectives(objectives) -> None:
+    """The objective of the latest start of each partnership that names one, from the audit
+    trail (the starts' data)."""
+    bind = op.get_bind()
+    event = sa.table('audit_event', sa.column('id'), sa.column('partnership_id'),
+                     sa.column('type'), sa.column('payload', sa.JSON()))
+    named = {}
+    for pid, payload in bind.execute(sa.select(event.c.partnership_id, event.c.payload).where(
+            event.c.type == 'instance_started', event.c.partnership_id.is_not(None))
+            .order_by(event.c.id)):
+        data = payload.get("data") if isinstance(payload, dict) else None
+        value = data.get("plan_objective") if isinstance(data, dict) else None
+        if value not in (None, ""):
+            named[pid] = str(value)[:200]
+    if named:
+        op.bulk_insert(objectives, [{"partnership_id": p, "objective": o} for p, o in named.items()])
 
 
 def _fill(durations, buckets, dates) -> None:
@@ -116,6 +149,11 @@ def _fill(durations, buckets, dates) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_partnership_status_stage', table_name='partnership')
+    op.drop_index('ix_human_task_state_due_role', table_name='human_task')
+    op.drop_index('ix_human_task_form_due', table_name='human_task')
+    op.drop_index('ix_partnership_objective', table_name='partnership_objective')
+    op.drop_table('partnership_objective')
     op.drop_index('ix_evaluation_date_partnership_id', table_name='evaluation_date')
     op.drop_index('ix_evaluation_date_due', table_name='evaluation_date')
     op.drop_table('evaluation_date')
