@@ -63,6 +63,7 @@ EVALUATIONS_SIZE = 10
 INSTANCES_SIZE = 20
 DOCUMENTS_SIZE = 20
 LINKABLE_SHOWN = 30  # organisations offered to link at once (a search narrows them)
+THREAD_SIZE = 30  # the latest comments of the thread shown (the earlier ones a link away)
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation", "period_review")
 
 
@@ -107,7 +108,9 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
         the_plan = (dashboard.partnership_plan(db, engine().clock().date())
                     if partnership.kind == plan.PLAN_KIND else None)
         thread = access.Thread(partnership_id)
-        talk = {"comments": queries.comments(db, me, partnership_id, with_tasks=True),
+        thread_page = queries.comments_page(db, me, partnership_id, int_arg("commentaires"),
+                                            THREAD_SIZE, with_tasks=True)
+        talk = {"comments": thread_page.rows, "thread_page": thread_page,
                 "may_comment": access.may(me, "comment", thread),
                 "may_share": access.may(me, "share_comment", thread),
                 "partner_author": access.is_partner_representative(me),

@@ -241,3 +241,31 @@ def test_the_partnership_list_shows_one_page_and_keeps_its_filters_across_pages(
     # the whole list: the latest first, one page
     everything = text_of(client.get("/partenariats/"))
     assert len(listed(everything)) == size and listed(everything)[0] == max(ids)
+
+
+def test_the_partnership_page_shows_the_latest_comments_and_links_to_the_earlier_ones(
+        world, as_user):
+    from partnerflow.engine.runtime import discussion
+
+    size = partnership_views.THREAD_SIZE
+    pid = new_partnership(world.pf, "Fil nourri")
+    for n in range(size + 5):
+        world.pf.clock.advance(minutes=1)
+        with world.pf.uow() as uow:
+            discussion.add_comment(uow, actor="claire", partnership_id=pid,
+                                   text=f"Message numéro {n:03d}", visibility="internal")
+    client = as_user("claire")
+
+    def said(html: str) -> list[str]:
+        return re.findall(r"Message numéro (\d+)", _section(html, "commentaires"))
+
+    latest = text_of(client.get(f"/partenariats/{pid}"))
+    # the latest, oldest first, and a link to the earlier ones
+    assert said(latest) == [f"{n:03d}" for n in range(5, size + 5)]
+    thread = _section(latest, "commentaires")
+    assert f"({size + 5})" in thread
+    assert f'href="/partenariats/{pid}?commentaires=2#commentaires"' in thread
+    earlier = text_of(client.get(f"/partenariats/{pid}?commentaires=2"))
+    assert said(earlier) == [f"{n:03d}" for n in range(5)]
+    assert f'href="/partenariats/{pid}?commentaires=1#commentaires"' in _section(earlier, "commentaires")
+    assert "Commentaires précédents" not in _section(earlier, "commentaires")
