@@ -11,8 +11,9 @@ each; a ratio is the median of the per-repetition ratios.
   the same database;
 - audit page `/partenariats/<id>/audit`: 10 events vs 2 000 events in the chain (hashed
   and keyed as `audit.append` writes them), in the same database;
-- dashboard `/tableau-de-bord`, map list `/carte/` and graph JSON `/carte/graphe.json`:
-  a site of 50 partnerships and relationships vs a site of 2 000, each partnership with an
+- dashboard `/tableau-de-bord`, map list `/carte/`, graph JSON `/carte/graphe.json`, the
+  partnership list `/partenariats/` and the API's `/api/map/graph`: a site of 50
+  partnerships and relationships vs a site of 2 000, each partnership with an
   overdue open task, two completed steps, an evaluation due, action sheets whose evaluation
   dates fall within the window, and a relationship whose convention ends within 90 days.
 """
@@ -25,7 +26,8 @@ import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
-from partnerflow.engine.access import accounts
+from partnerflow.engine.access import accounts, tokens
+from partnerflow.engine.method import figures
 from partnerflow.engine.runtime import services
 from partnerflow.engine.store.models import (
     NO_DUE_DATE,
@@ -178,7 +180,17 @@ def whole_site(pf, count: int, seed: int = 20260302) -> None:
              "formalisation_level": rnd.choice(("L1", "L2", "L3")), "partnership_id": pid,
              "archived": False}
             for partner, pid in zip(partners, pids, strict=True)])
+    with pf.uow() as uow:  # the rows above were written without completions
+        figures.rebuild(uow.session, START)
+        uow.commit()
+    with pf.db.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
+
+
+def _bearer(pf) -> dict:
+    with pf.uow() as uow:
+        token = tokens.create_personal_token(uow, username=ACTOR, name="bench", scope="read", days=1)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _n(count: int) -> str:
@@ -189,9 +201,9 @@ def _day(today, rnd: random.Random, low: int, high: int) -> str:
     return (today + timedelta(days=rnd.randint(low, high))).isoformat()
 
 
-def _get(client, path: str):
+def _get(client, path: str, headers: dict | None = None):
     def call():
-        answer = client.get(path)
+        answer = client.get(path, headers=headers)
         if answer.status_code != 200:
             raise RuntimeError(f"GET {path}: {answer.status_code}")
         return len(answer.get_data())
@@ -247,9 +259,15 @@ def run(quick: bool = False) -> list[Row]:
     with site("pages-small") as (small_pf, small), site("pages-large") as (large_pf, large):
         whole_site(small_pf, 50)
         whole_site(large_pf, site_size)
+        # the API answers a bearer token, not the session
+        small_auth, large_auth = _bearer(small_pf), _bearer(large_pf)
         for what, path in (("dashboard", "/tableau-de-bord"), ("map list (first page)", "/carte/"),
-                           ("map graph JSON", "/carte/graphe.json")):
+                           ("map graph JSON", "/carte/graphe.json"),
+                           ("partnership list (first page)", "/partenariats/"),
+                           ("API map graph", "/api/map/graph")):
+            api = path.startswith("/api/")
             rows.append(_row(f"{what}, 50 → {_n(site_size)} partnerships and relationships",
-                             compare(_get(small, path), _get(large, path), reps),
+                             compare(_get(small, path, small_auth if api else None),
+                                     _get(large, path, large_auth if api else None), reps),
                              "50", str(site_size), quick))
     return rows

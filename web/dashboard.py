@@ -3,21 +3,18 @@ bars link to the filtered lists. No JavaScript."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from partnerflow.engine.method import dashboard, plan
+from partnerflow.engine.method import dashboard, figures, plan
 
 from .current import engine, require
 from .params import int_arg
 
 bp = Blueprint("dashboard", __name__)
 WINDOW_DAYS = 90
-DURATION_WINDOW = timedelta(days=365)
 LIST_SIZE = 20  # rows per page of the conventions to renew and of the evaluations due
 
 
@@ -36,16 +33,16 @@ def index():
     today = now.date()
     with pf.read() as db:
         expiring = _page(dashboard.conventions_expiring_count(db, today, WINDOW_DAYS), "conventions")
-        figures = {
+        shown = {
             "stages": dashboard.partnerships_per_stage(db),
             "overdue": dashboard.overdue_per_role(db, now),
             "expiring": expiring | {"rows": dashboard.conventions_expiring(
                 db, today, WINDOW_DAYS, limit=LIST_SIZE, offset=expiring["offset"])},
-            "durations": dashboard.time_per_stage(db, since=now - DURATION_WINDOW),
+            "durations": dashboard.time_per_stage(db, since=now - figures.DURATION_WINDOW),
             "evaluations": _evaluations(db, today),
             "plan": dashboard.partnership_plan(db, today),
         }
-    return render_template("dashboard.html", window=WINDOW_DAYS, today=today, **figures)
+    return render_template("dashboard.html", window=WINDOW_DAYS, today=today, **shown)
 
 
 def _evaluations(db, today) -> dict:

@@ -31,16 +31,23 @@ def _check_visible(partnership_id: int) -> None:
         abort(403)
 
 
+LIST_SIZE = 50  # partnerships per page of the list
+
+
 @bp.get("/")
 @login_required
 def index():
+    """One page of the partnerships this user may read; filtered on a stage, a status, or
+    the objective of the plan their idea names (the filters kept from page to page)."""
     stage = request.args.get("stage") if request.args.get("stage") in STAGES else None
-    status = request.args.get("status") or None
+    status = (request.args.get("status") or "").strip()[:20] or None
+    objective = (request.args.get("objectif") or "").strip()[:200] or None
     with engine().read() as db:
-        rows = queries.partnerships_for(db, _visible_ids())
-    rows = [(p, n) for p, n in rows
-            if (stage is None or p.stage == stage) and (status is None or p.status == status)]
-    return render_template("partnerships.html", rows=rows, stage=stage)
+        found = queries.partnerships_page(
+            db, _visible_ids(), int_arg("page"), LIST_SIZE, stage=stage, status=status,
+            among=plan.naming(objective) if objective else None)
+    return render_template("partnerships.html", rows=found.rows, found=found, stage=stage,
+                           status=status, objective=objective)
 
 
 @bp.get("/<int:partnership_id>")
@@ -56,6 +63,7 @@ EVALUATIONS_SIZE = 10
 INSTANCES_SIZE = 20
 DOCUMENTS_SIZE = 20
 LINKABLE_SHOWN = 30  # organisations offered to link at once (a search narrows them)
+THREAD_SIZE = 30  # the latest comments of the thread shown (the earlier ones a link away)
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation", "period_review")
 
 
@@ -100,7 +108,9 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
         the_plan = (dashboard.partnership_plan(db, engine().clock().date())
                     if partnership.kind == plan.PLAN_KIND else None)
         thread = access.Thread(partnership_id)
-        talk = {"comments": queries.comments(db, me, partnership_id, with_tasks=True),
+        thread_page = queries.comments_page(db, me, partnership_id, int_arg("commentaires"),
+                                            THREAD_SIZE, with_tasks=True)
+        talk = {"comments": thread_page.rows, "thread_page": thread_page,
                 "may_comment": access.may(me, "comment", thread),
                 "may_share": access.may(me, "share_comment", thread),
                 "partner_author": access.is_partner_representative(me),

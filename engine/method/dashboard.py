@@ -7,16 +7,23 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, literal, literal_column, or_, select, true
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnerflow.engine.access.groups import ROLES, STAGES
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.method import plan, registry, reminders
-from partnerflow.engine.store.models import HumanTask, Partnership, User
+from partnerflow.engine.store.models import (
+    EvaluationDate,
+    HumanTask,
+    Partnership,
+    TaskDuration,
+    TaskDurationBucket,
+    User,
+)
 
 EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation")
-SHEET_DATES = {"intermediate_evaluation_date": "intermediate", "final_evaluation_date": "final"}
+PLAN_SHOWN = 10  # partnerships listed under each objective of the plan (with their count)
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,9 @@ def partnerships_per_stage(session: Session) -> list[Count]:
 
 def overdue_per_role(session: Session, now: datetime) -> list[Count]:
     """Open tasks past their due date, by role (roles with none left out)."""
+    # sort_due is the due date, or far in the future when there is none: one index range
     counts = dict(session.execute(select(HumanTask.role, func.count()).where(
-        HumanTask.state == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < now)
+        HumanTask.state == "open", HumanTask.sort_due < now)
         .group_by(HumanTask.role)).all())
     order = list(ROLES)
     return [Count(role, n) for role, n in sorted(
@@ -92,122 +100,105 @@ def conventions_expiring_count(session: Session, today: date, days: int = 90) ->
         reminders.due_query(today, days).order_by(None).subquery())) or 0
 
 
-def _days_open(dialect: str):
-    """A completed task's time open, in days, as the database computes it."""
-    if dialect == "postgresql":
-        return func.extract("epoch", HumanTask.completed_at - HumanTask.created_at) / 86400.0
-    return func.julianday(HumanTask.completed_at) - func.julianday(HumanTask.created_at)
-
-
-def time_per_stage(session: Session, since: datetime | None = None) -> list[StageTime]:
-    """How long completed tasks stayed open, by stage: median and slowest, in days. The
-    database computes both (window functions), whatever the number of tasks."""
-    days = _days_open(session.get_bind().dialect.name).label("days")
-    where = [HumanTask.state == "completed", HumanTask.completed_at.is_not(None),
-             HumanTask.stage.is_not(None)]
-    if since is not None:
-        where.append(HumanTask.completed_at >= since)
-    # one sort per stage: by time open, the longest last (of equal times, the first task
-    # last); the middle row(s) give the median, the last row the slowest
-    timed = select(HumanTask.stage.label("stage"), HumanTask.id.label("id"),
-                   HumanTask.partnership_id.label("pid"), days).where(*where).subquery()
-    ranked = select(
-        timed, func.row_number().over(partition_by=timed.c.stage,
-                                      order_by=(timed.c.days, timed.c.id.desc())).label("rn"),
-        func.count().over(partition_by=timed.c.stage).label("n"),
-    ).subquery()
-    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    last = ranked.c.rn == ranked.c.n
-    # per stage, the one or two middle rows and the slowest row (at most 3 rows)
-    picked: dict[str, dict] = {}
-    for stage, n, d, task_id, pid, is_middle, is_slowest in session.execute(
-            select(ranked.c.stage, ranked.c.n, ranked.c.days, ranked.c.id, ranked.c.pid,
-                   middle.label("is_middle"), last.label("is_slowest"))
-            .where(or_(middle, last))):
-        found = picked.setdefault(stage, {"n": n, "middle": []})
-        if is_middle:
-            found["middle"].append(float(d))
-        if is_slowest:
-            found["slowest"] = (float(d), task_id, pid)
-    medians = {stage: (p["n"], sum(p["middle"]) / len(p["middle"])) for stage, p in picked.items()}
-    slowest = {stage: p["slowest"] for stage, p in picked.items()}
+def time_per_stage(session: Session, since: datetime) -> list[StageTime]:
+    """How long the tasks completed since `since` stayed open, by stage: median and slowest,
+    in days, read from the figures kept with the completions (figures.py): the stage's
+    bucket counts, then one index range per middle rank and one for the slowest, whatever
+    the number of tasks. `since` is at most a year back (the figures keep one year)."""
+    since = as_utc(since)
+    counts: dict[str, dict[int, int]] = {}
+    for stage, bucket, n in session.execute(select(
+            TaskDurationBucket.stage, TaskDurationBucket.bucket, TaskDurationBucket.tasks)
+            .where(TaskDurationBucket.tasks > 0)):
+        counts.setdefault(stage, {})[bucket] = n
+    # the rows from before `since` the worker has not dropped yet (one index range, short)
+    for stage, bucket in session.execute(select(TaskDuration.stage, TaskDuration.bucket)
+                                         .where(TaskDuration.completed_at < since)):
+        counts.setdefault(stage, {})[bucket] = counts.get(stage, {}).get(bucket, 0) - 1
     rows = []
-    for stage in [s for s in STAGES if s in medians] + sorted(set(medians) - set(STAGES)):
-        count, median = medians[stage]
-        longest, task_id, pid = slowest[stage]
-        rows.append(StageTime(stage, count, round(median, 2), round(longest, 2), task_id, pid))
+    for stage in [s for s in STAGES if s in counts] + sorted(set(counts) - set(STAGES)):
+        buckets = sorted((b, n) for b, n in counts[stage].items() if n > 0)
+        total = sum(n for _, n in buckets)
+        if not total:
+            continue
+        middle = [_at_rank(session, stage, buckets, rank, since)
+                  for rank in sorted({(total + 1) // 2, (total + 2) // 2})]
+        longest, task_id, pid = session.execute(
+            select(TaskDuration.days, TaskDuration.task_id, TaskDuration.partnership_id)
+            .where(TaskDuration.stage == stage, TaskDuration.completed_at >= since)
+            .order_by(TaskDuration.bucket.desc(), TaskDuration.days.desc(), TaskDuration.task_id)
+            .limit(1)).one()
+        rows.append(StageTime(stage, total, round(sum(middle) / len(middle), 2), round(longest, 2),
+                              task_id, pid))
     return rows
 
 
-def _evaluation_tasks(today: date):
+def _at_rank(session: Session, stage: str, buckets: list[tuple[int, int]], rank: int,
+             since: datetime) -> float:
+    """The time open of the stage's `rank`-th task (from 1, shortest first): the bucket that
+    holds it from the counts, then its place within that bucket's index range."""
+    before = 0
+    for bucket, n in buckets:
+        if rank <= before + n:
+            return float(session.scalar(
+                select(TaskDuration.days).where(TaskDuration.stage == stage,
+                                                TaskDuration.bucket == bucket,
+                                                TaskDuration.completed_at >= since)
+                .order_by(TaskDuration.days).offset(rank - before - 1).limit(1)))
+        before += n
+    raise ValueError(f"rank {rank} beyond the {before} tasks of {stage}")
+
+
+def _evaluation_tasks(forms=EVALUATION_FORMS):
     return (select(HumanTask.id, HumanTask.form_key, HumanTask.due_at, HumanTask.title,
                    Partnership.id, Partnership.title)
             .join(Partnership, Partnership.id == HumanTask.partnership_id)
-            .where(HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
+            .where(HumanTask.state == "open", HumanTask.form_key.in_(forms)))
 
 
-def _sheet_dates(session: Session, today: date, days: int):
+def _sheet_dates(today: date, days: int):
     """The evaluation dates of the latest action sheets of each active partnership that fall
-    within `days` days: (day as written, which, title, partnership id, partnership title),
-    read inside the database from the sheets' JSON (the form stores ISO dates)."""
-    latest = (select(func.max(HumanTask.id)).where(HumanTask.form_key == "action_sheets",
-                                                   HumanTask.state == "completed")
-              .group_by(HumanTask.partnership_id))
-    if session.get_bind().dialect.name == "postgresql":
-        sheets = HumanTask.result["action_sheets"]
-        sheet = func.jsonb_array_elements(case(
-            (func.jsonb_typeof(sheets) == "array", sheets), else_=literal_column("'[]'::jsonb"))
-        ).table_valued("value").alias("sheet")
-        field = func.jsonb_each_text(case(
-            (func.jsonb_typeof(sheet.c.value) == "object", sheet.c.value),
-            else_=literal_column("'{}'::jsonb"))).table_valued("key", "value").alias("field")
-        title = func.coalesce(sheet.c.value.op("->>")("title"), sheet.c.value.op("->>")("number"), "")
-    else:
-        sheet = func.json_each(HumanTask.result, "$.action_sheets").table_valued(
-            "value", "type").alias("sheet")
-        # each field of each sheet as a row: the dates are compared without parsing the
-        # sheet again for each comparison
-        field = func.json_each(case((sheet.c.type == "object", sheet.c.value), else_="{}")
-                               ).table_valued("key", "value").alias("field")
-        title = func.coalesce(func.json_extract(sheet.c.value, "$.title"),
-                              func.json_extract(sheet.c.value, "$.number"), "")
-    first, last = today.isoformat(), (today + timedelta(days=days)).isoformat()
-    which = case(*((field.c.key == name, literal(kind)) for name, kind in SHEET_DATES.items()))
-    return (select(field.c.value.label("due"), which.label("which"), title.label("title"),
-                   Partnership.id.label("pid"), Partnership.title.label("ptitle"))
-            .select_from(HumanTask).join(sheet, true()).join(field, true())
-            .join(Partnership, Partnership.id == HumanTask.partnership_id)
-            .where(HumanTask.id.in_(latest), Partnership.status == "active",
-                   field.c.key.in_(list(SHEET_DATES)), field.c.value.like("____-__-__"),
-                   field.c.value >= first, field.c.value <= last)).subquery()
+    within `days` days, as kept with the completions (figures.py): one index range by day."""
+    return (select(EvaluationDate.due.label("due"), EvaluationDate.which.label("which"),
+                   EvaluationDate.title.label("title"), Partnership.id.label("pid"),
+                   Partnership.title.label("ptitle"))
+            .join(Partnership, Partnership.id == EvaluationDate.partnership_id)
+            .where(EvaluationDate.due >= today, EvaluationDate.due <= today + timedelta(days=days),
+                   Partnership.status == "active"))
 
 
 def evaluations_page(session: Session, today: date, days: int = 90, *, limit: int | None = None,
                      offset: int = 0) -> tuple[list[EvaluationDue], int]:
     """Open evaluation tasks (any date), and the evaluation dates of the latest action sheets
     of active partnerships that fall within `days` days; soonest first, and how many there
-    are. `limit` and `offset` give one page: each source is sorted, counted and cut by the
-    database (the sheets read once), the two merged here."""
+    are. `limit` and `offset` give one page: each source is sorted and cut by the database
+    (an index range each), counted when it fills the cut, the two merged here."""
     cut = None if limit is None else limit + offset
-    tasks = _evaluation_tasks(today).order_by(
-        HumanTask.due_at.is_(None), HumanTask.due_at, Partnership.title, HumanTask.title, HumanTask.id)
-    sheets = _sheet_dates(session, today, days)
-    dated = select(sheets, func.count().over().label("total")).order_by(
-        sheets.c.due, sheets.c.ptitle, sheets.c.title)
+    # one index range per form, in due order (sort_due: the tasks without a due date last)
+    by_form = [_evaluation_tasks((form,)).order_by(HumanTask.sort_due, Partnership.title,
+                                                   HumanTask.title, HumanTask.id)
+               for form in EVALUATION_FORMS]
+    dated = _sheet_dates(today, days).order_by(EvaluationDate.due, Partnership.title,
+                                               EvaluationDate.title, EvaluationDate.id)
     if cut is not None:
-        tasks, dated = tasks.limit(cut), dated.limit(cut)
-    rows = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
-                          registry.as_day(as_utc(due)) if due else None, title, pid, ptitle, task_id,
-                          bool(due and as_utc(due).date() < today))
-            for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
-    total = len(rows) if cut is None or len(rows) < cut else session.scalar(
-        select(func.count()).select_from(_evaluation_tasks(today).subquery()))
-    in_sheets = 0
-    for due, which, title, pid, ptitle, in_sheets in session.execute(dated):  # noqa: B007
-        try:
-            rows.append(EvaluationDue("sheet", which, date.fromisoformat(due), str(title), pid, ptitle))
-        except ValueError:  # not a day of the calendar
-            continue
+        by_form, dated = [tasks.limit(cut) for tasks in by_form], dated.limit(cut)
+    rows, total, full = [], 0, False
+    for tasks in by_form:
+        found = [EvaluationDue("task", "intermediate" if form == "intermediate_evaluation" else "final",
+                               registry.as_day(as_utc(due)) if due else None, title, pid, ptitle,
+                               task_id, bool(due and as_utc(due).date() < today))
+                 for task_id, form, due, title, pid, ptitle in session.execute(tasks)]
+        rows.extend(found)
+        total += len(found)
+        full = full or (cut is not None and len(found) == cut)
+    if full:  # every task has its partnership: the count needs no join (one index range)
+        total = session.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.state == "open", HumanTask.form_key.in_(EVALUATION_FORMS)))
+    sheets = [EvaluationDue("sheet", which, due, title, pid, ptitle)
+              for due, which, title, pid, ptitle in session.execute(dated)]
+    rows.extend(sheets)
+    in_sheets = len(sheets) if cut is None or len(sheets) < cut else session.scalar(
+        select(func.count()).select_from(_sheet_dates(today, days).subquery()))
     rows.sort(key=lambda r: (r.due or date.max, r.partnership_title, r.title))
     return rows[offset:cut], total + in_sheets
 
@@ -235,8 +226,9 @@ class PlanObjective:
     need: str | None
     deadline: date | None
     means: str | None
-    partnerships: tuple[PlanPartnership, ...]
+    partnerships: tuple[PlanPartnership, ...]  # the first PLAN_SHOWN, by title
     overdue: bool  # the deadline has passed
+    count: int = 0  # how many partnerships name it (the list of partnerships gives them all)
 
 
 @dataclass(frozen=True)
@@ -258,22 +250,22 @@ class PlanBoard:
 
 
 def partnership_plan(session: Session, today: date) -> PlanBoard:
-    """The objectives of the latest approved plan, each with the partnerships (not archived)
-    whose idea names it and its deadline; the objectives with none yet."""
+    """The objectives of the latest approved plan, each with the first partnerships (not
+    archived) whose idea names it, how many there are, and its deadline; the objectives with
+    none yet."""
     approved = plan.latest_approved(session)
-    named = plan.objectives_named(session)
-    by_objective: dict[str, list[PlanPartnership]] = {}
-    if named:
-        for p in session.scalars(select(Partnership).where(
-                Partnership.id.in_(list(named)), Partnership.status != "archived",
-                Partnership.kind != plan.PLAN_KIND).order_by(Partnership.title, Partnership.id)):
-            by_objective.setdefault(named[p.id], []).append(
-                PlanPartnership(p.id, p.title, p.stage, p.status))
+    by_objective: dict[str, tuple[tuple[PlanPartnership, ...], int]] = {}
+    for o in (approved.objectives if approved else ()):
+        found, count = plan.partnerships_naming(session, o.key, PLAN_SHOWN)
+        by_objective[o.key] = (tuple(PlanPartnership(p.id, p.title, p.stage, p.status)
+                                     for p in found), count)
+    outside = plan.partnerships_naming(session, plan.NO_OBJECTIVE, 0)[1]
     needs = {str(n.get("need_id") or "").strip(): n.get("need_title")
              for n in (approved.needs if approved else ()) if n.get("need_id")}
     objectives = tuple(
         PlanObjective(o.key, o.title, _needs_of(o.need, needs), o.deadline, o.means,
-                      tuple(by_objective.get(o.key, ())), bool(o.deadline and o.deadline < today))
+                      by_objective[o.key][0], bool(o.deadline and o.deadline < today),
+                      by_objective[o.key][1])
         for o in (approved.objectives if approved else ()))
     found = plan.carrier(session)
     running = plan.running_instance(session)
@@ -289,8 +281,8 @@ def partnership_plan(session: Session, today: date) -> PlanBoard:
     professionals = tuple((names.get(row.get("professional"), row.get("professional")) or "",
                            row.get("professional_contribution"))
                           for row in (approved.professionals if approved else ()))
-    return PlanBoard(approved, objectives, tuple(o for o in objectives if not o.partnerships),
-                     len(by_objective.get(plan.NO_OBJECTIVE, ())),
+    return PlanBoard(approved, objectives, tuple(o for o in objectives if not o.count),
+                     outside,
                      found.id if found is not None else None, running is not None,
                      task[0] if task else None, task[1] if task else None,
                      approved.resistances if approved else (), professionals,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnerflow.engine import access, audit
@@ -33,10 +33,10 @@ from partnerflow.engine.method import registry
 from partnerflow.engine.runtime import services, views
 from partnerflow.engine.runtime.connectors import ConnectorContext, Input, Output, connector
 from partnerflow.engine.store.models import (
-    AuditEvent,
     HumanTask,
     Organisation,
     Partnership,
+    PartnershipObjective,
     ProcessInstance,
     ProcessVersion,
 )
@@ -219,24 +219,44 @@ def objective_naming(session: Session) -> views.Naming:
 
 
 def objectives_named(session: Session, partnership_id: int | None = None) -> dict[int, str]:
-    """The objective each partnership's idea names (partnership id -> reference), from the
-    start data of its instances in the audit trail; the latest start that carries the answer
-    wins. Partnerships whose idea names none are left out; `partnership_id`: that one only."""
-    path = AuditEvent.payload[("data", OBJECTIVE_FIELD)].as_string()
-    query = (select(AuditEvent.partnership_id, path)
-             .where(AuditEvent.type == "instance_started", AuditEvent.partnership_id.is_not(None),
-                    path.is_not(None))
-             .order_by(AuditEvent.id))
-    if partnership_id is not None:  # its latest start that names one: one row of the index
-        value = session.scalar(query.with_only_columns(path).where(
-            AuditEvent.partnership_id == partnership_id, path != "")
-            .order_by(None).order_by(AuditEvent.id.desc()).limit(1))
-        return {partnership_id: value} if value not in (None, "") else {}
-    named: dict[int, str] = {}
-    for found_id, value in session.execute(query):
-        if value not in (None, ""):
-            named[found_id] = value
-    return named
+    """The objective each partnership's idea names (partnership id -> reference): the latest
+    start that carries the answer wins (kept with the starts, `instance_started`).
+    Partnerships whose idea names none are left out; `partnership_id`: that one only."""
+    query = select(PartnershipObjective.partnership_id, PartnershipObjective.objective)
+    if partnership_id is not None:
+        query = query.where(PartnershipObjective.partnership_id == partnership_id)
+    return dict(session.execute(query).all())
+
+
+def instance_started(uow, event) -> None:
+    """Handler of events.InstanceStarted: a start whose data names an objective makes it the
+    partnership's (a later start that names none leaves it)."""
+    value = (event.data or {}).get(OBJECTIVE_FIELD) if isinstance(event.data, dict) else None
+    if value in (None, ""):
+        return
+    uow.session.merge(PartnershipObjective(partnership_id=event.instance.partnership_id,
+                                           objective=str(value)[:200]))
+
+
+def naming(objective: str):
+    """The ids of the partnerships whose idea names `objective`, as a subquery."""
+    return select(PartnershipObjective.partnership_id).where(
+        PartnershipObjective.objective == objective)
+
+
+def partnerships_naming(session: Session, objective: str, limit: int) -> tuple[list[Partnership], int]:
+    """The partnerships (not archived) whose idea names `objective`: the first `limit` by
+    title, and how many there are."""
+    where = (PartnershipObjective.objective == objective, Partnership.status != "archived",
+             Partnership.kind != PLAN_KIND)
+    rows = list(session.scalars(
+        select(Partnership).join(PartnershipObjective,
+                                 PartnershipObjective.partnership_id == Partnership.id)
+        .where(*where).order_by(Partnership.title, Partnership.id).limit(limit)))
+    total = len(rows) if len(rows) < limit else session.scalar(
+        select(func.count()).select_from(PartnershipObjective)
+        .join(Partnership, Partnership.id == PartnershipObjective.partnership_id).where(*where))
+    return rows, total
 
 
 # ---------------------------------------------------------------- starting the plan

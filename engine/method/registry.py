@@ -691,16 +691,17 @@ def relationship(session: Session, relationship_id: int) -> Relationship:
     return _relationship(session, relationship_id)
 
 
-def graph(session: Session, filters: MapFilter = MapFilter(), *, limit: int | None = None) -> dict:
+def graph(session: Session, filters: MapFilter = MapFilter(), *, limit: int | None = None,
+          offset: int = 0) -> dict:
     """Nodes (organisations) and edges (relationships) for the graph view, as plain data;
-    at most `limit` relationships (in the list's order), `total` says how many pass the
-    filters.
+    at most `limit` relationships (in the list's order, from `offset`), `total` says how many
+    pass the filters.
 
     Our organisation is always a node; a partner is a node when one of its relationships
     passes the filters (or, without a kind or level filter, whenever it is in the map)."""
-    rows = relationships(session, filters, limit=limit)
-    total = relationships_count(session, filters) if limit is not None and len(rows) >= limit \
-        else len(rows)
+    rows = relationships(session, filters, limit=limit, offset=offset)
+    counted = limit is not None and (len(rows) >= limit or (offset and not rows))
+    total = relationships_count(session, filters) if counted else offset + len(rows)
     orgs: dict[int, Organisation] = {}
     edges = []
     for rel, partner in rows:

@@ -69,10 +69,22 @@ class Plugin:
 
     Its module registers its connectors (runtime/connectors.py) when it is imported; `jobs`
     are the scheduled jobs the worker runs every round, each given a unit of work and
-    returning how many things it started."""
+    returning how many things it started; `handlers` listen to the engine's events
+    (runtime/events.py) after the host's own handlers, in the same transaction (the
+    projections a plugin keeps)."""
 
     name: str
     jobs: dict[str, Callable[[EngineUnitOfWork], int]] = field(default_factory=dict)
+    handlers: dict[type, list[Callable]] = field(default_factory=dict)
+
+
+def all_handlers(plugins: tuple[Plugin, ...]) -> dict[type, list[Callable]]:
+    """The host's event handlers, then each plugin's, by event type."""
+    merged = {kind: list(found) for kind, found in HANDLERS.items()}
+    for plugin in plugins:
+        for kind, found in plugin.handlers.items():
+            merged.setdefault(kind, []).extend(found)
+    return merged
 
 
 @lru_cache(maxsize=1)
@@ -119,7 +131,7 @@ class EngineUnitOfWork(UnitOfWork):
     """A unit of work that also carries what the use cases need besides the database."""
 
     def __init__(self, partnerflow: Partnerflow, write: bool = True):
-        super().__init__(partnerflow.sessions, write=write, handlers=HANDLERS)
+        super().__init__(partnerflow.sessions, write=write, handlers=partnerflow.handlers)
         self.settings = partnerflow.settings
         self.catalog = partnerflow.catalog
         self.forms = partnerflow.forms
@@ -150,6 +162,7 @@ class Partnerflow:
         self.plugins = load_plugins()
         # what each reader's inbox showed, while the versions of its keys hold (inbox_cache)
         self.inbox_cache = InboxCache(settings.inbox_cache_entries)
+        self.handlers = all_handlers(self.plugins)
         spiff.configure_sandbox(settings.sandbox_workers, settings.sandbox_memory_mb)
 
     def _saved_forms(self) -> dict[str, dict]:

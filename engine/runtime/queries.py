@@ -494,6 +494,30 @@ def partnerships_for(session: Session, partnership_ids: list[int] | None = None)
     return session.execute(query.order_by(Partnership.id.desc())).all()
 
 
+def partnerships_page(session: Session, partnership_ids: list[int] | None, page: int | None,
+                      size: int, *, stage: str | None = None, status: str | None = None,
+                      among=None) -> Page:
+    """One page of the partnerships (the latest first), each with its open-task count:
+    restricted to `partnership_ids` when given, to a stage, a status, and to the ids a
+    subquery `among` selects; the counts are read for the page's partnerships only."""
+    query = select(Partnership)
+    if partnership_ids is not None:
+        query = query.where(Partnership.id.in_(partnership_ids))
+    if stage is not None:
+        query = query.where(Partnership.stage == stage)
+    if status is not None:
+        query = query.where(Partnership.status == status)
+    if among is not None:
+        query = query.where(Partnership.id.in_(among))
+    found = paged(session, query.order_by(Partnership.id.desc()), page, size)
+    ids = [p.id for p in found.rows]
+    counts = dict(session.execute(
+        select(HumanTask.partnership_id, func.count()).where(
+            HumanTask.partnership_id.in_(ids), HumanTask.state == "open")
+        .group_by(HumanTask.partnership_id)).all()) if ids else {}
+    return replace(found, rows=[(p, counts.get(p.id, 0)) for p in found.rows])
+
+
 def partnership_people(session: Session, partnership_id: int):
     rows = session.execute(select(User.username, User.full_name, PartnershipMember.role)
                            .join(PartnershipMember, PartnershipMember.user_id == User.id)
@@ -561,27 +585,48 @@ class CommentRow:
     task_readable: bool  # the reader may open the task it is about
 
 
+def _thread_where(who, partnership_id: int, task: HumanTask | None, with_tasks: bool) -> list:
+    where = [Comment.partnership_id == partnership_id, access.comment_clause(who)]
+    if task is not None:
+        where.append(Comment.task_id == task.id)
+    elif not with_tasks:
+        where.append(Comment.task_id.is_(None))
+    return where
+
+
 def comments(session: Session, who, partnership_id: int, task: HumanTask | None = None, *,
-             with_tasks: bool = False, limit: int = 500) -> list[CommentRow]:
+             with_tasks: bool = False, limit: int = 500, offset: int = 0) -> list[CommentRow]:
     """A thread as this reader may read it, oldest first: the partnership's own (with
-    `with_tasks`, its tasks' too: the partnership page), or one task's. Internal comments
-    never reach a partner representative (access.comment_clause)."""
+    `with_tasks`, its tasks' too: the partnership page), or one task's; the latest `limit`
+    (after skipping the `offset` latest). Internal comments never reach a partner
+    representative (access.comment_clause)."""
     thread = access.Thread(partnership_id, task)
     if not access.may(who, "read_thread", thread):
         return []
     query = (select(Comment, User.full_name, HumanTask)
              .outerjoin(User, User.username == Comment.author)
              .outerjoin(HumanTask, HumanTask.id == Comment.task_id)
-             .where(Comment.partnership_id == partnership_id, access.comment_clause(who)))
-    if task is not None:
-        query = query.where(Comment.task_id == task.id)
-    elif not with_tasks:
-        query = query.where(Comment.task_id.is_(None))
-    rows = session.execute(query.order_by(Comment.id.desc()).limit(limit)).all()
+             .where(*_thread_where(who, partnership_id, task, with_tasks)))
+    rows = session.execute(query.order_by(Comment.id.desc()).limit(limit).offset(offset)).all()
     return [CommentRow(c.id, c.author, name or c.author, c.visibility, c.body, c.created_at,
                        c.task_id, t.title if t is not None else None,
                        t is not None and access.may(who, "read_task", t))
             for c, name, t in reversed(rows)]
+
+
+def comments_page(session: Session, who, partnership_id: int, page: int | None, size: int, *,
+                  with_tasks: bool = False) -> Page:
+    """One page of a thread, page 1 the latest `size` comments (each page oldest first);
+    the count is a COUNT."""
+    if not access.may(who, "read_thread", access.Thread(partnership_id, None)):
+        return Page([], 0, 1, 1, size)
+    total = session.scalar(select(func.count()).select_from(Comment).where(
+        *_thread_where(who, partnership_id, None, with_tasks))) or 0
+    pages = max(1, -(-total // size))
+    page = min(max(1, page or 1), pages)
+    rows = comments(session, who, partnership_id, with_tasks=with_tasks, limit=size,
+                    offset=(page - 1) * size)
+    return Page(rows, total, page, pages, size)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -100,6 +101,8 @@ class GroupMember(Base):
 
 class Partnership(Base):
     __tablename__ = "partnership"
+    # the dashboard's count per stage reads this index alone
+    __table_args__ = (Index("ix_partnership_status_stage", "status", "stage"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -233,6 +236,10 @@ class HumanTask(Base):
         # the tasks the worker has still to announce: a small partial index, empty at rest
         Index("ix_human_task_unannounced", "id", sqlite_where=text("announced = 0"),
               postgresql_where=text("NOT announced")),
+        # the open tasks of a form in due order (the dashboard's evaluations due)
+        Index("ix_human_task_form_due", "form_key", "state", "sort_due"),
+        # the open tasks past their due date, counted by role (the dashboard)
+        Index("ix_human_task_state_due_role", "state", "sort_due", "role"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -284,6 +291,64 @@ class HumanTask(Base):
                                                  passive_deletes=True)
 
     __mapper_args__ = {"version_id_col": row_version}
+
+
+class TaskDuration(Base):
+    """How long a completed task stayed open, for the dashboard's time per stage: one row per
+    completed task of a stage, kept for the year the dashboard shows (engine/method/figures.py
+    writes it with the completion; the worker drops the rows older than the year)."""
+
+    __tablename__ = "task_duration"
+    __table_args__ = (
+        # a stage's tasks in order of time open within a bucket: the median's rank is read
+        # from the bucket counts, then within one bucket; the slowest is the range's end
+        Index("ix_task_duration_rank", "stage", "bucket", "days", "task_id", "completed_at"),
+    )
+
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"))
+    stage: Mapped[str] = mapped_column(String(40))
+    bucket: Mapped[int] = mapped_column(Integer)
+    days: Mapped[float] = mapped_column(Float)
+    completed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TaskDurationBucket(Base):
+    """How many rows of task_duration each (stage, bucket) holds: a per-stage histogram of the
+    time open, buckets 10 % wide, kept with the rows."""
+
+    __tablename__ = "task_duration_bucket"
+
+    stage: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tasks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EvaluationDate(Base):
+    """An evaluation date written in a partnership's latest action sheets (its latest
+    completed `action_sheets` task), replaced when a newer round of sheets is completed."""
+
+    __tablename__ = "evaluation_date"
+    __table_args__ = (Index("ix_evaluation_date_due", "due", "partnership_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), index=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"))
+    which: Mapped[str] = mapped_column(String(12))  # intermediate | final
+    due: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(Text, default="")
+
+
+class PartnershipObjective(Base):
+    """The objective of the partnership plan a partnership's idea names: that of the latest
+    start of one of its instances that names one (written with the start by the method)."""
+
+    __tablename__ = "partnership_objective"
+    __table_args__ = (Index("ix_partnership_objective", "objective", "partnership_id"),)
+
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnership.id"), primary_key=True)
+    objective: Mapped[str] = mapped_column(String(200))
 
 
 class TaskOffer(Base):

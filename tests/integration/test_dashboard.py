@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from partnerflow.engine.method import dashboard
+from partnerflow.engine.method import dashboard, figures
 from partnerflow.engine.store.models import (
     HumanTask,
     Organisation,
@@ -126,6 +126,7 @@ def seeded(pf):
             uow.session.add(Relationship(organisation_id=own.id, partner_id=partner.id, kind=kind,
                                          convention_end=end and day(end),
                                          renewal_date=renewal and day(renewal), archived=archived))
+        figures.rebuild(uow.session, NOW)  # the rows above were written without completions
         uow.commit()
     return pf
 

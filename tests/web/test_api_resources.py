@@ -157,3 +157,26 @@ def test_external_tasks_through_the_api_and_their_incident_on_the_incidents_page
     )
     assert done.status_code == 204
     assert api("claire")("GET", f"/api/instances/{instance}").get_json()["status"] == "completed"
+
+
+def test_the_map_graph_answers_at_most_a_page_of_relationships_with_the_total(api, world):
+    from tests.web.test_bounded_pages import _relationships
+
+    names = _relationships(world.pf, 105)
+    alice = api("alice")
+    first = alice("GET", "/api/map/graph").get_json()
+    assert len(first["edges"]) == 100 and first["total"] >= 105
+    assert (first["limit"], first["offset"]) == (100, 0)
+    total = first["total"]
+    rest = alice("GET", "/api/map/graph?offset=100&limit=100").get_json()
+    assert len(rest["edges"]) == total - 100 and rest["total"] == total
+    seen = {e["relationship_id"] for e in first["edges"]} | {e["relationship_id"] for e in rest["edges"]}
+    assert len(seen) == total  # the two pages together, each relationship once
+    small = alice("GET", "/api/map/graph?limit=2&offset=1").get_json()
+    assert [e["relationship_id"] for e in small["edges"]] == [
+        e["relationship_id"] for e in first["edges"][1:3]]
+    labels = {n["label"] for n in small["nodes"]}
+    assert len(labels & set(names)) <= 2  # the nodes of the answer's relationships, and ours
+    assert_problem(alice("GET", "/api/map/graph?limit=101"), 422, "limit")
+    assert alice("GET", "/api/map/graph?offset=5000").get_json()["edges"] == []
+    assert alice("GET", "/api/map/graph?offset=5000").get_json()["total"] == total

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from partnerflow.engine.method import figures
 from partnerflow.engine.store.models import (
     HumanTask,
     Organisation,
@@ -142,6 +143,8 @@ def test_the_dashboard_lists_one_page_of_evaluation_dates_read_from_the_action_s
         task = uow.session.get(HumanTask, task_id)
         task.state, task.form_key, task.result = "completed", "action_sheets", {"action_sheets": sheets}
         task.completed_at = world.pf.clock()
+        uow.session.flush()
+        figures.rebuild(uow.session, world.pf.clock())  # the row was changed without a completion
         uow.commit()
     client = as_user("claire")
     first = _section(text_of(client.get("/tableau-de-bord")), "evaluations")
@@ -207,3 +210,62 @@ def test_the_audit_filters_offer_each_actor_and_type_of_the_chain_once_in_order(
 
     assert options("actor") == ["claire", "sophie"]  # the creator of the partnership is claire
     assert options("type") == ["comment_added", "partnership_created", "task_claimed", "timer_fired"]
+
+
+def test_the_partnership_list_shows_one_page_and_keeps_its_filters_across_pages(world, as_user):
+    from partnerflow.engine.store.models import Partnership
+
+    size = partnership_views.LIST_SIZE
+    ids = [new_partnership(world.pf, f"Idée {n:03d}") for n in range(size + 5)]
+    with world.pf.uow() as uow:  # a few at another stage, which the filter leaves out
+        for pid in ids[:3]:
+            uow.session.get(Partnership, pid).stage = "negotiation"
+        uow.commit()
+    with world.pf.read() as db:
+        ideas = list(db.scalars(select(Partnership.id).where(Partnership.stage == "idea")
+                                .order_by(Partnership.id.desc())))
+    assert len(ideas) > size
+    client = as_user("claire")
+
+    def listed(html: str) -> list[int]:
+        return [int(i) for i in re.findall(r'<td><a href="/partenariats/(\d+)">', html)]
+
+    first = text_of(client.get("/partenariats/?stage=idea"))
+    assert listed(first) == ideas[:size]
+    pages = -(-len(ideas) // size)
+    assert f"Page 1 sur {pages} ({len(ideas)})" in first
+    assert 'href="/partenariats/?stage=idea&amp;page=2"' in first  # the filter kept
+    second = text_of(client.get("/partenariats/?stage=idea&page=2"))
+    assert listed(second) == ideas[size:2 * size]
+    assert 'href="/partenariats/?stage=idea&amp;page=1"' in second
+    # the whole list: the latest first, one page
+    everything = text_of(client.get("/partenariats/"))
+    assert len(listed(everything)) == size and listed(everything)[0] == max(ids)
+
+
+def test_the_partnership_page_shows_the_latest_comments_and_links_to_the_earlier_ones(
+        world, as_user):
+    from partnerflow.engine.runtime import discussion
+
+    size = partnership_views.THREAD_SIZE
+    pid = new_partnership(world.pf, "Fil nourri")
+    for n in range(size + 5):
+        world.pf.clock.advance(minutes=1)
+        with world.pf.uow() as uow:
+            discussion.add_comment(uow, actor="claire", partnership_id=pid,
+                                   text=f"Message numéro {n:03d}", visibility="internal")
+    client = as_user("claire")
+
+    def said(html: str) -> list[str]:
+        return re.findall(r"Message numéro (\d+)", _section(html, "commentaires"))
+
+    latest = text_of(client.get(f"/partenariats/{pid}"))
+    # the latest, oldest first, and a link to the earlier ones
+    assert said(latest) == [f"{n:03d}" for n in range(5, size + 5)]
+    thread = _section(latest, "commentaires")
+    assert f"({size + 5})" in thread
+    assert f'href="/partenariats/{pid}?commentaires=2#commentaires"' in thread
+    earlier = text_of(client.get(f"/partenariats/{pid}?commentaires=2"))
+    assert said(earlier) == [f"{n:03d}" for n in range(5)]
+    assert f'href="/partenariats/{pid}?commentaires=1#commentaires"' in _section(earlier, "commentaires")
+    assert "Commentaires précédents" not in _section(earlier, "commentaires")

@@ -297,3 +297,28 @@ def test_the_yearly_review_s_form_starts_from_the_approved_plan(method, app, clo
     assert value("plan_resistances-0-resistance_from") == "Familles de résidents"
     assert "Un protocole de sortie écrit avec le CVS." in form  # a textarea of the row
     assert value("plan_title") in (None, "")  # a new title and new dates are asked
+
+
+def test_the_dashboard_lists_the_first_partnerships_of_an_objective_and_links_to_them_all(
+        method, app, monkeypatch):
+    from partnerflow.engine.method import dashboard as board
+
+    monkeypatch.setattr(board, "PLAN_SHOWN", 2)
+    approved_plan(method)
+    titles = ["Chorale des voisins", "Atelier numérique", "Jardin partagé", "Bibliothèque"]
+    for title in titles:
+        with method.uow() as uow:
+            pid = services.create_partnership(uow, title=title, actor=PROFESSIONAL)
+        with method.uow() as uow:
+            services.start_instance(uow, partnership_id=pid, process_key="partnership_cycle",
+                                    actor=PROFESSIONAL,
+                                    data=dict(IDEA, idea_title=title, plan_objective="O1"))
+    direction = client_of(app, DIRECTION)
+    body = html.unescape(text_of(direction.get("/tableau-de-bord")))
+    o1 = body.split('data-objective="O1"', 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<a href="/partenariats/\d+">([^<]+)</a>', o1) == sorted(titles)[:2]
+    assert 'href="/partenariats/?objectif=O1"' in o1 and "Les 4 partenariats de l’objectif" in o1
+    # the list filtered on the objective: the four, and only them
+    listed = html.unescape(text_of(direction.get("/partenariats/?objectif=O1")))
+    assert sorted(re.findall(r'<td><a href="/partenariats/\d+">([^<]+)</a></td>', listed)) == sorted(titles)
+    assert "Objectif du plan : O1" in listed

@@ -117,9 +117,21 @@ class RelationshipIn(Strict):
     external_ref: str | None = Field(None, max_length=120)
 
 
+GRAPH_SIZE = 100  # relationships per answer of /api/map/graph at most, as the page's graph
+
+
+class GraphQuery(MapQuery):
+    limit: int = Field(GRAPH_SIZE, ge=1, le=GRAPH_SIZE,
+                       description="Nombre de relations au plus (100 au plus)")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Relations à sauter, dans l'ordre de la liste")
+
+
 class Graph(BaseModel):
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
+    total: int = Field(description="Nombre de relations qui passent les filtres")
+    limit: int
+    offset: int
 
 
 def _me(db):
@@ -202,8 +214,12 @@ def update_relationship(path: RelationshipPath, body: RelationshipIn):
 
 @bp.get("/map/graph", summary="Le graphe de la carte (organisations et relations)",
         responses=responses(Graph))
-def graph(query: MapQuery):
+def graph(query: GraphQuery):
+    """One page of the map's relationships (`limit`, at most 100, from `offset`, in the
+    list's order) with their organisations, and how many pass the filters (`total`)."""
     with engine().read() as db:
         _map_readers(db)
-        return ok(registry.graph(db, registry.MapFilter(kind=query.kind, level=query.level,
-                                                        include_archived=query.archived)))
+        data = registry.graph(db, registry.MapFilter(kind=query.kind, level=query.level,
+                                                     include_archived=query.archived),
+                              limit=query.limit, offset=query.offset)
+        return ok({**data, "limit": query.limit, "offset": query.offset})

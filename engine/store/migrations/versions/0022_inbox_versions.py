@@ -1,15 +1,15 @@
 """the version of what each inbox key shows (a group's offers, a user's tasks, the site):
 a reader's cached inbox is valid while its keys keep their versions
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0021'
-down_revision = '0020'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
