@@ -197,7 +197,11 @@ def complete_task(uow, *, task_id: int, actor: str, data: dict,
     if not access.may(who, "complete", task):
         raise Forbidden(f"{actor} may not complete task {task_id} ('{task.title}')")
     cleaned = _keep_prepared(uow, task, _validate_task_data(uow, task, data, who))
-    instance = session.get(ProcessInstance, task.instance_id)
+    # the partnership with it: the step reads it (its stage, the new tasks' search words)
+    instance, _partnership = session.execute(
+        select(ProcessInstance, Partnership)
+        .join(Partnership, Partnership.id == ProcessInstance.partnership_id)
+        .where(ProcessInstance.id == task.instance_id)).one()
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}; the task cannot be completed now")
     instance_id = instance.id
