@@ -68,22 +68,37 @@ def _forget_client_address(_exc):
 def _web_user(user_id: str, epoch: int | None) -> WebUser | None:
     if not user_id.isdigit():
         return None
-    with engine().read() as db:
-        found = queries.user_by_id(db, int(user_id))
+    pf = engine()
+    with pf.read() as db:
+        found = pf.inbox_cache.signed_in(db, int(user_id), access.today(db),
+                                         lambda: _read_web_user(db, int(user_id)))
         if found is None:
             return None
-        user, ties = found
-        if not user.active or epoch is None or epoch != user.session_epoch:
+        web_user, session_epoch, active = found
+        if not active or epoch is None or epoch != session_epoch:
             return None
-        standing_in_for, absent = ties.standing_in_for, ties.absent
-        roles, partnership_ids = frozenset(user.role_keys), ties.partnership_ids
         # the page's queries ask the policy for this actor: it is read already
-        access.remember(db, access.Actor(user.username, roles, partnership_ids, standing_in_for,
-                                         absent))
-        return WebUser(id=user.id, username=user.username, full_name=user.full_name,
-                       roles=roles, partnership_ids=partnership_ids,
-                       organisation_id=user.organisation_id, standing_in_for=standing_in_for,
-                       absent=absent)
+        access.remember(db, _actor(web_user))
+        return web_user
+
+
+def _actor(web_user: WebUser) -> access.Actor:
+    return access.Actor(web_user.username, web_user.roles, web_user.partnership_ids,
+                        web_user.standing_in_for, web_user.absent)
+
+
+def _read_web_user(db, user_id: int):
+    """The signed-in user as the pages see them, their session epoch and whether active;
+    with their actor for the policy."""
+    found = queries.user_by_id(db, user_id)
+    if found is None:
+        return None
+    user, ties = found
+    web_user = WebUser(id=user.id, username=user.username, full_name=user.full_name,
+                       roles=frozenset(user.role_keys), partnership_ids=ties.partnership_ids,
+                       organisation_id=user.organisation_id, standing_in_for=ties.standing_in_for,
+                       absent=ties.absent)
+    return (web_user, user.session_epoch, user.active), _actor(web_user)
 
 
 @login_manager.user_loader

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..access import Actor
 from ..store.models import (
+    Absence,
     Group,
     GroupMember,
     HumanTask,
@@ -44,10 +45,12 @@ COMMITTING = "inbox_keys_committing"
 # the columns of a task no inbox shows: the worker's flags
 UNSHOWN = frozenset({"announced", "overdue_notified"})
 # whose changes every inbox may show (names, groups, memberships, titles, states)
-SHARED = {User: ("username", "full_name", "active", "organisation_id"),
-          Partnership: ("title", "status"), Group: None, GroupMember: None, PartnershipMember: None}
+# (the signed-in reader is kept under `site` too: their account, groups, partnerships, absences)
+SHARED = {User: ("username", "full_name", "active", "organisation_id", "session_epoch", "groups"),
+          Partnership: ("title", "status"), Group: None, GroupMember: None, PartnershipMember: None,
+          Absence: None}
 SHARED_TABLES = frozenset({"app_user", "partnership", "app_group", "group_member",
-                           "partnership_member", "saved_filter"})
+                           "partnership_member", "saved_filter", "absence"})
 AUDIENCE = ("role", "candidate_groups", "candidate_users", "assignee", "claimed_by", "delegated_to")
 
 
@@ -223,6 +226,40 @@ class InboxCache:
             self._entries[key] = value
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+        return value
+
+    def signed_in(self, session: Session, user_id: int, day, load: Callable[[], tuple | None]):
+        """The reader a session names, as `load` reads them (account, groups, partnerships,
+        today's absences: `(value, actor)`, or None), kept for the day while `site` keeps its
+        version: an account deactivated or signed out everywhere, a group, a membership or an
+        absence changed, each bumps it. A kept reader costs one statement, which reads the
+        versions of their inbox's keys with `site`'s."""
+        key = ("reader", user_id, day)
+        with self._lock:
+            entry = self._entries.get(key) if self.size > 0 else None
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is not None:
+            site_at, value, who = entry
+            keys = reader_keys(who)
+            found = versions(session, keys)
+            if found[keys.index(SITE)] == site_at:
+                session.info[("inbox_stamp", who)] = (who, found)
+                with self._lock:
+                    self.hits += 1
+                return value
+        # the version first: a change committed while the reader is read is read again next time
+        site_at = versions(session, (SITE,))[0]
+        loaded = load()
+        if loaded is None:
+            return None
+        value, who = loaded
+        if self.size > 0:
+            with self._lock:
+                self.misses += 1
+                self._entries[key] = (site_at, value, who)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
         return value
 
     def clear(self) -> None:
