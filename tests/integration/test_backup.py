@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -23,18 +25,42 @@ from partnerflow.engine.store import upgrade
 from partnerflow.engine.store.models import Document
 from tests.conftest import PG_ADMIN_URL
 
+# the demo loaded once per worker on SQLite (its database and audit keys), laid over each
+# test's database: loading it is most of these tests' time
+_DEMO: dict[str, Path] = {}
+
+
+def _sqlite_copy(engine, path: Path, *, keep: bool) -> None:
+    raw = engine.db.raw_connection()
+    other = sqlite3.connect(path)
+    try:
+        (raw.driver_connection.backup(other) if keep else other.backup(raw.driver_connection))
+    finally:
+        other.close()
+        raw.close()
+
 
 @pytest.fixture
-def source(settings, clock, tmp_path):
+def source(settings, clock, tmp_path, tmp_path_factory):
     """The demo, on the suite's database, with its audit keys in a folder of its own."""
     keys = tmp_path / "source-keys"
     engine = Partnerflow(settings.with_(audit_key_file=keys / "audit_key",
                                         audit_seal_key_file=keys / "audit_seal_key"), clock=clock)
     from tests.conftest import _wipe
 
-    _wipe(engine)
-    load_demo(engine)
-    engine.audit_keys.signing_key()  # the seal key exists, as after a first `audit seal`
+    kept = _DEMO.get(settings.database_url) if engine.db.dialect.name == "sqlite" else None
+    if kept is not None:
+        shutil.copytree(kept / "keys", keys)
+        _sqlite_copy(engine, kept / "demo.db", keep=False)
+    else:
+        _wipe(engine)
+        load_demo(engine)
+        engine.audit_keys.signing_key()  # the seal key exists, as after a first `audit seal`
+        if engine.db.dialect.name == "sqlite":
+            folder = tmp_path_factory.mktemp("demo")
+            shutil.copytree(keys, folder / "keys")
+            _sqlite_copy(engine, folder / "demo.db", keep=True)
+            _DEMO[settings.database_url] = folder
     yield engine
     engine.dispose()
 
