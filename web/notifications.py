@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from partnerflow.engine.runtime import notifications
+from partnerflow.engine.runtime import inbox_page, notifications
 from partnerflow.engine.store.models import HumanTask, Partnership
 
 from .current import engine, safe_next
@@ -56,8 +56,9 @@ def _header_count() -> dict:
     def count() -> int:
         if not current_user.is_authenticated:
             return 0
-        with engine().read() as db:
-            return notifications.unread_count(db, current_user.username)
+        pf = engine()
+        with pf.read() as db:
+            return inbox_page.unread_notifications(db, current_user.username, pf.inbox_cache)
 
     return {"notification_count": count}
 

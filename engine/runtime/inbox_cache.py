@@ -7,6 +7,7 @@ people's names and groups, memberships of partnerships, partnership titles and s
 shared filters. Whatever changes a task row, in the ORM or through a statement, bumps the
 versions of its keys, old and new, in the same transaction (`inbox_version`, one row per
 key); a change to the others bumps `site`, or the owner's key for their own saved filter.
+`notes:<name>` counts a user's notifications: one written, read or deleted bumps it.
 
 A reader's inbox (the header's count, the page with its filters, who must act, the saved
 filters) is kept in the process under the versions of its keys read at the start of the
@@ -33,6 +34,7 @@ from ..store.models import (
     GroupMember,
     HumanTask,
     InboxVersion,
+    Notification,
     Partnership,
     PartnershipMember,
     SavedFilter,
@@ -42,6 +44,8 @@ from ..store.models import (
 SITE = "site"
 PENDING = "inbox_keys_pending"
 COMMITTING = "inbox_keys_committing"
+# a statement's execution option naming the keys it changes (else: site, to be safe)
+KEYS_OPTION = "partnerflow_inbox_keys"
 # the columns of a task no inbox shows: the worker's flags
 UNSHOWN = frozenset({"announced", "overdue_notified"})
 # whose changes every inbox may show (names, groups, memberships, titles, states)
@@ -69,7 +73,7 @@ def task_keys(role, candidate_groups, candidate_users, assignee, claimed_by,
 def reader_keys(who: Actor) -> tuple[str, ...]:
     """The keys whose versions a reader's inbox depends on: theirs, and those of the absent
     colleagues they stand in for."""
-    keys = {SITE, f"user:{who.username}", *(f"group:{g}" for g in who.roles)}
+    keys = {SITE, f"user:{who.username}", f"notes:{who.username}", *(f"group:{g}" for g in who.roles)}
     for absent in who.standing_in_for:
         keys |= {f"user:{absent.username}", *(f"group:{g}" for g in absent.roles)}
     return tuple(sorted(keys))
@@ -113,6 +117,10 @@ def _keys_of(obj, how: str) -> set[str]:
                        if attr.key not in UNSHOWN and attr.key != "offers"):
                 return set()
         return _task_change_keys(obj, how == "dirty")
+    if isinstance(obj, Notification):
+        if how == "dirty" and not inspect(obj).attrs["read_at"].history.has_changes():
+            return set()  # the mail worker's own columns
+        return {f"notes:{obj.username}"}
     if isinstance(obj, SavedFilter):
         owners = {obj.owner}
         if how == "dirty":
@@ -151,11 +159,15 @@ def forget_pending(session, transaction) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def note_statements(state) -> None:
-    """A statement that inserts, updates or deletes task rows or what every inbox shows
-    (a bulk import, an erasure, the worker) bumps `site`, unless it only sets the worker's
-    flags of a task."""
+    """A statement that inserts, updates or deletes task rows, notifications or what every
+    inbox shows (a bulk import, an erasure, the worker) bumps `site`, unless it only sets the
+    worker's flags of a task or names the keys it changes (execution option KEYS_OPTION)."""
     statement = state.statement
     if not isinstance(statement, Insert | Update | Delete):
+        return
+    told = state.execution_options.get(KEYS_OPTION)
+    if told is not None:  # the statement names the keys it changes
+        _note(state.session, told)
         return
     table = getattr(statement, "table", None)
     name = getattr(table, "name", None)
@@ -164,7 +176,7 @@ def note_statements(state) -> None:
                 getattr(column, "key", column) for column in statement._values} <= UNSHOWN:
             return
         _note(state.session, {SITE})
-    elif name in SHARED_TABLES:
+    elif name in SHARED_TABLES or name == "notification":
         _note(state.session, {SITE})
 
 

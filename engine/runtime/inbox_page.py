@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .. import access
-from . import inbox_actions, queries
+from . import inbox_actions, notifications, queries
 from .inbox_cache import InboxCache
 
 
@@ -64,6 +64,15 @@ def count(session, username: str, cache: InboxCache | None = None) -> int:
         return queries.inbox_count(session, username)
     who = access.actor(session, username)
     return cache.get(session, who, ("count",), lambda: queries.inbox_count(session, username))
+
+
+def unread_notifications(session, username: str, cache: InboxCache | None = None) -> int:
+    """How many of the reader's notifications are unread (the header's other badge)."""
+    if cache is None:
+        return notifications.unread_count(session, username)
+    who = access.actor(session, username)
+    return cache.get(session, who, ("notifications",),
+                     lambda: notifications.unread_count(session, username))
 
 
 def _read(session, username: str, now: datetime, filters: queries.InboxFilter) -> InboxPage:

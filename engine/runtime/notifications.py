@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from partnerflow.engine import access, audit
 from partnerflow.engine.config import Settings, as_utc
 from partnerflow.engine.errors import NotFound
+from partnerflow.engine.runtime import inbox_cache
 from partnerflow.engine.store.models import (
     HumanTask,
     Notification,
@@ -503,7 +504,8 @@ def mark_read(uow, *, username: str, notification_id: int) -> Notification:
 def mark_all_read(uow, *, username: str) -> int:
     table = Notification.__table__
     count = uow.session.execute(update(table).where(
-        table.c.username == username, table.c.read_at.is_(None)).values(read_at=uow.clock())).rowcount
+        table.c.username == username, table.c.read_at.is_(None)).values(read_at=uow.clock())
+        .execution_options(**{inbox_cache.KEYS_OPTION: (f"notes:{username}",)})).rowcount
     uow.commit()
     return count
 

@@ -11,8 +11,23 @@ import pytest
 from sqlalchemy import select, update
 
 from partnerflow.engine import access
-from partnerflow.engine.runtime import discussion, inbox_actions, inbox_cache, inbox_page, queries, services
-from partnerflow.engine.store.models import GroupMember, HumanTask, InboxVersion, Partnership, User
+from partnerflow.engine.runtime import (
+    discussion,
+    inbox_actions,
+    inbox_cache,
+    inbox_page,
+    notifications,
+    queries,
+    services,
+)
+from partnerflow.engine.store.models import (
+    GroupMember,
+    HumanTask,
+    InboxVersion,
+    Notification,
+    Partnership,
+    User,
+)
 from tests.conftest import announce, deploy, make_user
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -57,6 +72,7 @@ def _read_all(pf, cache):
     for reader in READERS:
         with pf.read() as db:
             seen[reader, "count"] = inbox_page.count(db, reader, cache)
+            seen[reader, "notifications"] = inbox_page.unread_notifications(db, reader, cache)
             for f in FILTERS:
                 page = inbox_page.read(db, reader, now, f, cache)
                 seen[reader, f] = (page.rows, page.total, page.partnerships, page.waiting,
@@ -77,6 +93,11 @@ def _open(pf, pid=None, key="review_loop"):
         if pid is not None:
             query = query.where(HumanTask.partnership_id == pid)
         return list(db.scalars(query.order_by(HumanTask.id)))
+
+
+def _first_notification(session, username):
+    return session.scalar(select(Notification.id).where(Notification.username == username,
+                                                        Notification.read_at.is_(None)).limit(1))
 
 
 def _change(pf, fn):
@@ -128,6 +149,9 @@ def test_every_kind_of_change_is_seen_by_every_cached_inbox(site):
         lambda: _start(pf, other, "review_loop", {"rounds": 0}),
         lambda: _change(pf, lambda uow: uow.session.execute(
             update(HumanTask).where(HumanTask.id == third).values(title="Relire vite"))),
+        lambda: _change(pf, lambda uow: notifications.mark_read(
+            uow, username="claire", notification_id=_first_notification(uow.session, "claire"))),
+        lambda: _change(pf, lambda uow: notifications.mark_all_read(uow, username="karim")),
     ]
     for step in steps:
         step()
@@ -171,7 +195,7 @@ def test_a_reader_away_or_standing_in_reads_through_the_keys_of_those_they_cover
     with pf.read() as db:
         karim = access.actor(db, "karim")
     assert inbox_cache.reader_keys(karim) == (
-        "group:direction", "group:professional", "site", "user:claire", "user:karim")
+        "group:direction", "group:professional", "notes:karim", "site", "user:claire", "user:karim")
 
 
 def test_pages_that_move_with_the_clock_and_searches_are_never_kept(site):
