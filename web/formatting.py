@@ -371,15 +371,19 @@ def _inbox_count() -> int:
 def _request_translations():
     """Flask-Babel's translations, looked up once per request and locale. A page asks its
     templates for some eighty strings; each of Flask-Babel's lookups walks the request
-    context twice and costs more than the translation itself."""
-    if not g:
+    context twice and costs more than the translation itself. `g` is read once per string
+    (each read of a context proxy costs as much as the translation)."""
+    try:
+        known = g._get_current_object().__dict__
+    except RuntimeError:  # outside an application context
         return get_translations()
-    locale = getattr(g.get("_flask_babel"), "babel_locale", None)
-    cached = g.get("_partnerflow_translations")
+    locale = getattr(known.get("_flask_babel"), "babel_locale", None)
+    cached = known.get("_partnerflow_translations")
     if cached is not None and locale is not None and cached[0] is locale:
         return cached[1]
     translations = get_translations()
-    g._partnerflow_translations = (getattr(g._flask_babel, "babel_locale", None), translations)
+    known["_partnerflow_translations"] = (getattr(known.get("_flask_babel"), "babel_locale", None),
+                                          translations)
     return translations
 
 
