@@ -6,12 +6,14 @@ agree with a recomputation from the task rows."""
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select
 
 from partnerflow.engine.method import dashboard, figures
 from partnerflow.engine.runtime import services
-from partnerflow.engine.runtime.host import Worker
-from partnerflow.engine.store.models import HumanTask, TaskDuration, TaskDurationBucket
+from partnerflow.engine.runtime.host import Partnerflow, Worker
+from partnerflow.engine.store import alembic_config, upgrade
+from partnerflow.engine.store.models import EvaluationDate, HumanTask, TaskDuration, TaskDurationBucket
 from tests.conftest import FIXTURES, deploy, make_user
 
 
@@ -121,3 +123,49 @@ def test_buckets_are_ten_percent_wide_from_one_minute():
     assert figures.bucket_of(3650) == 163
     days = [n / 1440 for n in range(1, 5000, 7)]
     assert [figures.bucket_of(d) for d in days] == sorted(figures.bucket_of(d) for d in days)
+
+
+def _kept(pf) -> dict:
+    """The figures' rows, without their surrogate keys."""
+    with pf.read() as db:
+        return {
+            "durations": sorted(tuple(r) for r in db.execute(select(
+                TaskDuration.task_id, TaskDuration.partnership_id, TaskDuration.stage,
+                TaskDuration.bucket, TaskDuration.days, TaskDuration.completed_at))),
+            "buckets": sorted(tuple(r) for r in db.execute(select(
+                TaskDurationBucket.stage, TaskDurationBucket.bucket, TaskDurationBucket.tasks))),
+            "dates": sorted(tuple(r) for r in db.execute(select(
+                EvaluationDate.partnership_id, EvaluationDate.task_id, EvaluationDate.which,
+                EvaluationDate.due, EvaluationDate.title))),
+        }
+
+
+def test_the_migration_fills_the_figures_as_the_completions_keep_them(settings, clock, tmp_path):
+    """A database upgraded from before the kept figures gets, from its task rows, the very
+    rows the completions would have written (the migration keeps its own copy of the rules)."""
+    url = f"sqlite:///{tmp_path / 'figures.db'}"
+    upgrade(url)
+    pf = Partnerflow(settings.with_(database_url=url, forms_dir=FIXTURES / "forms",
+                                    bpmn_dir=FIXTURES), clock=clock)
+    try:
+        deploy(pf, [FIXTURES / "sheets_round.bpmn"])
+        make_user(pf, "claire", "direction")
+        with pf.uow() as uow:
+            pid = services.create_partnership(uow, title="Ateliers mémoire", actor="claire")
+        # the latest round's sheets carry the evaluation dates kept
+        for days, sheets in ((0.5, []), (40, []),
+                             (2, [{"title": "Chorale", "final_evaluation_date": "2027-01-10"}]),
+                             (13.25, [{"title": "Jardin", "intermediate_evaluation_date": "2026-05-02",
+                                       "final_evaluation_date": "2026-11-30"}])):
+            _round(pf, pid, days, sheets)
+        kept = _kept(pf)
+    finally:
+        pf.dispose()
+    assert kept["durations"] and kept["buckets"] and kept["dates"]
+    command.downgrade(alembic_config(url), "0020")
+    upgrade(url)
+    again = Partnerflow(settings.with_(database_url=url), clock=clock)
+    try:
+        assert _kept(again) == kept
+    finally:
+        again.dispose()

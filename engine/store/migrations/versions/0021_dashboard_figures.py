@@ -108,8 +108,11 @@ def _fill_objectives(objectives) -> None:
 def _fill(durations, buckets, dates) -> None:
     bind = op.get_bind()
     task = sa.table('human_task', sa.column('id'), sa.column('partnership_id'), sa.column('stage'),
-                    sa.column('state'), sa.column('form_key'), sa.column('created_at'),
-                    sa.column('completed_at'), sa.column('result', sa.JSON()))
+                    sa.column('state'), sa.column('form_key'),
+                    # typed: SQLite hands untyped moments back as text
+                    sa.column('created_at', sa.DateTime(timezone=True)),
+                    sa.column('completed_at', sa.DateTime(timezone=True)),
+                    sa.column('result', sa.JSON()))
     since = datetime.now(UTC) - timedelta(days=365)
     rows, counts = [], {}
     for tid, pid, stage, created, completed in bind.execute(
