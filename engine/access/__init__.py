@@ -416,8 +416,7 @@ def may_read_task(who: Subject, task) -> bool:
     if task.state == "open":
         return (may_act(who, task) or may_give_opinion(who, task)
                 or _granted(who, "read_open_tasks"))
-    return _granted(who, "read_closed_tasks") or (
-        task.completed_by is not None and task.completed_by == who.username)
+    return may_read_closed_task(who, task)
 
 
 def may_read_history(who: Subject, task) -> bool:
@@ -467,6 +466,7 @@ def release_refusal(who: Subject, task) -> str | None:
 
 
 def may_read_closed_task(who: Subject, task) -> bool:
+    """Read a closed task (its form stays closed): its readers and whoever completed it."""
     return _granted(who, "read_closed_tasks") or (
         task.completed_by is not None and task.completed_by == who.username)
 

@@ -117,6 +117,19 @@ def test_a_partnerships_thread_is_read_by_its_readers_and_a_tasks_also_by_its_re
     assert not access.may(NADIA, "read_thread", Thread(OWN, named))
 
 
+# ---------------------------------------------------------------- a deputy
+
+
+def test_a_deputy_stands_in_for_a_named_staff_colleague_other_than_themselves_only():
+    # a colleague without a name (no account behind it) gives nothing to act on
+    nameless = who("sophie", "professional", standing_in_for=[who("", "direction")])
+    assert not access.may(nameless, "act", Task())
+    assert access.acting_for(nameless, Task()) is None
+    assert not access.may(nameless, "offered", Task())
+    named = who("sophie", "professional", standing_in_for=[CLAIRE])
+    assert access.may(named, "act", Task()) and access.acting_for(named, Task()) == "claire"
+
+
 # ---------------------------------------------------------------- claiming and releasing
 
 
