@@ -161,6 +161,28 @@ def test_why_a_task_cannot_be_released():
     assert access.release_refusal(CLAIRE, mine) is None  # the direction releases any task
 
 
+def test_the_day_to_chase_a_task_up_is_set_by_its_holder_only():
+    assert access.may(CLAIRE, "set_follow_up", Task(claimed_by="claire"))
+    assert access.may(SOPHIE, "set_follow_up", Task(role="professional", assignee="sophie"))
+    # offered to her, not hers yet: she may act on it, not chase it up
+    assert access.may(CLAIRE, "act", Task())
+    assert not access.may(CLAIRE, "set_follow_up", Task())
+    assert not access.may(HUGO, "set_follow_up", Task(claimed_by="claire"))
+    assert not access.may(CLAIRE, "set_follow_up", Task(claimed_by="claire", state="completed"))
+    # held by name but no longer hers to act on (a partner outside the partnership)
+    assert not access.may(NADIA, "set_follow_up", Task(role="partner", assignee="nadia"))
+
+
+def test_a_partner_finds_tasks_by_the_words_shared_with_the_partner_only():
+    assert access.searchable_audiences(PAUL) == ("shared",)
+    assert access.searchable_audiences(NADIA) == ("shared",)
+    for person in (CLAIRE, SOPHIE, ALICE, KARIM):
+        assert set(access.searchable_audiences(person)) == {"internal", "shared"}, person.username
+    # a partner who also holds a staff group is staff
+    assert set(access.searchable_audiences(who("lea", "partner", "professional"))) == \
+        {"internal", "shared"}
+
+
 # ---------------------------------------------------------------- contacts, messages, processes
 
 
