@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from partnerflow.engine import access
+from partnerflow.engine.access import accounts
 from partnerflow.engine.runtime import discussion, queries, services
 from partnerflow.engine.store.models import HumanTask, Partnership, User
 from tests.conftest import FIXTURES, deploy, make_user
@@ -21,16 +22,26 @@ from tests.web.support import USERS, build_world, start
 TODAY = date(2026, 3, 2)  # the fixtures' clock: 2026-03-02 09:00 UTC
 # a partner representative who also sits on the board, attached to `own` only
 BEA = "bea"
-PEOPLE = [*USERS, BEA]
+# a professional who is also in the partner group, attached to no partnership
+LEA = "lea"
+# a professional in a group of the organisation's own named `opinion` (as the inbox's
+# ranges of the opinions asked are)
+OSCAR = "oscar"
+PEOPLE = [*USERS, BEA, LEA, OSCAR]
 
 
 @pytest.fixture
 def world(fixture_pf):
     pf = fixture_pf
     w = build_world(pf)
+    with pf.uow() as uow:
+        accounts.create_group(uow, key="opinion", label_fr="Avis", label_en="Opinion",
+                              actor="ines")
     deploy(pf, [FIXTURES / "access_offers.bpmn", FIXTURES / "discussion" / "shared_review.bpmn",
                 FIXTURES / "lanes" / "partner_comment.bpmn"])
     make_user(pf, BEA, "partner", "board")
+    make_user(pf, LEA, "partner", "professional")
+    make_user(pf, OSCAR, "opinion", "professional")
     with pf.uow() as uow:
         services.attach_member(uow, partnership_id=w.own, username=BEA, actor="ines")
     for partnership in (w.own, w.other):
@@ -95,6 +106,13 @@ def test_the_sql_forms_of_act_and_the_inbox_say_what_the_predicates_say(world):
     assert world.task_own in acting["claire"]
     # a task claimed by someone else is no longer offered to the rest of the group
     assert world.task_other not in acting["claire"] and world.task_other in acting["hugo"]
+    # a staff member in the partner group takes the partner's tasks offered to their other
+    # group too, on every partnership: each counted once
+    lea = {titles[i] for i in acting[LEA]}
+    assert {("partner_and_professional", world.own), ("partner_and_professional", world.other)} <= lea
+    assert ("comment_v1", world.other) not in lea
+    assert {("opinion_group", world.own), ("opinion_group", world.other)} <= \
+        {titles[i] for i in acting[OSCAR]}
     assert ("two_groups", world.own) not in {titles[i] for i in acting["karim"]}
     assert ("two_groups", world.other) in {titles[i] for i in acting["karim"]}
 
@@ -143,6 +161,12 @@ def test_the_users_a_rule_holds_for_are_those_the_predicate_names(world):
                 candidates = set(db.scalars(select(User.username).where(access.candidates(task))))
                 assert expected <= candidates, (action, task.element_id)
         assert access.users_who_may_each(db, "act", []) == {}
+        # a page of one task: its named users are found whatever the groups on the page
+        for task in tasks:
+            [(task_id, found)] = access.users_who_may_each(db, "act", [task]).items()
+            assert task_id == task.id
+            assert {u.username for u in found} == \
+                {n for n, who in actors.items() if access.may(who, "act", task)}, task.element_id
         by_name = next(t for t in tasks if t.element_id == "by_name" and t.partnership_id == world.own)
         assert {u.username for u in access.users_who_may(db, "act", by_name)} == {"sophie", "paul"}
 
