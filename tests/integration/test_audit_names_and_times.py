@@ -11,7 +11,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from partnerflow.engine.runtime import auditlog
+from partnerflow.engine.runtime import auditlog, services
 from partnerflow.engine.store.models import HumanTask, ProcessVersion
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.web.support import complete, new_partnership, start
@@ -149,3 +149,20 @@ def test_the_data_a_task_started_from_is_referenced_by_the_sha256_of_its_canonic
     assert before.verified is True and before.data["responsable"] == "Hélène Müller"
     assert json.dumps(before.data, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False) == canonical
+
+
+def test_an_instances_diagrams_come_in_the_order_its_flow_reaches_the_called_stages(fixture_pf):
+    pf = fixture_pf
+    deploy(pf, [FIXTURES / "stages" / f for f in
+                ("zeta_stage.bpmn", "alpha_stage.bpmn", "two_stages.bpmn")])
+    make_user(pf, "claire", "direction")
+    partnership_id = new_partnership(pf, "Centre social de Pantin")
+    [zeta] = start(pf, partnership_id, "two_stages")
+    complete(pf, zeta, "claire", {"decision": "done"})
+    with pf.uow() as uow:
+        instance_id = uow.session.get(HumanTask, zeta).instance_id
+        states = services.instance_element_states(uow, instance_id=instance_id)
+        diagrams = auditlog.instance_diagrams(uow.session, uow.catalog, instance_id, states)
+    # zeta first, as the flow reaches it, though alpha sorts before it by name
+    assert [d["process_key"] for d in diagrams] == ["two_stages", "zeta_stage", "alpha_stage"]
+    assert "zeta_task" in diagrams[1]["completed"] and "alpha_task" in diagrams[2]["active"]
