@@ -329,8 +329,8 @@ def may_complete(who: Subject, task) -> bool:
 
 def is_offered(who: Subject, task) -> bool:
     """Is the open task in this user's inbox as an offer (not assigned, not claimed by
-    someone else)?"""
-    if task.state != "open" or task.assignee:
+    someone else)? Never to a nameless actor, as for may_act and the inbox's ranges."""
+    if not who.username or task.state != "open" or task.assignee:
         return False
     if task.claimed_by in (None, who.username) and _through_offer(who, task):
         return True

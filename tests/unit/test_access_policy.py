@@ -130,6 +130,18 @@ def test_a_deputy_stands_in_for_a_named_staff_colleague_other_than_themselves_on
     assert access.may(named, "act", Task()) and access.acting_for(named, Task()) == "claire"
 
 
+def test_an_actor_without_a_name_acts_on_nothing_and_one_is_here_unless_said_away():
+    for nameless in (access.NOBODY, Actor("", frozenset({"direction"}), frozenset())):
+        assert not access.may(nameless, "act", Task())
+        assert not access.may(nameless, "complete", Task())
+        assert not access.may(nameless, "offered", Task())
+    # an actor built without saying so is not away: they may be asked for an opinion
+    here = Actor("sophie", frozenset({"professional"}), frozenset())
+    assert not here.absent
+    assert access.may(here, "be_asked_opinion", access.OpinionRequest(Task(claimed_by="claire"),
+                                                                      CLAIRE))
+
+
 # ---------------------------------------------------------------- claiming and releasing
 
 
