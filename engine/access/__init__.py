@@ -329,8 +329,8 @@ def may_complete(who: Subject, task) -> bool:
 
 def is_offered(who: Subject, task) -> bool:
     """Is the open task in this user's inbox as an offer (not assigned, not claimed by
-    someone else)?"""
-    if task.state != "open" or task.assignee:
+    someone else)? Never to a nameless actor, as for may_act and the inbox's ranges."""
+    if not who.username or task.state != "open" or task.assignee:
         return False
     if task.claimed_by in (None, who.username) and _through_offer(who, task):
         return True
@@ -416,8 +416,7 @@ def may_read_task(who: Subject, task) -> bool:
     if task.state == "open":
         return (may_act(who, task) or may_give_opinion(who, task)
                 or _granted(who, "read_open_tasks"))
-    return _granted(who, "read_closed_tasks") or (
-        task.completed_by is not None and task.completed_by == who.username)
+    return may_read_closed_task(who, task)
 
 
 def may_read_history(who: Subject, task) -> bool:
@@ -467,6 +466,7 @@ def release_refusal(who: Subject, task) -> str | None:
 
 
 def may_read_closed_task(who: Subject, task) -> bool:
+    """Read a closed task (its form stays closed): its readers and whoever completed it."""
     return _granted(who, "read_closed_tasks") or (
         task.completed_by is not None and task.completed_by == who.username)
 

@@ -37,6 +37,8 @@ def test_a_deputy_stands_in_today_for_the_colleagues_who_named_them_only(pf, clo
     with pf.read() as session:
         sophie = access.actor(session, "sophie")
         assert [a.username for a in sophie.standing_in_for] == ["claire"]
+        # the colleague stood in for is read with their own groups
+        assert sophie.standing_in_for[0].roles == frozenset({"direction"})
         assert not sophie.absent
         claire = access.actor(session, "claire")
         assert claire.absent and claire.standing_in_for == ()
