@@ -302,8 +302,9 @@ def serve(memory_bytes: int) -> None:
         if cpu_hard != resource.RLIM_INFINITY:
             cpu_limit = min(cpu_limit, cpu_hard)
         # only the soft limit moves: a hard limit, once lowered, can never be raised again by
-        # a process without privileges (this one runs as nobody), so a warm process would be
-        # killed by the limit of its first request once the CPU of all it served passed it
+        # a process without privileges (these never have any: nobody when started as root),
+        # so a warm process was killed by the limit of its first request once the CPU of all
+        # it served passed it
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_hard))
         try:
