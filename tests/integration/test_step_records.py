@@ -1,6 +1,8 @@
 """What a step writes besides the task rows: messages relayed from instance to instance up
-to the hop limit and no further, the inbox order of tasks with and without a due date, the
-partnership's stage moved by a new task only while the partnership is active."""
+to the hop limit and no further, the draft kept only on a task still open, the tasks offered
+to workers under their name, the candidate users, the inbox order of tasks with and without
+a due date, the partnership's stage moved by a new task only while the partnership is
+active."""
 
 from __future__ import annotations
 
@@ -9,11 +11,18 @@ from sqlalchemy import select
 
 from partnerflow.engine.config import as_utc
 from partnerflow.engine.errors import StepFailed
-from partnerflow.engine.runtime import queries, services
+from partnerflow.engine.runtime import queries, services, stepping
 from partnerflow.engine.runtime.stepping import MAX_MESSAGE_HOPS
-from partnerflow.engine.store.models import NO_DUE_DATE, HumanTask, Partnership, ProcessInstance
+from partnerflow.engine.store.models import (
+    NO_DUE_DATE,
+    ExternalTask,
+    HumanTask,
+    Partnership,
+    ProcessInstance,
+)
 from tests.conftest import FIXTURES, deploy, make_user
 from tests.integration.test_connectors import HEAD
+from tests.integration.test_external_tasks import TOPIC, with_boundary
 
 # relay_launch throws `relay` once; each relay_step it starts counts one hop and throws
 # `relay` again until `hop` reaches `last`: a chain of `last` messages, each one hop further
@@ -49,6 +58,17 @@ RELAY = (HEAD + '''
     <bpmn:sequenceFlow id="to_stop" sourceRef="further" targetRef="stop" />
   </bpmn:process>
 </bpmn:definitions>''').encode()
+
+
+# the same relay launched by completing a task: its engine steps count hops from zero too
+RELAY_AFTER_TASK = RELAY.replace(
+    b'<bpmn:sequenceFlow id="l1" sourceRef="launch_start" targetRef="launch" />',
+    b'<bpmn:userTask id="go" name="Lancer" />'
+    b'<bpmn:sequenceFlow id="l0" sourceRef="launch_start" targetRef="go" />'
+    b'<bpmn:sequenceFlow id="l1" sourceRef="go" targetRef="launch" />').replace(
+    b'<bpmn:startEvent id="launch_start" />',
+    b'<bpmn:laneSet><bpmn:lane id="lane" name="Direction"><bpmn:flowNodeRef>go</bpmn:flowNodeRef>'
+    b'</bpmn:lane></bpmn:laneSet><bpmn:startEvent id="launch_start" />')
 
 
 @pytest.fixture
@@ -87,6 +107,82 @@ def test_one_hop_more_than_the_limit_stops_the_start_and_keeps_nothing(office):
         _relay(pf, pid, last=MAX_MESSAGE_HOPS + 1)
     assert caught.value.message == f"message 'relay' bounced more than {MAX_MESSAGE_HOPS} times"
     assert _instances(pf) == []
+
+
+def test_a_relay_launched_by_a_completed_task_stops_one_hop_past_the_limit_too(office):
+    pf, pid = office
+    deploy(pf, [("relay.bpmn", RELAY_AFTER_TASK)])
+    with pf.uow() as uow:
+        iid = services.start_instance(uow, partnership_id=pid, process_key="relay_launch",
+                                      actor="claire", data={"hop": 0, "last": MAX_MESSAGE_HOPS + 1})
+    with pf.read() as session:
+        go = session.scalars(select(HumanTask).where(HumanTask.element_id == "go")).one()
+    with pytest.raises(StepFailed) as caught, pf.uow() as uow:
+        services.complete_task(uow, task_id=go.id, actor="claire", data={})
+    assert caught.value.message == f"message 'relay' bounced more than {MAX_MESSAGE_HOPS} times"
+    assert [(i.id, i.status) for i in _instances(pf)] == [(iid, "error")]
+
+
+def test_a_failure_after_the_task_was_completed_elsewhere_keeps_no_draft(office):
+    # the step failed and was rolled back, but the task is no longer open (completed by
+    # someone else meanwhile): the answers are not laid over it as a draft
+    pf, pid = office
+    deploy(pf, [FIXTURES / "rows_demo.bpmn"])
+    make_user(pf, "karim", "professional")
+    with pf.uow() as uow:
+        iid = services.start_instance(uow, partnership_id=pid, process_key="rows_demo", actor="claire")
+    with pf.read() as session:
+        task_id = session.scalars(select(HumanTask.id)).one()
+    with pf.uow() as uow:
+        task = uow.session.get(HumanTask, task_id)
+        task.state, task.completed_by = "completed", "karim"
+        uow.commit()
+    with pf.uow() as uow:
+        stepping.record_incident(uow, iid, RuntimeError("la connexion a été perdue"), "claire",
+                                 during="task_completion", task_id=task_id, draft={"rows": []})
+    with pf.read() as session:
+        assert session.get(HumanTask, task_id).draft is None
+        instance = session.get(ProcessInstance, iid)
+        assert (instance.status, instance.error_message) == ("error", "la connexion a été perdue")
+
+
+CANDIDATES = (HEAD + '''
+  <bpmn:process id="offered" name="Proposée" isExecutable="true">
+    <bpmn:laneSet><bpmn:lane id="lane" name="Direction">
+      <bpmn:flowNodeRef>named</bpmn:flowNodeRef><bpmn:flowNodeRef>open</bpmn:flowNodeRef>
+    </bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start" />
+    <bpmn:parallelGateway id="split" />
+    <bpmn:userTask id="named" name="Relire" camunda:candidateUsers="claire, karim" />
+    <bpmn:userTask id="open" name="Signer" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="split" />
+    <bpmn:sequenceFlow id="f2" sourceRef="split" targetRef="named" />
+    <bpmn:sequenceFlow id="f3" sourceRef="split" targetRef="open" />
+  </bpmn:process>
+</bpmn:definitions>''').encode()
+
+
+def test_the_candidate_users_a_task_names_are_recorded_and_none_when_it_names_none(office):
+    pf, pid = office
+    make_user(pf, "karim", "professional")
+    deploy(pf, [("offered.bpmn", CANDIDATES)])
+    with pf.uow() as uow:
+        services.start_instance(uow, partnership_id=pid, process_key="offered", actor="claire")
+    with pf.read() as session:
+        rows = {t.element_id: t.candidate_users for t in session.scalars(select(HumanTask))}
+    assert rows == {"named": "claire,karim", "open": None}
+
+
+def test_a_task_left_to_workers_is_offered_under_its_name(office):
+    pf, pid = office
+    deploy(pf, [("with_boundary.bpmn", with_boundary())])
+    with pf.uow() as uow:
+        iid = services.start_instance(uow, partnership_id=pid, process_key="with_boundary",
+                                      actor="claire")
+    with pf.read() as session:
+        [offered] = session.scalars(select(ExternalTask)).all()
+    assert (offered.instance_id, offered.element_id, offered.element_name, offered.topic,
+            offered.state) == (iid, "act", "Facturer", TOPIC, "open")
 
 
 def test_in_the_inbox_a_task_with_a_due_date_comes_before_an_older_one_without(office):

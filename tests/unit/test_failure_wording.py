@@ -65,3 +65,8 @@ def test_the_element_name_comes_first_and_the_notes_are_joined_after_the_text():
     assert stepping.describe_failure(exc) == \
         "Deux semaines (wait_two_weeks): la date ne se lit pas — écrire \"P14D\" avec les guillemets"
     assert stepping.describe_failure(ValueError("")) == "ValueError"
+
+
+def test_a_failure_message_is_cut_at_2000_characters():
+    # an error that echoes a whole data set stays a readable incident
+    assert stepping.describe_failure(ValueError("x" * 100_000)) == "x" * 2000
