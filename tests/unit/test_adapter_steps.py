@@ -37,12 +37,13 @@ BUDGET = (HEAD + f'''
 </bpmn:definitions>''').encode()
 
 
-def _run(data: dict, limit_s: float, connector_s: float = 0.0, script: str | None = None):
+def _run(data: dict, limit_s: float, connector_s: float = 0.0, script: str | None = None,
+         max_depth: int = 800):
     text = BUDGET if script is None else BUDGET.replace(SPIN.encode(), script.encode())
     root = spiff.model.etree.fromstring(text)
     compiled = spiff.compile_process("budget", [("budget.bpmn", root)])
     run = spiff.WorkflowRun.start(compiled, {"spins": 0, **data}, clock=lambda: None,
-                                  time_limit_s=limit_s, max_depth=800)
+                                  time_limit_s=limit_s, max_depth=max_depth)
 
     def slow_connector(call):  # the engine's own work (a PDF rendered, rows written)
         time.sleep(connector_s)
@@ -88,3 +89,25 @@ def test_data_that_cannot_be_stored_names_the_step_that_holds_it():
     assert caught.value.element_id == "spin"
     assert str(caught.value) == ("Attendre (spin) : les données de cette étape ne peuvent pas "
                                  "être enregistrées (un nombre entier y a plus de 4 300 chiffres)")
+
+
+def test_a_step_with_no_time_left_stops_before_its_first_task_and_names_it():
+    # SpiffWorkflow's own first task has no BPMN id: it is named by its spec
+    run = _run({"pause": 0, "rounds": 1}, limit_s=0.0)
+    with pytest.raises(ScriptError) as caught:
+        run.run_engine_steps()
+    assert str(caught.value) == "engine steps ran longer than 0 s; stopped before 'Start'"
+
+
+def test_a_loop_may_reach_the_depth_limit_but_not_pass_it():
+    reached = _run({"pause": 0, "rounds": 3}, limit_s=5.0)
+    reached.run_engine_steps()
+    deepest = reached.max_depth()
+    at_limit = _run({"pause": 0, "rounds": 3}, limit_s=5.0, max_depth=deepest)
+    at_limit.run_engine_steps()
+    assert at_limit.is_completed()
+    beyond = _run({"pause": 0, "rounds": 3}, limit_s=5.0, max_depth=deepest - 1)
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - SpiffWorkflow's wrapper or ours
+        beyond.run_engine_steps()
+    [looped] = [e for e in _chain(caught.value) if isinstance(e, InstanceError)]
+    assert f"looped {deepest} levels deep" in str(looped)
