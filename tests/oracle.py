@@ -95,7 +95,9 @@ def _task_differences(kept, restored) -> list[str]:
         for what, left, right in (
                 ("state", a.state, b.state),
                 ("data", data_a, data_b),
-                ("children", [str(c.id) for c in a.children], [str(c.id) for c in b.children]),
+                # the ids the row lists, not the tasks they resolve to: a child lost from
+                # the tree but still listed is named here rather than breaking the walk
+                ("children", [str(c) for c in a._children], [str(c) for c in b._children]),
                 ("parent", a.parent and str(a.parent.id), b.parent and str(b.parent.id)),
                 ("internal data", a.internal_data, b.internal_data),
                 ("last state change", a.last_state_change, b.last_state_change),

@@ -288,6 +288,7 @@ def serve(memory_bytes: int) -> None:
                         (resource.RLIMIT_CORE, 0)):
         _limit(kind, value)
     _limit(resource.RLIMIT_AS, _virtual_size() + memory_bytes)
+    cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
     _drop_privileges()
     sys.setrecursionlimit(400)
     while True:
@@ -298,8 +299,14 @@ def serve(memory_bytes: int) -> None:
             return
         seconds = request[4]
         cpu_limit = int(_cpu_seconds() + seconds) + 2
+        if cpu_hard != resource.RLIM_INFINITY:
+            cpu_limit = min(cpu_limit, cpu_hard)
+        # only the soft limit moves: a hard limit, once lowered, can never be raised again by
+        # a process without privileges (these never have any: nobody when started as root),
+        # so a warm process was killed by the limit of its first request once the CPU of all
+        # it served passed it
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_hard))
         try:
             reply = pickle.dumps(_answer(request), protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:

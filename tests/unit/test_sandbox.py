@@ -11,6 +11,7 @@ from partnerflow.engine.spiff.restricted import Refused
 from partnerflow.engine.spiff.sandbox import (
     RestrictedEnvironment,
     RestrictedScriptEngine,
+    SandboxPool,
     StepTimeout,
     compile_expression,
     compile_script,
@@ -126,6 +127,19 @@ def test_an_infinite_loop_is_stopped_at_the_time_limit(env):
     elapsed = time.monotonic() - started
     assert 0.4 < elapsed < 3.0
     assert "0.5 s" in str(caught.value)
+
+
+def test_a_warm_sandbox_process_serves_short_scripts_past_the_cpu_of_its_first_limit():
+    # each request has its own CPU limit: twenty scripts of a fifth of a second each, 4 s of
+    # CPU in one process, never add up to a stop (the process's first limit, 2 s, was its
+    # last one once it had given up root: it killed the eleventh, « trop long »)
+    warm = SandboxPool(size=1)
+    try:
+        for _ in range(20):
+            assert warm.run("exec", "n = 0\nwhile n < 800000:\n    n += 1", {}, {}, 0.5) == \
+                {"n": 800000}
+    finally:
+        warm.close()
 
 
 def test_an_endless_expression_is_stopped_at_the_time_limit():
