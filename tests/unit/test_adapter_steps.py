@@ -10,7 +10,7 @@ import pytest
 
 from partnerflow.engine import spiff
 from partnerflow.engine.errors import InstanceError, ScriptError
-from tests.integration.test_connectors import HEAD
+from tests.integration.test_connectors import HEAD, diagram, service_task
 
 # start -> a service task (its connector is the step's runner) -> `spin` waits `pause`
 # seconds, `rounds` times over -> end
@@ -111,3 +111,37 @@ def test_a_loop_may_reach_the_depth_limit_but_not_pass_it():
         beyond.run_engine_steps()
     [looped] = [e for e in _chain(caught.value) if isinstance(e, InstanceError)]
     assert f"looped {deepest} levels deep" in str(looped)
+
+
+def _asked(runner):
+    """start -> `ask` (a user task) -> `act` (a service task run by `runner`) -> end."""
+    root = spiff.model.etree.fromstring(diagram(service_task("test.worker")))
+    compiled = spiff.compile_process("with_service", [("with_service.bpmn", root)])
+    run = spiff.WorkflowRun.start(compiled, {}, clock=lambda: None, time_limit_s=5, max_depth=800)
+    run.connector_runner = runner
+    run.run_engine_steps()
+    return run
+
+
+def test_the_points_to_resume_from_are_the_user_tasks_that_ran_and_only_those():
+    run = _asked(lambda call: {})
+    [ask] = run.ready_user_tasks()
+    assert run.completed_user_tasks() == []  # ready, not run yet; the start event ran
+    run.complete_user_task(ask.uuid, {"note": "x"})
+    run.run_engine_steps()
+    assert [v.element_id for v in run.completed_user_tasks()] == ["ask"]
+
+
+def test_a_task_left_to_a_worker_is_completed_by_it_once():
+    calls = []
+    run = _asked(lambda call: calls.append(call))  # None: left to an external worker
+    [ask] = run.ready_user_tasks()
+    run.complete_user_task(ask.uuid, {"note": "x"})
+    run.run_engine_steps()
+    [call] = calls
+    run.complete_external_task(call.task_uuid, {"paid": True})
+    run.run_engine_steps()
+    assert run.is_completed() and run.data["paid"] is True
+    with pytest.raises(InstanceError) as caught:
+        run.complete_external_task(call.task_uuid, {"paid": False})
+    assert str(caught.value) == "task 'act' is COMPLETED, not waiting for a worker"
