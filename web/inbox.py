@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
@@ -68,21 +71,42 @@ def index():
         # the rows the user sees as the deputy of an absent colleague, and for whom
         behalf = {row.id: access.acting_for(me, row, ignore_claim=True) for row in found.rows} \
             if standing_in else {}
+        total = found.total
+        if not filters.narrowed:
+            g.inbox_count = total  # the header badge shows the same number
+        content = _content(db, pf, me, found, filters, now, away, standing_in, behalf)
+    return render_template("inbox.html", rows=found.rows, content_html=content)
+
+
+def _content(db, pf, me, found, filters, now, away, standing_in, behalf) -> Markup:
+    """The page's content, rendered once and kept with the page it shows (same reader, same
+    versions of what it shows, same query) in this language and session (its forms carry the
+    session's CSRF token) until one of its rows shows differently as time passes
+    (inbox_page.shown_until) or the day changes."""
+    today = now.astimezone(access.PARIS).date()
     total = found.total
-    if not filters.narrowed:
-        g.inbox_count = total  # the header badge shows the same number
     page = filters.offset // PAGE_SIZE + 1
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return render_template("inbox.html", rows=found.rows, total=total, capped=found.capped, page=page,
-                           pages=pages,
-                           filters=filters, now=now, today=now.astimezone(access.PARIS).date(),
-                           stages=STAGES, roles=sorted(current_user.roles),
-                           partnerships=found.partnerships, waiting=found.waiting, away=away,
-                           standing_in=standing_in,
-                           covered={a.username: a.full_name for a in standing_in}, behalf=behalf,
-                           who_acts=found.who_acts, saved=found.saved, query=_current_query(),
-                           may_share=current_user.may("define_shared_filters"),
-                           stage_names={key: _(label) for key, label in STAGES.items()})
+    covered = {a.username: a.full_name for a in standing_in}
+
+    def render() -> Markup:
+        return Markup(render_template(
+            "_inbox_content.html", rows=found.rows, total=total, capped=found.capped, page=page,
+            pages=pages, filters=filters, now=now, today=today, stages=STAGES,
+            roles=sorted(current_user.roles), partnerships=found.partnerships,
+            waiting=found.waiting, away=away, standing_in=standing_in, covered=covered,
+            behalf=behalf, who_acts=found.who_acts, saved=found.saved, query=_current_query(),
+            may_share=current_user.may("define_shared_filters"),
+            stage_names={key: _(label) for key, label in STAGES.items()}))
+
+    if not inbox_page.cacheable(filters):
+        return render()
+    generate_csrf()  # the session's token exists before it names the entry
+    key = ("inbox_html", filters, request.full_path, str(get_locale()), str(get_timezone()),
+           session.get("csrf_token"), today, inbox_page.shown_until(found.rows, now),
+           tuple(sorted(behalf.items())), tuple(sorted(covered.items())),
+           tuple((a.starts_on, a.ends_on, a.deputy_name) for a in away))
+    return pf.inbox_cache.get(db, me, key, render)
 
 
 def _apply_saved(filter_id: int):

@@ -6,9 +6,10 @@ versions of the reader's keys do not change (engine.runtime.inbox_cache)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .. import access
+from ..config import as_utc
 from . import inbox_actions, notifications, queries
 from .inbox_cache import InboxCache
 
@@ -49,10 +50,34 @@ def moves_with_the_clock(filters: queries.InboxFilter) -> bool:
                 or filters.follow_up == "due")
 
 
+def cacheable(filters: queries.InboxFilter) -> bool:
+    """The page these filters show may be kept: no search (read every time, like any search)
+    and no filter whose tasks change as time passes."""
+    return not (filters.text or "").strip() and not moves_with_the_clock(filters)
+
+
+def shown_until(rows, now: datetime) -> datetime | None:
+    """The first moment after `now` at which one of these rows shows differently with no write
+    to tell: a due date passes (« en retard »), an age moves to its next hour (under a day)
+    or its next day. None when no row will (no due date ahead, no row)."""
+    moments = []
+    for row in rows:
+        if row.due_at is not None and as_utc(row.due_at) > now:
+            moments.append(as_utc(row.due_at))
+        if row.created_at is not None:
+            created = as_utc(row.created_at)
+            step = HOUR if now - created < DAY else DAY
+            moments.append(created + ((now - created) // step + 1) * step)
+    return min(moments, default=None)
+
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
 def read(session, username: str, now: datetime, filters: queries.InboxFilter,
          cache: InboxCache | None = None) -> InboxPage:
     """The reader's inbox page; from the cache when it may be."""
-    if cache is None or (filters.text or "").strip() or moves_with_the_clock(filters):
+    if cache is None or not cacheable(filters):
         return _read(session, username, now, filters)
     who = access.actor(session, username)
     return cache.get(session, who, ("page", filters), lambda: _read(session, username, now, filters))

@@ -4,8 +4,12 @@ must act, bulk claim and release (CSRF), follow-up days and the task history's r
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+from sqlalchemy import update
 
 from partnerflow.engine.runtime import inbox_actions
+from partnerflow.engine.store.models import HumanTask
 from tests.web.support import (
     elements,
     new_partnership,
@@ -128,3 +132,42 @@ def test_the_task_history_is_read_by_the_delegate_acting_on_it(world, as_user):
     assert "Historique" in text_of(as_user("karim").get(f"/taches/{rows_task}"))
     assert as_user("anne").get(f"/taches/{rows_task}/historique").status_code == 403
     assert as_user("alice").get(f"/taches/{rows_task}/historique").status_code == 200
+
+
+def test_a_kept_inbox_shows_a_task_late_and_older_as_time_passes_without_any_write(
+        world, as_user, clock):
+    """The inbox's content is kept between requests; a due date passing or an age moving to
+    its next hour changes what a row shows with no write to tell, and the page shows it."""
+    with world.pf.uow() as uow:
+        uow.session.execute(update(HumanTask).where(HumanTask.id == world.task_own)
+                            .values(due_at=clock() + timedelta(minutes=90)))
+        uow.commit()
+    client = as_user("claire")
+
+    def own_row() -> str:
+        body = text_of(client.get("/"))
+        return re.search(rf'<tr class="[^"]*">\s*<td class="pick"><input[^>]*value="{world.task_own}"'
+                         r'.*?</tr>', body, re.S).group(0)
+
+    first = own_row()
+    hits = world.pf.inbox_cache.hits
+    assert own_row() == first and world.pf.inbox_cache.hits > hits  # kept, not rendered again
+    assert "en retard" not in first and 'class="overdue"' not in first
+    age = re.compile(r'data-label="Ancienneté">([^<]*)</td>')
+    assert age.search(first).group(1) == "à l&#39;instant"
+    clock.advance(minutes=91)
+    late = own_row()
+    assert 'class="overdue"' in late and "en retard" in late
+    assert age.search(late).group(1) == "1 h"
+
+
+def test_two_sessions_of_one_user_each_get_a_token_of_their_own_session(world, as_user):
+    """The kept content carries the CSRF token of the session it was rendered for: another
+    session of the same person gets its own, and each is accepted by its session only."""
+    one, two = as_user("claire"), as_user("claire")
+    token = re.compile(r'name="csrf_token" value="([^"]+)"')
+    first, second = (token.findall(text_of(c.get("/")))[-1] for c in (one, two))
+    assert one.post(f"/taches/{world.task_own}/prendre",
+                    data={"csrf_token": second}).status_code == 400
+    assert one.post(f"/taches/{world.task_own}/prendre",
+                    data={"csrf_token": first}).status_code == 302
