@@ -77,7 +77,8 @@ def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
         me = access.actor(db, current_user.username)
         actionable = {t.id for t in open_tasks if access.may(me, "act", t)}
         # tasks nobody may act on: "en attente d'un interlocuteur", and who may unblock them
-        waiting = {t.id for t in open_tasks if not access.users_who_may(db, "act", t)}
+        able = access.users_who_may_each(db, "act", open_tasks)
+        waiting = {t.id for t in open_tasks if not able[t.id]}
         ref = queries.partnership_ref(partnership_id, open_tasks)
         contacts = (queries.unattached_partner_contacts(db, partnership_id)
                     if waiting and access.may(me, "attach_contact", ref) else None)

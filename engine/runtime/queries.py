@@ -442,16 +442,10 @@ def waiting_for_contact(session: Session, username: str, limit: int = 20
                                                   Partnership.id == HumanTask.partnership_id)
         .where(HumanTask.state == "open", HumanTask.id.in_(offered_to_partner), ~attached)
         .order_by(HumanTask.id).limit(WAITING_WINDOW)).all()
-    found = []
-    for task, title in candidates:
-        if not access.may(me, "attach_contact", partnership_ref(task.partnership_id, [task])):
-            continue
-        if access.users_who_may(session, "act", task):
-            continue
-        found.append((task, title))
-        if len(found) >= limit:
-            break
-    return found
+    mine = [(task, title) for task, title in candidates
+            if access.may(me, "attach_contact", partnership_ref(task.partnership_id, [task]))]
+    able = access.users_who_may_each(session, "act", [task for task, _title in mine])
+    return [(task, title) for task, title in mine if not able[task.id]][:limit]
 
 
 def group_labels(session: Session) -> dict[str, tuple[str, str]]:

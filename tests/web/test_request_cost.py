@@ -76,6 +76,24 @@ def test_the_task_page_reads_through_one_connection_and_a_bounded_number_of_stat
     assert len(statements) <= TASK_STATEMENTS, "\n".join(s.split("\n")[0] for s in statements)
 
 
+def test_the_partnership_page_reads_the_same_statements_however_many_tasks_are_open(
+        world, as_user):
+    """Who may act on each open task (the « en attente d'un interlocuteur » check) is read for
+    the whole section at once, not once per task."""
+    client = as_user("claire")
+    path = f"/partenariats/{world.own}"
+    client.get(path)
+    with counted(world.pf) as (few, _checkouts):
+        assert client.get(path).status_code == 200
+    for _ in range(8):
+        start_review(world.pf, world.own)
+    client.get(path)
+    with counted(world.pf) as (many, _checkouts):
+        page = text_of(client.get(path))
+    assert page.count("Relire le document") >= 9
+    assert len(many) == len(few), "\n".join(s.split("\n")[0] for s in many)
+
+
 def test_a_completion_is_seen_at_once_by_the_next_request_and_by_a_read_after_a_write(
         world, as_user):
     client = as_user("claire")
