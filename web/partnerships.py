@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from partnerflow.engine import access
 from partnerflow.engine.access.groups import STAGES
 from partnerflow.engine.errors import FormValidationError, InvalidInput, NotFound, StepFailed
 from partnerflow.engine.method import committee, dashboard, plan, registry
-from partnerflow.engine.runtime import deployment, discussion, documents, queries, services, views
+from partnerflow.engine.runtime import (
+    deployment,
+    discussion,
+    documents,
+    inbox_cache,
+    queries,
+    services,
+    views,
+)
 from partnerflow.engine.store.models import Partnership
 
 from .current import engine
@@ -69,60 +80,84 @@ EVALUATION_FORMS = ("intermediate_evaluation", "final_evaluation", "period_revie
 
 def _page(partnership_id: int, talk: dict | None = None, status: int = 200):
     _check_visible(partnership_id)
-    with engine().read() as db:
+    pf = engine()
+    with pf.read() as db:
         partnership = db.get(Partnership, partnership_id)
         if partnership is None:
             abort(404)
-        open_tasks, open_count = queries.open_tasks_of(db, partnership_id, OPEN_SHOWN)
-        me = access.actor(db, current_user.username)
-        actionable = {t.id for t in open_tasks if access.may(me, "act", t)}
-        # tasks nobody may act on: "en attente d'un interlocuteur", and who may unblock them
-        able = access.users_who_may_each(db, "act", open_tasks)
-        waiting = {t.id for t in open_tasks if not able[t.id]}
-        ref = queries.partnership_ref(partnership_id, open_tasks)
-        contacts = (queries.unattached_partner_contacts(db, partnership_id)
-                    if waiting and access.may(me, "attach_contact", ref) else None)
-        history = queries.completed_tasks_page(db, partnership_id, int_arg("etapes"), HISTORY_SIZE)
-        evaluations = queries.completed_tasks_page(db, partnership_id, int_arg("evaluations"),
-                                                   EVALUATIONS_SIZE, EVALUATION_FORMS)
-        members, actors = queries.partnership_people(db, partnership_id)
-        steering = committee.members_of(db, partnership_id)
-        organisations = queries.partnership_organisations(db, partnership_id)
-        shared = views.shared_documents(db, engine().forms, partnership_id, current_user)
-        # a partner representative: only what is shared with them
-        docs = queries.documents_page(db, partnership_id, int_arg("documents"), DOCUMENTS_SIZE,
-                                      only=shared)
-        instances = queries.instances_page(db, partnership_id, int_arg("instances"), INSTANCES_SIZE)
-        written = queries.latest_result(db, partnership_id, "action_sheets")
-        sheets = (views.form_table(db, engine().forms, "action_sheets", "action_sheets",
-                                   written.result.get("action_sheets") or [], current_user,
-                                   partnership_id) if written else None)
-        internal = views.reads_internal(current_user)
-        objective = _objective_served(db, partnership_id)
-        # the map's editors may name the partner organisation the map should draw: the first
-        # organisations by name, those whose name holds what they searched for
-        searched = (request.args.get("organisation_q") or "").strip()[:100] or None
-        linkable = (queries.linkable_organisations(db, partnership_id, searched, LINKABLE_SHOWN)
-                    if partnership.kind != plan.PLAN_KIND and current_user.may("edit_map")
-                    else None)
-        # the record carrying the partnership plan: its page is the plan
-        the_plan = (dashboard.partnership_plan(db, engine().clock().date())
-                    if partnership.kind == plan.PLAN_KIND else None)
-        thread = access.Thread(partnership_id)
-        thread_page = queries.comments_page(db, me, partnership_id, int_arg("commentaires"),
-                                            THREAD_SIZE, with_tasks=True)
-        talk = {"comments": thread_page.rows, "thread_page": thread_page,
-                "may_comment": access.may(me, "comment", thread),
-                "may_share": access.may(me, "share_comment", thread),
-                "partner_author": access.is_partner_representative(me),
-                "form": None, "errors": {}, "typed": {}, **(talk or {})}
-    return render_template("partnership.html", partnership=partnership, open_tasks=open_tasks,
-                           open_count=open_count, actionable=actionable, waiting=waiting,
-                           contacts=contacts, history=history, members=members, actors=actors,
-                           steering=steering, organisations=organisations,
-                           documents=docs, instances=instances, sheets=sheets,
-                           evaluations=evaluations, internal=internal, objective=objective,
-                           plan=the_plan, linkable=linkable, searched=searched, talk=talk), status
+        if talk is None and partnership.kind != plan.PLAN_KIND:
+            content = _kept_content(pf, db, partnership)
+        else:  # a refused submission shows what was typed; the plan reads every partnership
+            content = _content(db, partnership, talk)
+    return render_template("partnership.html", partnership=partnership,
+                           content_html=content), status
+
+
+def _kept_content(pf, db, partnership) -> Markup:
+    """The page's content, rendered once and kept while nothing it shows changed: the
+    reader's keys and the partnership's (`partnership:<id>`, bumped by any write to its
+    rows) keep their versions; per query, language, time zone and session (its forms carry
+    the session's CSRF token)."""
+    me = access.actor(db, current_user.username)
+    generate_csrf()  # the session's token exists before it names the entry
+    key = ("partnership_html", partnership.id, request.full_path, str(get_locale()),
+           str(get_timezone()), session.get("csrf_token"), engine().clock().date())
+    return pf.inbox_cache.get(db, me, key, lambda: _content(db, partnership, None),
+                              also=(inbox_cache.partnership_key(partnership.id),))
+
+
+def _content(db, partnership, talk: dict | None) -> Markup:
+    partnership_id = partnership.id
+    open_tasks, open_count = queries.open_tasks_of(db, partnership_id, OPEN_SHOWN)
+    me = access.actor(db, current_user.username)
+    actionable = {t.id for t in open_tasks if access.may(me, "act", t)}
+    # tasks nobody may act on: "en attente d'un interlocuteur", and who may unblock them
+    able = access.users_who_may_each(db, "act", open_tasks)
+    waiting = {t.id for t in open_tasks if not able[t.id]}
+    ref = queries.partnership_ref(partnership_id, open_tasks)
+    contacts = (queries.unattached_partner_contacts(db, partnership_id)
+                if waiting and access.may(me, "attach_contact", ref) else None)
+    history = queries.completed_tasks_page(db, partnership_id, int_arg("etapes"), HISTORY_SIZE)
+    evaluations = queries.completed_tasks_page(db, partnership_id, int_arg("evaluations"),
+                                               EVALUATIONS_SIZE, EVALUATION_FORMS)
+    members, actors = queries.partnership_people(db, partnership_id)
+    steering = committee.members_of(db, partnership_id)
+    organisations = queries.partnership_organisations(db, partnership_id)
+    shared = views.shared_documents(db, engine().forms, partnership_id, current_user)
+    # a partner representative: only what is shared with them
+    docs = queries.documents_page(db, partnership_id, int_arg("documents"), DOCUMENTS_SIZE,
+                                  only=shared)
+    instances = queries.instances_page(db, partnership_id, int_arg("instances"), INSTANCES_SIZE)
+    written = queries.latest_result(db, partnership_id, "action_sheets")
+    sheets = (views.form_table(db, engine().forms, "action_sheets", "action_sheets",
+                               written.result.get("action_sheets") or [], current_user,
+                               partnership_id) if written else None)
+    internal = views.reads_internal(current_user)
+    objective = _objective_served(db, partnership_id)
+    # the map's editors may name the partner organisation the map should draw: the first
+    # organisations by name, those whose name holds what they searched for
+    searched = (request.args.get("organisation_q") or "").strip()[:100] or None
+    linkable = (queries.linkable_organisations(db, partnership_id, searched, LINKABLE_SHOWN)
+                if partnership.kind != plan.PLAN_KIND and current_user.may("edit_map")
+                else None)
+    # the record carrying the partnership plan: its page is the plan
+    the_plan = (dashboard.partnership_plan(db, engine().clock().date())
+                if partnership.kind == plan.PLAN_KIND else None)
+    thread = access.Thread(partnership_id)
+    thread_page = queries.comments_page(db, me, partnership_id, int_arg("commentaires"),
+                                        THREAD_SIZE, with_tasks=True)
+    talk = {"comments": thread_page.rows, "thread_page": thread_page,
+            "may_comment": access.may(me, "comment", thread),
+            "may_share": access.may(me, "share_comment", thread),
+            "partner_author": access.is_partner_representative(me),
+            "form": None, "errors": {}, "typed": {}, **(talk or {})}
+    return Markup(render_template(
+        "_partnership_content.html", partnership=partnership, open_tasks=open_tasks,
+        open_count=open_count, actionable=actionable, waiting=waiting, contacts=contacts,
+        history=history, members=members, actors=actors, steering=steering,
+        organisations=organisations, documents=docs, instances=instances, sheets=sheets,
+        evaluations=evaluations, internal=internal, objective=objective, plan=the_plan,
+        linkable=linkable, searched=searched, talk=talk))
 
 
 def _objective_served(db, partnership_id: int):

@@ -30,13 +30,16 @@ from sqlalchemy.orm import Session
 from ..access import Actor
 from ..store.models import (
     Absence,
+    FormVersion,
     Group,
     GroupMember,
     HumanTask,
     InboxVersion,
     Notification,
+    Organisation,
     Partnership,
     PartnershipMember,
+    ProcessVersion,
     SavedFilter,
     User,
 )
@@ -50,11 +53,20 @@ KEYS_OPTION = "partnerflow_inbox_keys"
 UNSHOWN = frozenset({"announced", "overdue_notified"})
 # whose changes every inbox may show (names, groups, memberships, titles, states)
 # (the signed-in reader is kept under `site` too: their account, groups, partnerships, absences)
+# (and what every partnership's page may show of others: organisations' names, the deployed
+# versions and forms that name and type its fields)
 SHARED = {User: ("username", "full_name", "active", "organisation_id", "session_epoch", "groups"),
           Partnership: ("title", "status"), Group: None, GroupMember: None, PartnershipMember: None,
-          Absence: None}
+          Absence: None, Organisation: None, ProcessVersion: None, FormVersion: None}
 SHARED_TABLES = frozenset({"app_user", "partnership", "app_group", "group_member",
-                           "partnership_member", "saved_filter", "absence"})
+                           "partnership_member", "saved_filter", "absence", "organisation",
+                           "process_version", "form_version"})
+# tables holding a partnership's rows that no page kept under `partnership:<id>` shows: a
+# statement writing them bumps nothing (any other table with a partnership_id bumps `site`)
+UNSHOWN_TABLES = frozenset({"audit_event", "audit_personal", "audit_chain_head",
+                            "audit_verification", "task_duration", "task_duration_bucket",
+                            "evaluation_date", "task_offer", "task_term", "inbox_version",
+                            "workflow_task", "external_task", "login_attempt"})
 AUDIENCE = ("role", "candidate_groups", "candidate_users", "assignee", "claimed_by", "delegated_to")
 
 
@@ -68,6 +80,12 @@ def task_keys(role, candidate_groups, candidate_users, assignee, claimed_by,
     groups = _split(candidate_groups) or ([role] if role else [])
     users = [*_split(candidate_users), assignee, claimed_by, delegated_to]
     return {f"group:{g}" for g in groups} | {f"user:{u}" for u in users if u}
+
+
+def partnership_key(partnership_id: int) -> str:
+    """The key of everything a partnership's page shows of it: its rows (tasks, instances,
+    documents, comments, members, organisations, committee), whatever writes them."""
+    return f"partnership:{partnership_id}"
 
 
 def reader_keys(who: Actor) -> tuple[str, ...]:
@@ -116,7 +134,25 @@ def _keys_of(obj, how: str) -> set[str]:
             if not any(attr.history.has_changes() for attr in state.attrs
                        if attr.key not in UNSHOWN and attr.key != "offers"):
                 return set()
-        return _task_change_keys(obj, how == "dirty")
+        return _task_change_keys(obj, how == "dirty") | _partnership_keys(obj, how)
+    return _partnership_keys(obj, how) | _other_keys(obj, how)
+
+
+def _partnership_keys(obj, how: str) -> set[str]:
+    """`partnership:<id>` of whatever row of a partnership changes (and of the partnership it
+    left, when its partnership_id changed)."""
+    if isinstance(obj, Partnership):
+        ids = {obj.id}
+    elif hasattr(obj, "partnership_id"):
+        ids = {obj.partnership_id}
+        if how == "dirty":
+            ids |= set(inspect(obj).attrs["partnership_id"].history.deleted)
+    else:
+        return set()
+    return {partnership_key(pid) for pid in ids if pid is not None}
+
+
+def _other_keys(obj, how: str) -> set[str]:
     if isinstance(obj, Notification):
         if how == "dirty" and not inspect(obj).attrs["read_at"].history.has_changes():
             return set()  # the mail worker's own columns
@@ -159,9 +195,10 @@ def forget_pending(session, transaction) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def note_statements(state) -> None:
-    """A statement that inserts, updates or deletes task rows, notifications or what every
-    inbox shows (a bulk import, an erasure, the worker) bumps `site`, unless it only sets the
-    worker's flags of a task or names the keys it changes (execution option KEYS_OPTION)."""
+    """A statement that inserts, updates or deletes task rows, notifications, what every
+    inbox shows or a partnership's rows its page shows (a bulk import, an erasure, the
+    worker) bumps `site`, unless it only sets the worker's flags of a task or names the keys
+    it changes (execution option KEYS_OPTION)."""
     statement = state.statement
     if not isinstance(statement, Insert | Update | Delete):
         return
@@ -176,7 +213,8 @@ def note_statements(state) -> None:
                 getattr(column, "key", column) for column in statement._values} <= UNSHOWN:
             return
         _note(state.session, {SITE})
-    elif name in SHARED_TABLES or name == "notification":
+    elif name in SHARED_TABLES or name == "notification" or (
+            name not in UNSHOWN_TABLES and table is not None and "partnership_id" in table.c):
         _note(state.session, {SITE})
 
 
@@ -223,10 +261,13 @@ class InboxCache:
             session.info[key] = found
         return found
 
-    def get(self, session: Session, who: Actor, what: Hashable, compute: Callable[[], object]):
+    def get(self, session: Session, who: Actor, what: Hashable, compute: Callable[[], object],
+            also: tuple[str, ...] = ()):
+        """What `compute` reads for this reader, kept under the versions of their keys and of
+        the keys `also` names (a partnership's page: `partnership_key`), read once a session."""
         if self.size <= 0:
             return compute()
-        key = (what, self.stamp(session, who))
+        key = (what, self.stamp(session, who), self._versions(session, also) if also else ())
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -239,6 +280,13 @@ class InboxCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return value
+
+    @staticmethod
+    def _versions(session: Session, keys: tuple[str, ...]) -> tuple:
+        found = session.info.get(("inbox_versions", keys))
+        if found is None:
+            found = session.info[("inbox_versions", keys)] = versions(session, keys)
+        return found
 
     def signed_in(self, session: Session, user_id: int, day, load: Callable[[], tuple | None]):
         """The reader a session names, as `load` reads them (account, groups, partnerships,

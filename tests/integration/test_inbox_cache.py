@@ -172,7 +172,8 @@ def test_a_change_bumps_the_keys_it_touches_and_only_them(site):
         services.claim_task(uow, task_id=task, actor="sophie")
     after = versions()
     moved = {k for k in after if after[k] != before.get(k)}
-    assert moved == {"group:direction", "user:sophie"}
+    # the task's group and holder, and its partnership's page (which says who reserved it)
+    assert moved == {"group:direction", "user:sophie", inbox_cache.partnership_key(pid)}
     # the worker's flags are no change to any inbox
     with pf.uow() as uow:
         uow.session.execute(update(HumanTask).where(HumanTask.id == task).values(overdue_notified=True))
