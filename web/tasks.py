@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, session, url_for
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from partnerflow.engine import access
 from partnerflow.engine.errors import (
@@ -17,7 +20,7 @@ from partnerflow.engine.errors import (
     NotFound,
     StepFailed,
 )
-from partnerflow.engine.runtime import discussion, documents, queries, services, views
+from partnerflow.engine.runtime import discussion, documents, inbox_cache, queries, services, views
 from partnerflow.engine.runtime import names as naming
 from partnerflow.engine.store.models import HumanTask, Partnership, ProcessInstance
 
@@ -81,36 +84,55 @@ def _element_name(db, instance_id: int | None, element_id: str | None) -> str | 
 
 
 def _render(task, schema, values, errors=None, status=200, readonly=False, told=None,
-            talk: dict | None = None):
+            talk: dict | None = None, keep: bool = False):
+    """The task page; its content kept between requests when `keep` (web/inbox.py's cache):
+    under the reader's keys and the partnership's, per query, language, time zone and session
+    (its forms carry the session's CSRF token)."""
     pf = engine()
     with pf.read() as db:
-        fields = build_fields(schema, values, errors, choices=_choices(db))
-        summary = error_summary(fields, errors, extra={
-            "password": ("f-password", _("Votre mot de passe, pour confirmer votre identité"))})
-        partnership = db.get(Partnership, task.partnership_id)
-        signing = _signing(db, task)
-        instance = db.get(ProcessInstance, task.instance_id)
-        incident = ({"element": _element_name(db, instance.id, instance.error_element),
-                     "message": instance.error_message,
-                     "told": told} if instance is not None and instance.status == "error" else None)
-        colleagues = (queries.reassignable_users(db, task)
-                      if task.state == "open" and current_user.may("reassign")
-                      and not task.delegated_to else [])
-        sections = _sections(pf, db, task)
-        around = _discussion(db, task, talk)
-        me = access.actor(db, current_user.username)
-        may_follow_up = access.may(me, "set_follow_up", task)
-        may_history = access.may(me, "read_history", task)
-        reserved_by = (_("vous") if task.claimed_by == current_user.username
-                       else queries.full_name(db, task.claimed_by)) if task.claimed_by else None
-    return render_template("task.html", task=task, schema=schema, fields=fields, errors=errors or {},
-                           partnership=partnership, sections=sections,
-                           may_follow_up=may_follow_up, may_history=may_history,
-                           reserved_by=reserved_by,
-                           signing=signing, colleagues=colleagues, incident=incident,
-                           root_errors=(errors or {}).get("_form", []), error_links=summary,
-                           readonly=readonly,
-                           talk=around), status
+        def content() -> Markup:
+            return _content(pf, db, task, schema, values() if callable(values) else values,
+                            errors, readonly, told, talk)
+
+        if keep:
+            me = access.actor(db, current_user.username)
+            generate_csrf()  # the session's token exists before it names the entry
+            key = ("task_html", task.id, task.state, task.row_version, readonly,
+                   request.full_path, str(get_locale()), str(get_timezone()),
+                   session.get("csrf_token"), pf.clock().date())
+            shown = pf.inbox_cache.get(db, me, key, content,
+                                       also=(inbox_cache.partnership_key(task.partnership_id),))
+        else:
+            shown = content()
+    return render_template("task.html", task=task, content_html=shown), status
+
+
+def _content(pf, db, task, schema, values, errors, readonly, told, talk) -> Markup:
+    fields = build_fields(schema, values, errors, choices=_choices(db))
+    summary = error_summary(fields, errors, extra={
+        "password": ("f-password", _("Votre mot de passe, pour confirmer votre identité"))})
+    partnership = db.get(Partnership, task.partnership_id)
+    signing = _signing(db, task)
+    instance = db.get(ProcessInstance, task.instance_id)
+    incident = ({"element": _element_name(db, instance.id, instance.error_element),
+                 "message": instance.error_message,
+                 "told": told} if instance is not None and instance.status == "error" else None)
+    colleagues = (queries.reassignable_users(db, task)
+                  if task.state == "open" and current_user.may("reassign")
+                  and not task.delegated_to else [])
+    sections = _sections(pf, db, task)
+    around = _discussion(db, task, talk)
+    me = access.actor(db, current_user.username)
+    may_follow_up = access.may(me, "set_follow_up", task)
+    may_history = access.may(me, "read_history", task)
+    reserved_by = (_("vous") if task.claimed_by == current_user.username
+                   else queries.full_name(db, task.claimed_by)) if task.claimed_by else None
+    return Markup(render_template(
+        "_task_content.html", task=task, schema=schema, fields=fields, errors=errors or {},
+        partnership=partnership, sections=sections, may_follow_up=may_follow_up,
+        may_history=may_history, reserved_by=reserved_by, signing=signing,
+        colleagues=colleagues, incident=incident, root_errors=(errors or {}).get("_form", []),
+        error_links=summary, readonly=readonly, talk=around))
 
 
 def _discussion(db, task, talk: dict | None) -> dict:
@@ -183,14 +205,26 @@ def _page(task_id: int, talk: dict | None = None, status: int = 200):
     with pf.read() as db:
         task, readonly = services.task_to_read(db, task_id=task_id, actor=current_user.username)
     schema = _schema(pf, task)
-    if readonly:
-        return _render(task, schema, {}, readonly=True, talk=talk, status=status)
-    if task.draft is not None:
-        values = task.draft
-    else:
+
+    def values() -> dict:
+        if readonly:
+            return {}
+        if task.draft is not None:
+            return task.draft
         with pf.read() as db:
-            values = prefill(schema, views.prepared_data(db, task))
-    return _render(task, schema, values, talk=talk, status=status)
+            return prefill(schema, views.prepared_data(db, task))
+
+    # kept unless it shows a refused submission, proves an identity (a signature: its proof
+    # is made for each page) or offers the plan's objectives (the plan is another partnership)
+    keep = talk is None and status == 200 and not task.confirm_password and not _reads_plan(schema)
+    return _render(task, schema, values, readonly=readonly, talk=talk, status=status, keep=keep)
+
+
+def _reads_plan(schema: dict) -> bool:
+    """Does the form offer the partnership plan's objectives (a `plan_objective` field)?"""
+    props = (schema or {}).get("properties") or {}
+    return any(isinstance(p, dict) and (p.get("x-widget") == "plan_objective" or _reads_plan(
+        p.get("items") if isinstance(p.get("items"), dict) else {})) for p in props.values())
 
 
 def _refused(task_id: int, form: str, exc: InvalidInput, typed: dict):

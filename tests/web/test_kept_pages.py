@@ -1,4 +1,4 @@
-"""A partnership's page is kept rendered between requests; after every kind of change, what
+"""A partnership's page and a task's are kept rendered between requests; after every kind of change, what
 each reader is shown equals the page rendered again from the database. And what a reader is
 shown is theirs: a partner representative's kept page never reaches a member of staff, nor
 the reverse."""
@@ -24,6 +24,7 @@ def _shown(clients, path):
 
 
 def _agrees(pf, clients, paths):
+    paths = paths() if callable(paths) else paths
     kept = {path: _shown(clients, path) for path in paths}
     pf.inbox_cache.clear()
     fresh = {path: _shown(clients, path) for path in paths}
@@ -43,10 +44,14 @@ def test_every_kind_of_change_is_seen_on_every_kept_partnership_page(world, as_u
     clients = {who: as_user(who) for who in READERS}
     for client in clients.values():
         client.get("/")  # the welcome message shown
-    paths = [f"/partenariats/{own}", f"/partenariats/{own}?etapes=2"]
+
+    def paths():  # the partnership's page, a page of its history, its open tasks' pages
+        return [f"/partenariats/{own}", f"/partenariats/{own}?etapes=2", f"/taches/{world.task_own}",
+                *(f"/taches/{task}" for task in _open(pf, own)[:2])]
+
     _agrees(pf, clients, paths)
     hits = pf.inbox_cache.hits
-    _shown(clients, paths[0])
+    _shown(clients, paths()[0])
     assert pf.inbox_cache.hits - hits >= len(READERS)  # served as kept
 
     with pf.uow() as uow:
@@ -61,6 +66,14 @@ def test_every_kind_of_change_is_seen_on_every_kept_partnership_page(world, as_u
             uow, actor="claire", partnership_id=own, text="Point d'étape", visibility="shared")),
         lambda: _change(pf, lambda uow: discussion.add_comment(
             uow, actor="claire", partnership_id=own, text="Entre nous", visibility="internal")),
+        lambda: _change(pf, lambda uow: discussion.add_comment(
+            uow, actor="hugo", partnership_id=own, task_id=_open(pf, own)[0],
+            text="Sur cette tâche", visibility="internal")),
+        lambda: _change(pf, lambda uow: services.save_draft(
+            uow, task_id=_open(pf, own)[0], actor="hugo", data={"decision": "again"})),
+        lambda: _ask(pf, _open(pf, own)[0]),
+        lambda: _change(pf, lambda uow: services.reassign_task(
+            uow, task_id=_open(pf, own)[-1], actor="claire", to_user="hugo")),
         lambda: _change(pf, lambda uow: documents.store(
             uow, partnership_id=own, filename="annexe.pdf", content=PDF + b"% annexe\n",
             actor="claire", max_bytes=pf.settings.max_upload_bytes)),
@@ -90,9 +103,15 @@ def test_every_kind_of_change_is_seen_on_every_kept_partnership_page(world, as_u
     for step in steps:
         step()
         _agrees(pf, clients, paths)
-    last = text_of(clients["claire"].get(paths[0]))
+    last = text_of(clients["claire"].get(paths()[0]))
     assert all(seen in last for seen in ("Lycée agricole du Val de Loire", "convention-signee.pdf",
                                          "Claire Martin-Roux", "du canton", "Entre nous"))
+
+
+def _ask(pf, task_id):
+    with pf.uow() as uow:
+        discussion.ask_opinion(uow, task_id=task_id, actor="hugo", delegate="claire",
+                               question="Votre avis ?")
 
 
 def _open(pf, pid):
